@@ -1,0 +1,107 @@
+#include "cli/cli.h"
+
+#include <array>
+#include <iostream>
+#include <string_view>
+
+#include "cli/subcommand.h"
+
+namespace praefect::cli {
+namespace {
+
+struct Subcommand {
+  std::string_view name;
+  int (*run)(const Invocation&);
+  std::string_view summary;
+};
+
+int RunServe(const Invocation& inv) {
+  inv.err << "praefect: serving is not implemented yet in this build: the proxy arrives with a later "
+             "release. Use 'praefect -config FILE configuration validate' to check a configuration.\n";
+  return 1;
+}
+
+constexpr std::array kSubcommands{
+    Subcommand{"serve", RunServe, "run the praefect server (the default without a subcommand)"},
+    Subcommand{"version", RunVersion, "print the version and exit"},
+};
+
+void PrintUsage(std::ostream& os) {
+  os << "usage: praefect [-config FILE] [subcommand] [flags]\n\nsubcommands:\n";
+  for (const Subcommand& s : kSubcommands) {
+    os << "  " << s.name;
+    for (size_t i = s.name.size(); i < 16; ++i) os << ' ';
+    os << s.summary << '\n';
+  }
+  os << "\nSee praefect(8) and praefect.toml(5).\n";
+}
+
+// Go's flag package accepts -flag, --flag, -flag=value and -flag value.
+bool MatchFlag(std::string_view arg, std::string_view name, std::string_view* inline_value) {
+  if (arg.starts_with("--")) {
+    arg.remove_prefix(2);
+  } else if (arg.starts_with("-")) {
+    arg.remove_prefix(1);
+  } else {
+    return false;
+  }
+  if (arg == name) {
+    *inline_value = {};
+    return true;
+  }
+  if (arg.starts_with(name) && arg.size() > name.size() && arg[name.size()] == '=') {
+    *inline_value = arg.substr(name.size() + 1);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int Run(const std::vector<std::string>& argv, std::istream& in, std::ostream& out, std::ostream& err) {
+  Invocation inv{std::nullopt, {}, in, out, err};
+  size_t i = 1;
+  for (; i < argv.size(); ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    if (MatchFlag(arg, "config", &value)) {
+      if (value.empty()) {
+        if (i + 1 >= argv.size()) {
+          err << "praefect: flag needs an argument: -config FILE\n";
+          return 2;
+        }
+        value = argv[++i];
+      }
+      inv.config_path = std::string(value);
+    } else if (MatchFlag(arg, "version", &value)) {
+      return RunVersion(inv);
+    } else if (MatchFlag(arg, "help", &value) || MatchFlag(arg, "h", &value)) {
+      PrintUsage(out);
+      return 0;
+    } else if (arg.starts_with("-")) {
+      err << "praefect: unknown flag " << arg << "\n\n";
+      PrintUsage(err);
+      return 2;
+    } else {
+      break;
+    }
+  }
+  std::string_view name = i < argv.size() ? std::string_view(argv[i]) : std::string_view("serve");
+  if (i < argv.size()) ++i;
+  inv.args.assign(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
+
+  for (const Subcommand& s : kSubcommands) {
+    if (s.name != name) continue;
+    return s.run(inv);
+  }
+  err << "praefect: unknown subcommand \"" << name << "\"\n\n";
+  PrintUsage(err);
+  return 2;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  return Run(args, std::cin, std::cout, std::cerr);
+}
+
+}  // namespace praefect::cli

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace praefect::cli {
+
+// What a subcommand gets from the dispatcher: the global -config value (if
+// given), its own arguments (after the subcommand name), and the process's
+// standard streams (tests pass string streams). A subcommand returns the
+// process exit code.
+struct Invocation {
+  std::optional<std::string> config_path;
+  std::vector<std::string> args;
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// One file per subcommand (subcmd_<name>.cc), as in Praefect.
+int RunVersion(const Invocation& inv);
+int RunConfigurationValidate(const Invocation& inv);
+
+}  // namespace praefect::cli
