@@ -23,6 +23,8 @@ int RunServe(const Invocation& inv) {
 
 constexpr std::array kSubcommands{
     Subcommand{"serve", RunServe, "run the praefect server (the default without a subcommand)"},
+    Subcommand{"configuration", RunConfigurationValidate,
+               "configuration validate: check a configuration and print every problem"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 
@@ -92,6 +94,15 @@ int Run(const std::vector<std::string>& argv, std::istream& in, std::ostream& ou
 
   for (const Subcommand& s : kSubcommands) {
     if (s.name != name) continue;
+    if (name == "configuration") {
+      // Praefect spells it as a two-word command.
+      if (inv.args.empty() || inv.args[0] != "validate") {
+        err << "praefect: unknown command \"configuration" << (inv.args.empty() ? "" : " " + inv.args[0])
+            << "\": the only configuration command is \"configuration validate\"\n";
+        return 2;
+      }
+      inv.args.erase(inv.args.begin());
+    }
     return s.run(inv);
   }
   err << "praefect: unknown subcommand \"" << name << "\"\n\n";

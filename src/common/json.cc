@@ -1,76 +1,97 @@
 #include "common/json.h"
 
 #include <cstdint>
+#include <cstdio>
 
 namespace praefect {
 namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  uint8_t c = byte(i);
+void AppendUnicodeEscape(std::string* out, uint32_t code) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(code));
+  *out += buf;
+}
+
+// Length of the valid UTF-8 sequence starting at s[i] (RFC 3629: no
+// overlongs, no surrogates, at most U+10FFFF), or 0 when it is not one.
+size_t Utf8SequenceLength(std::string_view s, size_t i, uint32_t* code) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
   size_t len;
-  uint32_t min;
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2;
-    min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3;
-    min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4;
-    min = 0x10000;
-  } else {
+  uint32_t cp;
+  if (c < 0x80) return *code = c, 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, cp = c & 0x07;
+  else
     return 0;
-  }
   if (i + len > s.size()) return 0;
-  uint32_t cp = c & (0x7F >> len);
   for (size_t k = 1; k < len; ++k) {
     if ((byte(i + k) & 0xC0) != 0x80) return 0;
     cp = (cp << 6) | (byte(i + k) & 0x3F);
   }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+      (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
+    return 0;
+  }
+  *code = cp;
   return len;
 }
 
 }  // namespace
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
+void AppendJsonString(std::string& out, std::string_view text) {
   out += '"';
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<uint8_t>(s[i]);
-    if (c >= 0x80) {
-      size_t len = Utf8SequenceLength(s, i);
-      if (len == 0) {
-        out += "\xEF\xBF\xBD";
-        ++i;
-      } else {
-        out.append(s.substr(i, len));
-        i += len;
-      }
+  for (size_t i = 0; i < text.size();) {
+    uint32_t code = 0;
+    size_t len = Utf8SequenceLength(text, i, &code);
+    if (len == 0) {
+      out += "\\ufffd";
+      ++i;
       continue;
     }
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+    switch (code) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '<':
+      case '>':
+      case '&':
+      case 0x2028:
+      case 0x2029:
+        AppendUnicodeEscape(&out, code);
+        break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
+        if (code < 0x20) {
+          AppendUnicodeEscape(&out, code);
         } else {
-          out += static_cast<char>(c);
+          out.append(text.substr(i, len));
         }
     }
-    ++i;
+    i += len;
   }
   out += '"';
+}
+
+std::string JsonQuote(std::string_view text) {
+  std::string out;
+  AppendJsonString(out, text);
+  return out;
 }
 
 }  // namespace praefect

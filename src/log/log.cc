@@ -43,12 +43,33 @@ bool NeedsQuoting(std::string_view v) {
   return false;
 }
 
+// Go's %q as logrus writes quoted values: escapes for quote, backslash and
+// control characters; other bytes as they are.
 void AppendTextValue(std::string& out, std::string_view v) {
-  if (NeedsQuoting(v)) {
-    AppendJsonString(out, v);  // Go's %q and JSON agree on everything we emit.
-  } else {
+  if (!NeedsQuoting(v)) {
     out.append(v);
+    return;
   }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : v) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\x";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
 }
 
 }  // namespace

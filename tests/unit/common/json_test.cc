@@ -24,16 +24,22 @@ static void test_utf8_kept_invalid_replaced(void**) {
   assert_string_equal(Json("\xF0\x9F\x98\x80").c_str(), "\"\xF0\x9F\x98\x80\"");
   // A lone continuation byte, a truncated sequence, an overlong encoding and a
   // surrogate all become U+FFFD.
-  assert_string_equal(Json("\x80").c_str(), "\"\xEF\xBF\xBD\"");
-  assert_string_equal(Json("x\xC3").c_str(), "\"x\xEF\xBF\xBD\"");
-  assert_string_equal(Json("\xC0\xAF").c_str(), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
-  assert_string_equal(Json("\xED\xA0\x80").c_str(), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  assert_string_equal(Json("\x80").c_str(), "\"\\ufffd\"");
+  assert_string_equal(Json("x\xC3").c_str(), "\"x\\ufffd\"");
+  assert_string_equal(Json("\xC0\xAF").c_str(), "\"\\ufffd\\ufffd\"");
+  assert_string_equal(Json("\xED\xA0\x80").c_str(), "\"\\ufffd\\ufffd\\ufffd\"");
+}
+
+static void test_html_and_line_separators_as_go(void**) {
+  assert_string_equal(Json("<a>&").c_str(), "\"\\u003ca\\u003e\\u0026\"");
+  assert_string_equal(Json("\xE2\x80\xA8").c_str(), "\"\\u2028\"");
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plain_and_escapes),
       cmocka_unit_test(test_utf8_kept_invalid_replaced),
+      cmocka_unit_test(test_html_and_line_separators_as_go),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,16 @@ static void test_text_format_like_logrus(void**) {
                       "RepositoryExists virtual_storage=default\n");
 }
 
+static void test_text_quotes_like_go(void**) {
+  // %q as logrus writes it: <, > and & stay as they are (unlike JSON), control
+  // characters are escaped.
+  Fields fields{{"error", "rpc <x> & \"y\"\nnext"}, {"bell", "\x07"}};
+  std::string line = StreamSink::FormatEntry(Entry{FixedTime(), Level::kError, "m", fields}, Format::kText);
+  assert_string_equal(line.c_str(),
+                      "time=\"2026-11-22T03:14:29.123Z\" level=error msg=m bell=\"\\x07\" "
+                      "error=\"rpc <x> & \\\"y\\\"\\nnext\"\n");
+}
+
 static void test_json_format_sorted_and_typed(void**) {
   Fields fields{{"zeta", "z"}, {"count", 2}, {"ok", true}, {"quote", "a\"b"}};
   std::string line = StreamSink::FormatEntry(Entry{FixedTime(), Level::kInfo, "hello", fields}, Format::kJson);
@@ -116,6 +126,7 @@ static void test_concurrent_lines_do_not_interleave(void**) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_format_like_logrus),
+      cmocka_unit_test(test_text_quotes_like_go),
       cmocka_unit_test(test_json_format_sorted_and_typed),
       cmocka_unit_test(test_json_reserved_keys_not_duplicated),
       cmocka_unit_test(test_level_filter_and_reload),

@@ -1,0 +1,81 @@
+// praefect configuration validate
+//
+// Two forms:
+//   praefect configuration validate < config.toml
+//     Praefect's own: reads TOML from stdin, prints the errors as JSON
+//     ({"errors":[{"key":[...],"message":"..."}]}) on stdout, nothing when
+//     valid. Warnings, which Praefect does not have, go to stderr for people.
+//   praefect -config config.toml configuration validate
+//     For people: every problem (errors, then warnings) as
+//     `file:line:column: severity: key: message` on stderr, then a summary.
+// Exit codes as Praefect's: 0 valid (warnings allowed), 2 invalid, 1 usage.
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "cli/subcommand.h"
+#include "cli/load_config.h"
+
+namespace praefect::cli {
+namespace {
+
+constexpr int kValidationErrorCode = 2;
+
+constexpr const char kUsage[] =
+    "NAME:\n"
+    "   praefect configuration validate - validates configuration\n"
+    "\n"
+    "USAGE:\n"
+    "   praefect configuration validate < praefect.config.toml\n"
+    "   praefect -config praefect.config.toml configuration validate\n"
+    "\n"
+    "DESCRIPTION:\n"
+    "   Validate Praefect configuration.\n"
+    "\n"
+    "   Applies validation rules to Praefect configuration provided on stdin and returns validation\n"
+    "   errors in JSON format on stdout. With -config, validates that file instead and prints every\n"
+    "   problem, with its line, for people on stderr.\n";
+
+std::string Plural(int n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); }
+
+int ValidateFileForHumans(const std::string& path, std::ostream& err) {
+  config::LoadResult result = LoadConfigFile(path);
+  for (const config::Problem& p : result.problems) err << config::FormatProblemForHumans(p) << "\n";
+  if (result.ok()) {
+    err << path << ": configuration is valid";
+    if (result.warning_count() > 0) err << " (" << Plural(result.warning_count(), "warning") << ")";
+    err << "\n";
+    return 0;
+  }
+  err << path << ": configuration is invalid: " << Plural(result.error_count(), "error") << ", "
+      << Plural(result.warning_count(), "warning") << "\n";
+  return kValidationErrorCode;
+}
+
+int ValidateStdinAsJson(std::istream& in, std::ostream& out, std::ostream& err) {
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) {
+    err << "processing input data: cannot read standard input\n";
+    return 1;
+  }
+  config::LoadResult result = LoadConfigString(text, "<stdin>");
+  for (const config::Problem& p : result.problems) {
+    if (p.severity == config::Severity::kWarning) err << config::FormatProblemForHumans(p) << "\n";
+  }
+  out << config::FormatErrorsAsJson(result.problems, "<stdin>");
+  return result.ok() ? 0 : kValidationErrorCode;
+}
+
+}  // namespace
+
+int RunConfigurationValidate(const Invocation& inv) {
+  if (!inv.args.empty()) {
+    inv.out << kUsage;
+    inv.err << "invalid argument(s)\n";
+    return 1;
+  }
+  if (inv.config_path) return ValidateFileForHumans(*inv.config_path, inv.err);
+  return ValidateStdinAsJson(inv.in, inv.out, inv.err);
+}
+
+}  // namespace praefect::cli
