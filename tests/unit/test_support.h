@@ -7,6 +7,7 @@
 #include <ios>
 #include <iostream>
 #include <sstream>
+#include <cstdio>
 #include <string>
 
 // cmocka needs these before its own header.
@@ -22,9 +23,13 @@ extern "C" {
 
 // Fails the current test with `what` unless `cond` holds. Unlike assert_true,
 // the message says what was expected, so a failure in CI reads on its own.
-#define expect_that(cond, what)                                              \
-  do {                                                                       \
-    if (!(cond)) fail_msg("expected %s (%s:%d)", std::string(what).c_str(), __FILE__, __LINE__); \
+// It is printed whole to stderr first: cmocka truncates long messages.
+#define expect_that(cond, what)                                                      \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      fprintf(stderr, "expected %s (%s:%d)\n", std::string(what).c_str(), __FILE__, __LINE__); \
+      fail_msg("expectation failed at %s:%d (see above)", __FILE__, __LINE__);      \
+    }                                                                                \
   } while (0)
 
 // Fails with the status text unless `st` is OK.
