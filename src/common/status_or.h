@@ -22,7 +22,13 @@ class [[nodiscard]] StatusOr {
 
   bool ok() const { return std::holds_alternative<T>(rep_); }
 
-  Status status() const { return ok() ? Status::Ok() : std::get<Status>(rep_); }
+  // A reference for lvalues, so `const std::string& m = s.status().message()`
+  // stays valid as long as `s`; a copy for temporaries, which would dangle.
+  const Status& status() const& {
+    static const Status kOk;
+    return ok() ? kOk : std::get<Status>(rep_);
+  }
+  Status status() && { return ok() ? Status::Ok() : std::get<Status>(std::move(rep_)); }
 
   const T& value() const& { return std::get<T>(rep_); }
   T& value() & { return std::get<T>(rep_); }
