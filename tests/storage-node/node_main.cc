@@ -1,0 +1,140 @@
+// praefect-storage-node: a Gitaly-protocol peer over real git repositories,
+// for praefect's tests, benchmarks and demo. This file is the composition
+// root: it loads the config, builds the services and runs the server until
+// SIGINT/SIGTERM.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "blob_service.h"
+#include "filesystem_id.h"
+#include "fs_util.h"
+#include "log/log.h"
+#include "node_config.h"
+#include "ref_service.h"
+#include "repository_service.h"
+#include "server_service.h"
+#include "authorized_ssh_service.h"
+#include "storage_locator.h"
+
+namespace praefect::storagenode {
+namespace {
+
+int Usage() {
+  std::fprintf(stderr, "usage: praefect-storage-node -config FILE\n");
+  return 2;
+}
+
+int Run(const std::string& config_path) {
+  auto cfg = LoadNodeConfig(config_path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "praefect-storage-node: %s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  for (const auto& s : cfg->storages) {
+    if (Status st = MakeDirs(s.path); !st.ok()) {
+      std::fprintf(stderr, "praefect-storage-node: storage \"%s\": %s\n", s.name.c_str(), st.message().c_str());
+      return 1;
+    }
+    // Created at start, as Gitaly does, so the id is stable from the first call.
+    if (auto id = ReadOrCreateFilesystemId(s.path); !id.ok()) {
+      std::fprintf(stderr, "praefect-storage-node: storage \"%s\": %s\n", s.name.c_str(),
+                   id.status().message().c_str());
+      return 1;
+    }
+  }
+  StorageRepoLocator locator(cfg->storages);
+  NodeDeps deps{&locator, GitEnv{cfg->git_binary, ""}, cfg->auth_token, cfg->auth_transitioning};
+  char home_template[] = "/tmp/praefect-storage-node-home-XXXXXX";
+  if (mkdtemp(home_template) == nullptr) {
+    std::perror("praefect-storage-node: creating a git HOME");
+    return 1;
+  }
+  deps.git.home = home_template;
+  if (Status st = PrepareGitHome(deps.git); !st.ok()) {
+    std::fprintf(stderr, "praefect-storage-node: %s\n", st.message().c_str());
+    return 1;
+  }
+
+  RepositoryServiceImpl repository(&deps);
+  RefServiceImpl ref(&deps);
+  BlobServiceImpl blob(&deps);
+  ServerServiceImpl server_info(&deps, cfg->storages, DetectGitVersion(deps.git));
+  SshServiceOptions ssh_options;
+  ssh_options.git_binary = deps.git.git_binary;
+  ssh_options.home = deps.git.home;
+  AuthorizedSshService ssh(&deps, std::move(ssh_options));
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int tcp_port = 0;
+  if (!cfg->listen_addr.empty())
+    builder.AddListeningPort(cfg->listen_addr, grpc::InsecureServerCredentials(), &tcp_port);
+  if (!cfg->socket_path.empty()) {
+    unlink(cfg->socket_path.c_str());
+    builder.AddListeningPort("unix:" + cfg->socket_path, grpc::InsecureServerCredentials());
+  }
+  builder.RegisterService(&repository);
+  builder.RegisterService(&ref);
+  builder.RegisterService(&blob);
+  builder.RegisterService(&server_info);
+  builder.RegisterService(&ssh);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || (!cfg->listen_addr.empty() && tcp_port == 0)) {
+    std::fprintf(stderr, "praefect-storage-node: cannot listen on %s%s%s\n", cfg->listen_addr.c_str(),
+                 cfg->socket_path.empty() ? "" : " / unix:", cfg->socket_path.c_str());
+    return 1;
+  }
+  if (!cfg->listen_addr.empty()) {
+    std::string host = cfg->listen_addr.substr(0, cfg->listen_addr.rfind(':'));
+    if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
+    std::printf("listening on tcp://%s:%d\n", host.c_str(), tcp_port);
+  }
+  if (!cfg->socket_path.empty()) std::printf("listening on unix:%s\n", cfg->socket_path.c_str());
+  std::fflush(stdout);
+  log::Info("storage node started", {{"storages", static_cast<long long>(cfg->storages.size())}});
+
+  // Signals were blocked in every thread before the server started; wait for
+  // one here and shut down.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  log::Info("storage node stopping", {{"signal", sig}});
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  (void)RemoveTree(deps.git.home);
+  return 0;
+}
+
+}  // namespace
+}  // namespace praefect::storagenode
+
+int main(int argc, char** argv) {
+  std::string config;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-config" || a == "--config") && i + 1 < argc) config = argv[++i];
+    else if (a.rfind("-config=", 0) == 0) config = a.substr(8);
+    else if (a.rfind("--config=", 0) == 0) config = a.substr(9);
+    else return praefect::storagenode::Usage();
+  }
+  if (config.empty()) return praefect::storagenode::Usage();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return praefect::storagenode::Run(config);
+}

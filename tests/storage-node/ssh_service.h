@@ -1,0 +1,55 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <string>
+
+#include "repo_locator.h"
+#include "ssh.grpc.pb.h"
+
+namespace praefect::storagenode {
+
+struct SshServiceOptions {
+  // Looked up in PATH.
+  std::string git_binary = "git";
+  // HOME of the git processes: no user configuration is read from it.
+  std::string home = "/nonexistent";
+  // How long a client gets to half-close after git exited (see PumpSshStream).
+  std::chrono::milliseconds drain_timeout{30000};
+};
+
+// gitaly.SSHService over real `git upload-pack` / `git receive-pack`
+// processes, on grpc++'s synchronous API: each stream holds a server thread
+// plus one thread of its own for stdin. Register with
+// `grpc::ServerBuilder::RegisterService(&service)`.
+//
+// Behaves as Gitaly's internal/gitaly/service/ssh: the first request carries
+// the repository (and for receive-pack gl_id, gl_repository, gl_username) and
+// no stdin; git_config_options become `git -c` arguments; git_protocol
+// "version=2" becomes GIT_PROTOCOL. SSHUploadArchive is UNIMPLEMENTED.
+//
+// Thread-safe. `locator` must outlive the service.
+class SshService : public gitaly::SSHService::Service {
+ public:
+  explicit SshService(const RepoLocator& locator, SshServiceOptions options = {})
+      : locator_(locator), options_(std::move(options)) {}
+
+  grpc::Status SSHUploadPack(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<gitaly::SSHUploadPackResponse, gitaly::SSHUploadPackRequest>* stream) override;
+  grpc::Status SSHReceivePack(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<gitaly::SSHReceivePackResponse, gitaly::SSHReceivePackRequest>* stream)
+      override;
+  grpc::Status SSHUploadArchive(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<gitaly::SSHUploadArchiveResponse, gitaly::SSHUploadArchiveRequest>* stream)
+      override;
+
+ private:
+  const RepoLocator& locator_;
+  const SshServiceOptions options_;
+};
+
+}  // namespace praefect::storagenode
