@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end scenarios for git-remote-gitaly + SshService with real git.
-#   git_remote_test.sh SCENARIO SSH_TEST_SERVER HELPER_DIR
-# Each scenario starts its own server on a unix socket in a fresh temporary
+# End-to-end scenarios for git-remote-gitaly against praefect-storage-node,
+# with real git.
+#   git_remote_test.sh SCENARIO STORAGE_NODE_BINARY HELPER_DIR
+# Each scenario starts its own node on a unix socket in a fresh temporary
 # directory; git finds git-remote-gitaly through PATH.
 set -euo pipefail
 
@@ -46,11 +47,15 @@ git config --global user.email "test@example.com"
 git config --global init.defaultBranch main
 git config --global advice.detachedHead false
 
-# start_server [--token SECRET]: starts the server and polls (deadline 30 s)
-# until it prints its listening line.
+# start_server [--token SECRET]: writes the node's config, starts it and
+# polls (deadline 30 s) until it prints its listening line.
 start_server() {
-  "$server_bin" --socket "$work/gitaly.sock" --storage "$work/storage" "$@" \
-    >"$work/server.out" 2>"$work/server.err" &
+  {
+    echo "socket_path = \"$work/gitaly.sock\""
+    if [ "${1:-}" = "--token" ]; then printf '[auth]\ntoken = "%s"\n' "$2"; fi
+    printf '[[storage]]\nname = "default"\npath = "%s"\n' "$work/storage"
+  } >"$work/node.toml"
+  "$server_bin" -config "$work/node.toml" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   local deadline=$((SECONDS + 30))
   until grep -q "^listening on unix:" "$work/server.out" 2>/dev/null; do
@@ -236,7 +241,7 @@ scenario_hashed_path() {
     fail "push did not reach @hashed/ab/cd/abcd.git"
   mkdir -p "$work/outside.git" && git init -q --bare "$work/outside.git"
   if git ls-remote "gitaly://localhost/default/../outside.git" >"$work/escape.out" 2>&1; then fail "path escape accepted"; fi
-  expect_in "$work/escape.out" "escapes the storage"
+  expect_in "$work/escape.out" "relative path escapes root directory"
   echo "hashed-path: storage = first component, relative path = the rest; escape refused"
 }
 
@@ -253,7 +258,7 @@ scenario_bad_repository() {
   expect_in "$work/broken.out" "does not appear to be a git repository"
   grep -q "fatal: git-remote-gitaly" "$work/broken.out" && fail "helper added an error although git's exit status came back"
   if git ls-remote "gitaly://localhost/nope/r.git" >"$work/storage.out" 2>&1; then fail "unknown storage accepted"; fi
-  expect_in "$work/storage.out" "storage \"nope\" is not on this node"
+  expect_in "$work/storage.out" "no such storage: \"nope\""
   if GITALY_CONNECT_TIMEOUT=2 GITALY_ADDRESS="unix:$work/no-such.sock" timeout 60 git ls-remote "$(url r.git)" >"$work/down.out" 2>&1; then
     fail "unreachable server accepted"
   fi

@@ -55,7 +55,13 @@ std::vector<std::string> GitEnvironment(const GitEnv& env) {
       "LANG=C",
       "LC_ALL=C",
   };
-  if (const char* path = std::getenv("PATH")) e.push_back(std::string("PATH=") + path);
+  const char* path = std::getenv("PATH");
+  std::string search = path != nullptr ? path : "/usr/bin:/bin";
+  if (!env.path_prefix.empty()) search = env.path_prefix + ":" + search;
+  e.push_back("PATH=" + search);
+  // git-remote-gitaly's dial timeout, for tests that dial dead addresses.
+  if (const char* timeout = std::getenv("GITALY_CONNECT_TIMEOUT"))
+    e.push_back(std::string("GITALY_CONNECT_TIMEOUT=") + timeout);
   return e;
 }
 
@@ -176,8 +182,10 @@ GitResult ChildProcess::Wait() {
 }
 
 StatusOr<GitResult> RunProgram(const GitEnv& env, const std::vector<std::string>& argv,
-                               const std::string& input) {
-  auto child = ChildProcess::Spawn(argv, GitEnvironment(env), input);
+                               const std::string& input, const std::vector<std::string>& extra_env) {
+  std::vector<std::string> environment = GitEnvironment(env);
+  environment.insert(environment.end(), extra_env.begin(), extra_env.end());
+  auto child = ChildProcess::Spawn(argv, environment, input);
   if (!child.ok()) return child.status();
   std::string out;
   char buf[65536];

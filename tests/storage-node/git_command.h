@@ -18,6 +18,9 @@ namespace praefect::storagenode {
 struct GitEnv {
   std::string git_binary = "git";
   std::string home;  // private HOME; holds the global gitconfig
+  // Prepended to PATH: where git finds git-remote-gitaly (the node's own
+  // directory), so that ReplicateRepository can fetch gitaly:// URLs.
+  std::string path_prefix;
 };
 
 // The outcome of a git run that finished.
@@ -71,9 +74,11 @@ std::vector<std::string> GitArgv(const GitEnv& env, const std::string& repo_path
                                          const std::vector<std::string>& args,
                                          const std::string& input = "");
 
-// Runs any program (no repository) the same way.
+// Runs any program (no repository) the same way; `extra_env` entries
+// ("NAME=value") are added to the environment.
 [[nodiscard]] StatusOr<GitResult> RunProgram(const GitEnv& env, const std::vector<std::string>& argv,
-                                             const std::string& input = "");
+                                             const std::string& input = "",
+                                             const std::vector<std::string>& extra_env = {});
 
 // Creates env.home with a global gitconfig. Call once at start.
 [[nodiscard]] Status PrepareGitHome(const GitEnv& env);

@@ -79,9 +79,4 @@ void UnimplementedMethods(void**) {
   std::string out;
   assert_int_equal(RawUnary(Node().Channel(), "/gitaly.OperationService/UserCreateBranch", "", &out).error_code(),
                    grpc::StatusCode::UNIMPLEMENTED);
-  gitaly::CreateRepositoryFromSnapshotRequest snap;
-  *snap.mutable_repository() = Repo("snap.git");
-  gitaly::CreateRepositoryFromSnapshotResponse snap_resp;
-  ExpectCode(stub->CreateRepositoryFromSnapshot(Ctx().get(), snap, &snap_resp), grpc::StatusCode::UNIMPLEMENTED,
-             "not implemented by praefect-storage-node", "CreateRepositoryFromSnapshot");
 }

@@ -30,3 +30,8 @@ void GetBlobStreamsLargeBlobWithBoundedMemory(void**);
 void GetBlobLimitAndMissing(void**);
 void GetSnapshotRoundTrips(void**);
 void CrashLeavesNoTornRepository(void**);
+
+// Defined in integration_replicate_test.cc.
+void ReplicateRepositoryMakesEqualReplicas(void**);
+void ReplicateRepositoryRefusals(void**);
+void CreateRepositoryFromSnapshotOverHttp(void**);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <condition_variable>
 #include <fstream>
@@ -23,20 +24,62 @@ extern char** environ;
 
 namespace praefect::storagenode::testing {
 
+namespace {
+
+// Every node still running. A failed cmocka assertion longjmps out of the
+// test, skipping the destructors of its local NodeProcess objects; the exit
+// handler kills what they left, so no node outlives the test binary (and
+// holds its output pipe open).
+std::mutex live_mu;
+std::vector<pid_t>& LiveNodes() {
+  static std::vector<pid_t> live;
+  return live;
+}
+
+void KillLiveNodes() {
+  std::lock_guard<std::mutex> lock(live_mu);
+  for (pid_t pid : LiveNodes()) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  LiveNodes().clear();
+}
+
+void Track(pid_t pid) {
+  static bool registered = (std::atexit(KillLiveNodes), true);
+  (void)registered;
+  std::lock_guard<std::mutex> lock(live_mu);
+  LiveNodes().push_back(pid);
+}
+
+void Untrack(pid_t pid) {
+  std::lock_guard<std::mutex> lock(live_mu);
+  auto& live = LiveNodes();
+  for (size_t i = 0; i < live.size(); ++i) {
+    if (live[i] == pid) {
+      live.erase(live.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+}
+
+}  // namespace
+
 NodeProcess::~NodeProcess() {
   Stop();
   if (!root_.empty()) (void)RemoveTree(root_);
 }
 
-bool NodeProcess::Start(const std::string& extra_toml) {
+bool NodeProcess::Start(const std::string& extra_toml, const std::string& storage_name) {
   char templ[] = "/tmp/storage-node-test-XXXXXX";
   if (mkdtemp(templ) == nullptr) return false;
   root_ = templ;
   storage_ = root_ + "/storage";
+  storage_name_ = storage_name;
   std::string config = root_ + "/node.toml";
   {
     std::ofstream out(config);
-    out << "listen_addr = \"127.0.0.1:0\"\n" << extra_toml << "\n[[storage]]\nname = \"default\"\npath = \""
+    out << "listen_addr = \"127.0.0.1:0\"\n" << extra_toml << "\n[[storage]]\nname = \"" << storage_name << "\"\npath = \""
         << storage_ << "\"\n";
   }
   int out[2];
@@ -63,6 +106,7 @@ bool NodeProcess::Start(const std::string& extra_toml) {
   envp.push_back(nullptr);
   int rc = posix_spawn(&pid_, NODE_BINARY, &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
+  if (rc == 0) Track(pid_);
   close(out[1]);
   if (rc != 0) {
     close(out[0]);
@@ -96,6 +140,7 @@ bool NodeProcess::Start(const std::string& extra_toml) {
 
 void NodeProcess::Stop() {
   if (pid_ <= 0) return;
+  Untrack(pid_);
   kill(pid_, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   int status = 0;
@@ -113,6 +158,7 @@ void NodeProcess::Stop() {
 
 void NodeProcess::Crash() {
   if (pid_ <= 0) return;
+  Untrack(pid_);
   kill(pid_, SIGKILL);
   int status = 0;
   waitpid(pid_, &status, 0);
@@ -140,7 +186,8 @@ std::unique_ptr<grpc::ClientContext> Ctx(const std::string& authorization, std::
 }
 
 grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                      const std::string& request, std::string* response, const std::string& authorization) {
+                      const std::string& request, std::string* response, const std::string& authorization,
+                      const std::vector<std::pair<std::string, std::string>>& metadata) {
   grpc::GenericStub stub(channel);
   grpc::Slice slice(request);
   grpc::ByteBuffer in(&slice, 1), out;
@@ -149,6 +196,7 @@ grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::
   bool done = false;
   grpc::Status result;
   auto ctx = Ctx(authorization);
+  for (const auto& [key, value] : metadata) ctx->AddMetadata(key, value);
   stub.UnaryCall(ctx.get(), method, grpc::StubOptions(), &in, &out, [&](grpc::Status st) {
     std::lock_guard<std::mutex> lock(mu);
     result = st;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace praefect::storagenode::testing {
 
@@ -22,7 +24,8 @@ class NodeProcess {
 
   // `extra_toml` is appended to the generated config (e.g. an [auth] table).
   // Returns false (and prints why) on failure.
-  bool Start(const std::string& extra_toml = "");
+  // `storage_name` names the node's one storage.
+  bool Start(const std::string& extra_toml = "", const std::string& storage_name = "default");
   void Stop();
   // SIGKILL, as a crash; reaps the child.
   void Crash();
@@ -30,6 +33,7 @@ class NodeProcess {
   pid_t pid() const { return pid_; }
   const std::string& address() const { return address_; }  // "127.0.0.1:<port>"
   const std::string& storage_path() const { return storage_; }
+  const std::string& storage_name() const { return storage_name_; }
   const std::string& root() const { return root_; }
   std::shared_ptr<grpc::Channel> Channel() const;
 
@@ -40,6 +44,7 @@ class NodeProcess {
   pid_t pid_ = -1;
   std::string root_;
   std::string storage_;
+  std::string storage_name_;
   std::string address_;
 };
 
@@ -50,7 +55,9 @@ std::unique_ptr<grpc::ClientContext> Ctx(const std::string& authorization = "",
 
 // Calls a unary method by full name with raw request bytes (for methods the
 // packaged stubs lack, or services the node does not serve); blocks.
+// `metadata` is added to the call.
 grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                      const std::string& request, std::string* response, const std::string& authorization = "");
+                      const std::string& request, std::string* response, const std::string& authorization = "",
+                      const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
 }  // namespace praefect::storagenode::testing

@@ -34,6 +34,17 @@ int Usage() {
   return 2;
 }
 
+// The directory of this binary when git-remote-gitaly sits beside it (the
+// build tree's bin/, an installed libexec directory); ReplicateRepository's
+// git finds the helper there. Empty otherwise: then it must be in PATH.
+std::string HelperDirectory() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "";
+  std::string dir = Dirname(std::string(self, static_cast<size_t>(n)));
+  return access((dir + "/git-remote-gitaly").c_str(), X_OK) == 0 ? dir : "";
+}
+
 int Run(const std::string& config_path) {
   auto cfg = LoadNodeConfig(config_path);
   if (!cfg.ok()) {
@@ -53,13 +64,14 @@ int Run(const std::string& config_path) {
     }
   }
   StorageRepoLocator locator(cfg->storages);
-  NodeDeps deps{&locator, GitEnv{cfg->git_binary, ""}, cfg->auth_token, cfg->auth_transitioning};
+  NodeDeps deps{&locator, GitEnv{cfg->git_binary, "", ""}, cfg->auth_token, cfg->auth_transitioning};
   char home_template[] = "/tmp/praefect-storage-node-home-XXXXXX";
   if (mkdtemp(home_template) == nullptr) {
     std::perror("praefect-storage-node: creating a git HOME");
     return 1;
   }
   deps.git.home = home_template;
+  deps.git.path_prefix = HelperDirectory();
   if (Status st = PrepareGitHome(deps.git); !st.ok()) {
     std::fprintf(stderr, "praefect-storage-node: %s\n", st.message().c_str());
     return 1;

@@ -23,6 +23,16 @@ RepositoryServiceImpl::RepositoryServiceImpl(const NodeDeps* deps) : deps_(deps)
           [](RepositoryServiceImpl* service, grpc::ServerContext* ctx, const gitaly::RemoveRepositoryRequest* req,
              gitaly::RemoveRepositoryResponse* resp) { return service->RemoveRepository(ctx, req, resp); },
           this)));
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      "/gitaly.RepositoryService/ReplicateRepository", grpc::internal::RpcMethod::NORMAL_RPC,
+      new grpc::internal::RpcMethodHandler<RepositoryServiceImpl, gitaly::ReplicateRepositoryRequest,
+                                           gitaly::ReplicateRepositoryResponse, google::protobuf::MessageLite,
+                                           google::protobuf::MessageLite>(
+          [](RepositoryServiceImpl* service, grpc::ServerContext* ctx,
+             const gitaly::ReplicateRepositoryRequest* req, gitaly::ReplicateRepositoryResponse* resp) {
+            return service->ReplicateRepository(ctx, req, resp);
+          },
+          this)));
 }
 
 grpc::Status RepositoryServiceImpl::RepositoryExists(grpc::ServerContext* ctx,
@@ -93,15 +103,6 @@ grpc::Status RepositoryServiceImpl::RemoveRepository(grpc::ServerContext* ctx,
   SyncDir(Dirname(*path));
   if (Status st = RemoveTree(*tmp); !st.ok()) log::Warn("removing a deleted repository", {{"error", st.message()}});
   return grpc::Status::OK;
-}
-
-grpc::Status RepositoryServiceImpl::CreateRepositoryFromSnapshot(grpc::ServerContext* ctx,
-                                                                 const gitaly::CreateRepositoryFromSnapshotRequest*,
-                                                                 gitaly::CreateRepositoryFromSnapshotResponse*) {
-  if (Status st = Authorize(*deps_, *ctx); !st.ok()) return ToGrpc(st);
-  return ToGrpc(Unimplemented(
-      "CreateRepositoryFromSnapshot is not implemented by praefect-storage-node: it would fetch http_url "
-      "over HTTP; use ReplicateRepository or CreateRepository and push instead"));
 }
 
 }  // namespace praefect::storagenode

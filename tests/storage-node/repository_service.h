@@ -2,13 +2,14 @@
 
 #include "praefect/gitaly_newer.pb.h"
 #include "repository-service.grpc.pb.h"
+#include "gitaly_servers.h"
 #include "request_context.h"
 
 namespace praefect::storagenode {
 
 // gitaly.RepositoryService over bare repositories on the node's storages.
-// RemoveRepository is newer than the packaged protos: the constructor adds
-// it as a hand-built method of this same service (as the generated code adds
+// RemoveRepository and ReplicateRepository are newer than the packaged
+// protos: the constructor adds them as a hand-built method of this same service (as the generated code adds
 // its own methods), with the wire-compatible messages of
 // proto/praefect/gitaly_newer.proto. Thread-safe (sync handlers; git locks
 // serialise writers). `deps` must outlive the service.
@@ -22,6 +23,9 @@ class RepositoryServiceImpl final : public gitaly::RepositoryService::Service {
                                 gitaly::CreateRepositoryResponse* resp) override;
   grpc::Status RemoveRepository(grpc::ServerContext* ctx, const gitaly::RemoveRepositoryRequest* req,
                                 gitaly::RemoveRepositoryResponse* resp);
+  // Newer than the packaged protos, added by hand as RemoveRepository.
+  grpc::Status ReplicateRepository(grpc::ServerContext* ctx, const gitaly::ReplicateRepositoryRequest* req,
+                                   gitaly::ReplicateRepositoryResponse* resp);
   grpc::Status CalculateChecksum(grpc::ServerContext* ctx, const gitaly::CalculateChecksumRequest* req,
                                  gitaly::CalculateChecksumResponse* resp) override;
   grpc::Status WriteRef(grpc::ServerContext* ctx, const gitaly::WriteRefRequest* req,
@@ -46,6 +50,9 @@ class RepositoryServiceImpl final : public gitaly::RepositoryService::Service {
   // Runs a maintenance git command in an existing repository.
   grpc::Status Maintain(grpc::ServerContext* ctx, const gitaly::Repository* repo, bool has_repo,
                         const std::vector<std::string>& args, const char* rpc);
+
+  // ReplicateRepository's fetch into an existing repository.
+  Status PullFrom(const std::string& repo_path, const gitaly::Repository& source, const ServerAddress& server);
 
   const NodeDeps* deps_;
 };
