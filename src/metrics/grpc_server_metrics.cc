@@ -1,0 +1,115 @@
+#include "metrics/grpc_server_metrics.h"
+
+#include <mutex>
+
+namespace praefect::metrics {
+
+namespace {
+
+constexpr int kKnownCodes = 17;  // OK .. Unauthenticated
+
+}  // namespace
+
+std::string_view GrpcTypeName(GrpcType type) {
+  switch (type) {
+    case GrpcType::kUnary:
+      return "unary";
+    case GrpcType::kClientStream:
+      return "client_stream";
+    case GrpcType::kServerStream:
+      return "server_stream";
+    case GrpcType::kBidiStream:
+      return "bidi_stream";
+  }
+  return "bidi_stream";
+}
+
+std::string GrpcCodeName(int code) {
+  // google.golang.org/grpc/codes: Code.String().
+  static constexpr std::string_view kNames[kKnownCodes] = {
+      "OK",       "Canceled",           "Unknown", "InvalidArgument",  "DeadlineExceeded", "NotFound",
+      "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
+      "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
+  };
+  if (code >= 0 && code < kKnownCodes) return std::string(kNames[code]);
+  return "Code(" + std::to_string(code) + ")";
+}
+
+std::pair<std::string, std::string> SplitMethodName(std::string_view full_method) {
+  if (!full_method.empty() && full_method.front() == '/') full_method.remove_prefix(1);
+  size_t slash = full_method.find('/');
+  if (slash == std::string_view::npos) return {"unknown", "unknown"};
+  return {std::string(full_method.substr(0, slash)), std::string(full_method.substr(slash + 1))};
+}
+
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry, std::vector<double> buckets,
+                                     GrpcTypeLookup lookup)
+    // Names and help texts of go-grpc-prometheus, which GitLab's dashboards query.
+    : started_(prometheus::BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("Total number of RPCs started on the server.")
+                   .Register(registry)),
+      handled_(prometheus::BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("Total number of RPCs completed on the server, regardless of success or failure.")
+                   .Register(registry)),
+      received_(prometheus::BuildCounter()
+                    .Name("grpc_server_msg_received_total")
+                    .Help("Total number of RPC stream messages received on the server.")
+                    .Register(registry)),
+      sent_(prometheus::BuildCounter()
+                .Name("grpc_server_msg_sent_total")
+                .Help("Total number of gRPC stream messages sent by the server.")
+                .Register(registry)),
+      handling_(buckets.empty() ? nullptr
+                                : &prometheus::BuildHistogram()
+                                       .Name("grpc_server_handling_seconds")
+                                       .Help("Histogram of response latency (seconds) of gRPC that had been "
+                                             "application-level handled by the server.")
+                                       .Register(registry)),
+      buckets_(std::move(buckets)),
+      lookup_(std::move(lookup)) {}
+
+GrpcServerMetrics::Method& GrpcServerMetrics::ForMethod(std::string_view full_method) {
+  std::string key(full_method);
+  {
+    std::shared_lock lock(mu_);
+    auto it = methods_.find(key);
+    if (it != methods_.end()) return *it->second;
+  }
+  // Outside the lock: the lookup is the caller's code.
+  GrpcType type = lookup_ ? lookup_(full_method) : GrpcType::kBidiStream;
+  auto [service, method] = SplitMethodName(full_method);
+
+  std::unique_lock lock(mu_);
+  auto it = methods_.find(key);
+  if (it != methods_.end()) return *it->second;
+  auto m = std::make_unique<Method>();
+  m->labels = {{"grpc_method", method}, {"grpc_service", service}, {"grpc_type", std::string(GrpcTypeName(type))}};
+  m->started = &started_.Add(m->labels);
+  m->received = &received_.Add(m->labels);
+  m->sent = &sent_.Add(m->labels);
+  if (handling_ != nullptr) m->handling = &handling_->Add(m->labels, buckets_);
+  Method& added = *m;
+  methods_.emplace(std::move(key), std::move(m));
+  return added;
+}
+
+prometheus::Counter& GrpcServerMetrics::Handled(Method& method, int code) {
+  if (code < 0 || code >= kKnownCodes) {
+    prometheus::Labels labels = method.labels;
+    labels["grpc_code"] = GrpcCodeName(code);
+    return handled_.Add(labels);
+  }
+  prometheus::Counter* counter = method.handled[code].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Racing threads get the same series: Family::Add returns the existing one.
+    prometheus::Labels labels = method.labels;
+    labels["grpc_code"] = GrpcCodeName(code);
+    counter = &handled_.Add(labels);
+    method.handled[code].store(counter, std::memory_order_release);
+  }
+  return *counter;
+}
+
+}  // namespace praefect::metrics

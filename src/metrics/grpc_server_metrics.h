@@ -1,0 +1,69 @@
+#pragma once
+
+// Internal to src/metrics/: includes prometheus-cpp.
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "metrics/metrics.h"
+
+namespace praefect::metrics {
+
+// "/pkg.Service/Method" -> {"pkg.Service", "Method"}; {"unknown", "unknown"}
+// without a second slash, as go-grpc-prometheus' splitMethodName.
+std::pair<std::string, std::string> SplitMethodName(std::string_view full_method);
+
+// go-grpc-prometheus' ServerMetrics on a prometheus-cpp registry: the four
+// counter families and the optional handling-time histogram, with the series
+// of each method cached so that a call costs one shared-lock lookup.
+// Thread-safe.
+class GrpcServerMetrics {
+ public:
+  // The series of one method (grpc_method, grpc_service, grpc_type fixed).
+  struct Method {
+    prometheus::Counter* started = nullptr;
+    prometheus::Counter* received = nullptr;
+    prometheus::Counter* sent = nullptr;
+    prometheus::Histogram* handling = nullptr;  // nullptr: histogram disabled
+    prometheus::Labels labels;                  // without grpc_code
+    // grpc_server_handled_total by code, created on first use.
+    std::array<std::atomic<prometheus::Counter*>, 17> handled{};
+  };
+
+  // REQUIRES: `registry` outlives this object.
+  GrpcServerMetrics(prometheus::Registry& registry, std::vector<double> buckets, GrpcTypeLookup lookup);
+
+  // The series of `full_method`, created on first use.
+  Method& ForMethod(std::string_view full_method);
+
+  // grpc_server_handled_total of `method` for `code` (a grpc::StatusCode).
+  prometheus::Counter& Handled(Method& method, int code);
+
+ private:
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Counter>& received_;
+  prometheus::Family<prometheus::Counter>& sent_;
+  prometheus::Family<prometheus::Histogram>* handling_;  // nullptr without buckets
+  const std::vector<double> buckets_;
+  const GrpcTypeLookup lookup_;
+
+  std::shared_mutex mu_;
+  // Keyed by full method name; entries are never removed, so references
+  // handed out stay valid. GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::unique_ptr<Method>> methods_;
+};
+
+}  // namespace praefect::metrics

@@ -1,0 +1,120 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/support/server_interceptor.h>
+
+// prometheus-cpp stays private to this module: other modules see these
+// forward declarations and the typed handles below, never its headers.
+namespace prometheus {
+class Counter;
+class Histogram;
+}  // namespace prometheus
+
+namespace praefect::metrics {
+
+// The grpc_type label of go-grpc-prometheus.
+enum class GrpcType {
+  kUnary,
+  kClientStream,
+  kServerStream,
+  kBidiStream,
+};
+
+// "unary", "client_stream", "server_stream", "bidi_stream".
+std::string_view GrpcTypeName(GrpcType type);
+
+// Go's name of a gRPC status code as go-grpc-prometheus puts it in grpc_code
+// ("OK", "Canceled", "InvalidArgument", ...; "Code(17)" beyond the known ones).
+std::string GrpcCodeName(int code);
+
+// The streaming shape of a method, by full name ("/gitaly.RepositoryService/
+// RepositoryExists"). praefect serves every method through one generic
+// (bidi) handler, so the shape comes from the method registry, not from gRPC.
+using GrpcTypeLookup = std::function<GrpcType(std::string_view full_method)>;
+
+struct Options {
+  // Buckets (seconds) of grpc_server_handling_seconds and
+  // gitaly_praefect_node_latency: Praefect's [prometheus] grpc_latency_buckets.
+  // Empty: no grpc_server_handling_seconds at all (as Praefect), and
+  // gitaly_praefect_node_latency gets client_golang's DefBuckets (as Go does
+  // for a histogram declared with nil buckets).
+  std::vector<double> grpc_latency_buckets;
+  // Empty, or returning kBidiStream, for methods it does not know. Called once
+  // per distinct method (the answer is cached), from gRPC's threads.
+  GrpcTypeLookup grpc_type;
+  // Clock of the handling-time histogram; empty: std::chrono::steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> now;
+};
+
+// A counter series. Cheap to copy; valid as long as the Metrics that made it.
+// Thread-safe.
+class Counter {
+ public:
+  void Increment(double by = 1.0);
+  double Value() const;
+
+ private:
+  friend class Metrics;
+  explicit Counter(prometheus::Counter* counter) : counter_(counter) {}
+  prometheus::Counter* counter_;
+};
+
+// A histogram series. Cheap to copy; valid as long as the Metrics that made
+// it. Thread-safe.
+class Histogram {
+ public:
+  void Observe(double value);
+  void ObserveDuration(std::chrono::nanoseconds duration) {
+    Observe(std::chrono::duration<double>(duration).count());
+  }
+
+ private:
+  friend class Metrics;
+  explicit Histogram(prometheus::Histogram* histogram) : histogram_(histogram) {}
+  prometheus::Histogram* histogram_;
+};
+
+// praefect's Prometheus metrics: one registry holding go-grpc-prometheus's
+// server metrics and Praefect's gitaly_praefect_* series, rendered in the
+// Prometheus text format. Thread-safe. Not copyable.
+class Metrics {
+ public:
+  explicit Metrics(Options options);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // A factory for ServerBuilder::experimental().SetInterceptorCreators that
+  // maintains grpc_server_started_total, grpc_server_handled_total,
+  // grpc_server_msg_received_total, grpc_server_msg_sent_total and, with
+  // buckets, grpc_server_handling_seconds.
+  // REQUIRES: this Metrics outlives the server the factory is given to.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewServerInterceptorFactory();
+
+  // Creates the zero-valued series of a method (every grpc_code included), as
+  // go-grpc-prometheus does for registered services, so that rate() works from
+  // the first call on.
+  void PreregisterMethod(std::string_view full_method);
+
+  // gitaly_praefect_method_types{method_type}: "accessor", "mutator", ...
+  Counter MethodTypeCounter(std::string_view method_type);
+
+  // gitaly_praefect_node_latency{gitaly_storage}: health-check latency of a
+  // storage node, in seconds.
+  Histogram NodeLatency(std::string_view storage);
+
+  // Every series in the Prometheus text exposition format 0.0.4.
+  std::string Render() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace praefect::metrics

@@ -1,0 +1,306 @@
+// go-grpc-prometheus' server metrics, through a real in-process gRPC server
+// whose one CallbackGenericService (as praefect's proxy) echoes or fails, and
+// scraped over HTTP as Prometheus would.
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/support/sync_stream.h>
+
+#include <atomic>
+#include <thread>
+
+#include "metrics/exposer.h"
+#include "metrics/metrics.h"
+#include "scrape.h"
+#include "test_support.h"
+
+using praefect::StatusOr;
+using praefect::metrics::Exposer;
+using praefect::metrics::GrpcType;
+using praefect::metrics::Metrics;
+using praefect::metrics::MetricsEndpoint;
+using praefect::metrics::Options;
+using praefect::metrics::testing::Body;
+using praefect::metrics::testing::HasLine;
+using praefect::metrics::testing::HttpGet;
+
+namespace {
+
+// The handling-time clock, advanced by the service when asked ("advance:MS").
+std::atomic<int64_t> fake_now_ns{0};
+
+std::chrono::steady_clock::time_point FakeNow() {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(fake_now_ns.load()));
+}
+
+grpc::ByteBuffer ToBuffer(const std::string& text) {
+  grpc::Slice slice(text);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string FromBuffer(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  (void)buffer.Dump(&slices);
+  std::string text;
+  for (const auto& s : slices) text.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return text;
+}
+
+// Echoes every message; "fail:N" ends the call with status code N instead;
+// "advance:MS" moves the fake clock before echoing.
+class EchoReactor : public grpc::ServerGenericBidiReactor {
+ public:
+  explicit EchoReactor(grpc::GenericCallbackServerContext* ctx) : ctx_(ctx) { StartRead(&in_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(ctx_->IsCancelled() ? grpc::Status::CANCELLED : grpc::Status::OK);
+      return;
+    }
+    std::string text = FromBuffer(in_);
+    if (text.rfind("fail:", 0) == 0) {
+      Finish(grpc::Status(static_cast<grpc::StatusCode>(std::stoi(text.substr(5))), "failing as asked"));
+      return;
+    }
+    if (text.rfind("advance:", 0) == 0) fake_now_ns += std::stoll(text.substr(8)) * 1000000;
+    out_ = in_;
+    StartWrite(&out_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    StartRead(&in_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::GenericCallbackServerContext* ctx_;
+  grpc::ByteBuffer in_;
+  grpc::ByteBuffer out_;
+};
+
+class EchoService : public grpc::CallbackGenericService {
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    return new EchoReactor(ctx);
+  }
+};
+
+// Methods the test's "registry" knows; anything else is unknown.
+GrpcType Lookup(std::string_view method) {
+  if (method == "/test.Svc/Echo") return GrpcType::kUnary;
+  if (method == "/test.Svc/Upload") return GrpcType::kClientStream;
+  if (method == "/test.Svc/Download") return GrpcType::kServerStream;
+  return GrpcType::kBidiStream;
+}
+
+// A gRPC server with the metrics interceptor and an in-process channel to it.
+struct Fixture {
+  explicit Fixture(Options options) : metrics(std::move(options)) {
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(&service);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(metrics.NewServerInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+    server = builder.BuildAndStart();
+    channel = server->InProcessChannel(grpc::ChannelArguments());
+  }
+  ~Fixture() { server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5)); }
+
+  grpc::Status Unary(const std::string& method, const std::string& request, std::string* response = nullptr) {
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer in = ToBuffer(request);
+    grpc::ByteBuffer out;
+    grpc::Status st = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel.get(), grpc::internal::RpcMethod(method.c_str(), grpc::internal::RpcMethod::NORMAL_RPC), &ctx, in,
+        &out);
+    if (response != nullptr && st.ok()) *response = FromBuffer(out);
+    return st;
+  }
+
+  // Sends `messages` on one stream, reads every answer, returns the status.
+  grpc::Status Stream(const std::string& method, const std::vector<std::string>& messages, int* answers) {
+    grpc::ClientContext ctx;
+    grpc::internal::RpcMethod rpc(method.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING);
+    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel.get(), rpc,
+                                                                                              &ctx));
+    // One message, then its echo: the in-process transport completes a write
+    // only once the peer reads, so writing ahead would deadlock.
+    grpc::ByteBuffer answer;
+    *answers = 0;
+    for (const auto& m : messages) {
+      if (!stream->Write(ToBuffer(m)) || !stream->Read(&answer)) break;
+      ++*answers;
+    }
+    stream->WritesDone();
+    while (stream->Read(&answer)) ++*answers;
+    return stream->Finish();
+  }
+
+  Metrics metrics;
+  EchoService service;
+  std::unique_ptr<grpc::Server> server;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+Options WithLookup(std::vector<double> buckets = {}) {
+  Options options;
+  options.grpc_latency_buckets = std::move(buckets);
+  options.grpc_type = Lookup;
+  options.now = FakeNow;
+  return options;
+}
+
+void ExpectLine(const std::string& text, const std::string& line) {
+  expect_that(HasLine(text, line), "line \"" + line + "\" in:\n" + text);
+}
+
+// Polls Render() until it has `line`, for counts that the server updates
+// after the client has its answer (a cancelled call); at most 5 s.
+void EventuallyLine(const Metrics& metrics, const std::string& line) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string text = metrics.Render();
+  while (!HasLine(text, line) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    text = metrics.Render();
+  }
+  ExpectLine(text, line);
+}
+
+const std::string kEcho = "grpc_method=\"Echo\",grpc_service=\"test.Svc\",grpc_type=\"unary\"";
+const std::string kChat = "grpc_method=\"Chat\",grpc_service=\"test.Svc\",grpc_type=\"bidi_stream\"";
+
+}  // namespace
+
+static void test_unary_calls_scraped_over_http(void**) {
+  Fixture f(WithLookup());
+  StatusOr<std::unique_ptr<Exposer>> exposer = Exposer::Listen("127.0.0.1:0", {MetricsEndpoint(f.metrics)});
+  assert_status_ok(exposer.status());
+
+  std::string response;
+  grpc::Status st = f.Unary("/test.Svc/Echo", "hello", &response);
+  assert_true(st.ok());
+  assert_string_equal(response.c_str(), "hello");
+  st = f.Unary("/test.Svc/Echo", "fail:5");
+  assert_int_equal(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  st = f.Unary("/test.Svc/Echo", "fail:16");
+  assert_int_equal(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  std::string text = Body(HttpGet((*exposer)->port(), "/metrics"));
+  ExpectLine(text, "# TYPE grpc_server_started_total counter");
+  ExpectLine(text, "grpc_server_started_total{" + kEcho + "} 3");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"OK\"," + kEcho + "} 1");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"NotFound\"," + kEcho + "} 1");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"Unauthenticated\"," + kEcho + "} 1");
+  ExpectLine(text, "grpc_server_msg_received_total{" + kEcho + "} 3");
+  // Only the successful call sent a response, as in go-grpc-prometheus.
+  ExpectLine(text, "grpc_server_msg_sent_total{" + kEcho + "} 1");
+  expect_that(text.find("grpc_server_handling_seconds") == std::string::npos,
+              "no handling-time histogram without buckets, in:\n" + text);
+}
+
+static void test_stream_messages_counted(void**) {
+  Fixture f(WithLookup());
+  int answers = 0;
+  grpc::Status st = f.Stream("/test.Svc/Chat", {"a", "b", "c"}, &answers);
+  assert_true(st.ok());
+  assert_int_equal(answers, 3);
+  st = f.Stream("/test.Svc/Chat", {"a", "fail:9"}, &answers);
+  assert_int_equal(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  std::string text = f.metrics.Render();
+  ExpectLine(text, "grpc_server_started_total{" + kChat + "} 2");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"OK\"," + kChat + "} 1");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"FailedPrecondition\"," + kChat + "} 1");
+  ExpectLine(text, "grpc_server_msg_received_total{" + kChat + "} 5");
+  ExpectLine(text, "grpc_server_msg_sent_total{" + kChat + "} 4");
+}
+
+static void test_type_comes_from_lookup(void**) {
+  Fixture f(WithLookup());
+  int answers = 0;
+  assert_true(f.Stream("/test.Svc/Upload", {"x"}, &answers).ok());
+  assert_true(f.Stream("/test.Svc/Download", {"x"}, &answers).ok());
+  assert_true(f.Stream("/other.Svc/Unknown", {"x"}, &answers).ok());
+  std::string text = f.metrics.Render();
+  ExpectLine(text,
+             "grpc_server_started_total{grpc_method=\"Upload\",grpc_service=\"test.Svc\",grpc_type=\"client_stream\"} 1");
+  ExpectLine(text,
+             "grpc_server_started_total{grpc_method=\"Download\",grpc_service=\"test.Svc\",grpc_type=\"server_stream\"} "
+             "1");
+  ExpectLine(text,
+             "grpc_server_started_total{grpc_method=\"Unknown\",grpc_service=\"other.Svc\",grpc_type=\"bidi_stream\"} 1");
+}
+
+static void test_without_lookup_every_method_is_bidi(void**) {
+  Fixture f(Options{});
+  assert_true(f.Unary("/test.Svc/Echo", "x").ok());
+  ExpectLine(f.metrics.Render(),
+             "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Echo\",grpc_service=\"test.Svc\","
+             "grpc_type=\"bidi_stream\"} 1");
+}
+
+static void test_handling_histogram_with_buckets(void**) {
+  Fixture f(WithLookup({0.5, 1}));
+  assert_true(f.Unary("/test.Svc/Echo", "advance:700").ok());
+  std::string text = f.metrics.Render();
+  ExpectLine(text, "# TYPE grpc_server_handling_seconds histogram");
+  ExpectLine(text, "grpc_server_handling_seconds_bucket{" + kEcho + ",le=\"0.5\"} 0");
+  ExpectLine(text, "grpc_server_handling_seconds_bucket{" + kEcho + ",le=\"1\"} 1");
+  ExpectLine(text, "grpc_server_handling_seconds_bucket{" + kEcho + ",le=\"+Inf\"} 1");
+  ExpectLine(text, "grpc_server_handling_seconds_sum{" + kEcho + "} 0.7");
+  ExpectLine(text, "grpc_server_handling_seconds_count{" + kEcho + "} 1");
+}
+
+static void test_cancelled_call_counted(void**) {
+  Fixture f(WithLookup());
+  {
+    grpc::ClientContext ctx;
+    grpc::internal::RpcMethod rpc("/test.Svc/Chat", grpc::internal::RpcMethod::BIDI_STREAMING);
+    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(f.channel.get(), rpc,
+                                                                                              &ctx));
+    assert_true(stream->Write(ToBuffer("one")));
+    grpc::ByteBuffer answer;
+    assert_true(stream->Read(&answer));
+    ctx.TryCancel();
+    assert_int_equal(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  EventuallyLine(f.metrics, "grpc_server_handled_total{grpc_code=\"Canceled\"," + kChat + "} 1");
+  ExpectLine(f.metrics.Render(), "grpc_server_started_total{" + kChat + "} 1");
+}
+
+static void test_concurrent_calls(void**) {
+  Fixture f(WithLookup({0.1}));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        if (!f.Unary("/test.Svc/Echo", "x").ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  assert_int_equal(failures.load(), 0);
+  std::string text = f.metrics.Render();
+  ExpectLine(text, "grpc_server_started_total{" + kEcho + "} 100");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"OK\"," + kEcho + "} 100");
+  ExpectLine(text, "grpc_server_handling_seconds_count{" + kEcho + "} 100");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unary_calls_scraped_over_http),
+      cmocka_unit_test(test_stream_messages_counted),
+      cmocka_unit_test(test_type_comes_from_lookup),
+      cmocka_unit_test(test_without_lookup_every_method_is_bidi),
+      cmocka_unit_test(test_handling_histogram_with_buckets),
+      cmocka_unit_test(test_cancelled_call_counted),
+      cmocka_unit_test(test_concurrent_calls),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,137 @@
+#include "metrics/metrics.h"
+
+#include <thread>
+#include <vector>
+
+#include "scrape.h"
+#include "test_support.h"
+
+using praefect::metrics::GrpcCodeName;
+using praefect::metrics::GrpcType;
+using praefect::metrics::GrpcTypeName;
+using praefect::metrics::Metrics;
+using praefect::metrics::Options;
+using praefect::metrics::testing::HasLine;
+
+namespace {
+
+void ExpectLine(const std::string& text, const std::string& line) {
+  expect_that(HasLine(text, line), "line \"" + line + "\" in:\n" + text);
+}
+
+void ExpectNoText(const std::string& text, const std::string& fragment) {
+  expect_that(text.find(fragment) == std::string::npos, "no \"" + fragment + "\" in:\n" + text);
+}
+
+}  // namespace
+
+static void test_code_names_are_go_names(void**) {
+  const char* want[] = {"OK",
+                        "Canceled",
+                        "Unknown",
+                        "InvalidArgument",
+                        "DeadlineExceeded",
+                        "NotFound",
+                        "AlreadyExists",
+                        "PermissionDenied",
+                        "ResourceExhausted",
+                        "FailedPrecondition",
+                        "Aborted",
+                        "OutOfRange",
+                        "Unimplemented",
+                        "Internal",
+                        "Unavailable",
+                        "DataLoss",
+                        "Unauthenticated"};
+  for (int code = 0; code < 17; ++code) assert_string_equal(GrpcCodeName(code).c_str(), want[code]);
+  assert_string_equal(GrpcCodeName(17).c_str(), "Code(17)");
+}
+
+static void test_type_names(void**) {
+  assert_string_equal(std::string(GrpcTypeName(GrpcType::kUnary)).c_str(), "unary");
+  assert_string_equal(std::string(GrpcTypeName(GrpcType::kClientStream)).c_str(), "client_stream");
+  assert_string_equal(std::string(GrpcTypeName(GrpcType::kServerStream)).c_str(), "server_stream");
+  assert_string_equal(std::string(GrpcTypeName(GrpcType::kBidiStream)).c_str(), "bidi_stream");
+}
+
+static void test_method_type_counter(void**) {
+  Metrics metrics(Options{});
+  metrics.MethodTypeCounter("mutator").Increment();
+  metrics.MethodTypeCounter("mutator").Increment();
+  metrics.MethodTypeCounter("accessor").Increment();
+  std::string text = metrics.Render();
+  ExpectLine(text, "# TYPE gitaly_praefect_method_types counter");
+  ExpectLine(text, "gitaly_praefect_method_types{method_type=\"mutator\"} 2");
+  ExpectLine(text, "gitaly_praefect_method_types{method_type=\"accessor\"} 1");
+}
+
+static void test_counter_is_thread_safe(void**) {
+  Metrics metrics(Options{});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&metrics] {
+      for (int i = 0; i < 1000; ++i) metrics.MethodTypeCounter("accessor").Increment();
+    });
+  }
+  for (auto& t : threads) t.join();
+  assert_true(metrics.MethodTypeCounter("accessor").Value() == 4000);
+}
+
+static void test_node_latency_uses_configured_buckets(void**) {
+  Options options;
+  options.grpc_latency_buckets = {0.005, 0.001};  // unsorted: sorted, not thrown at
+  Metrics metrics(std::move(options));
+  metrics.NodeLatency("gitaly-1").Observe(0.003);
+  std::string text = metrics.Render();
+  ExpectLine(text, "# TYPE gitaly_praefect_node_latency histogram");
+  ExpectLine(text, "gitaly_praefect_node_latency_bucket{gitaly_storage=\"gitaly-1\",le=\"0.001\"} 0");
+  ExpectLine(text, "gitaly_praefect_node_latency_bucket{gitaly_storage=\"gitaly-1\",le=\"0.005\"} 1");
+  ExpectLine(text, "gitaly_praefect_node_latency_bucket{gitaly_storage=\"gitaly-1\",le=\"+Inf\"} 1");
+  ExpectLine(text, "gitaly_praefect_node_latency_count{gitaly_storage=\"gitaly-1\"} 1");
+}
+
+static void test_without_buckets_no_handling_histogram(void**) {
+  Metrics metrics(Options{});
+  metrics.PreregisterMethod("/pkg.Svc/Method");
+  metrics.NodeLatency("gitaly-1").ObserveDuration(std::chrono::milliseconds(20));
+  std::string text = metrics.Render();
+  ExpectNoText(text, "grpc_server_handling_seconds");
+  // Go's DefBuckets for the node latency, as Praefect's nil buckets give.
+  ExpectLine(text, "gitaly_praefect_node_latency_bucket{gitaly_storage=\"gitaly-1\",le=\"0.025\"} 1");
+  ExpectLine(text, "gitaly_praefect_node_latency_bucket{gitaly_storage=\"gitaly-1\",le=\"10\"} 1");
+}
+
+static void test_preregister_creates_zero_series(void**) {
+  Options options;
+  options.grpc_latency_buckets = {0.1, 1};
+  options.grpc_type = [](std::string_view method) {
+    return method == "/pkg.Svc/Get" ? GrpcType::kServerStream : GrpcType::kBidiStream;
+  };
+  Metrics metrics(std::move(options));
+  metrics.PreregisterMethod("/pkg.Svc/Get");
+  metrics.PreregisterMethod("no-slash");
+  std::string text = metrics.Render();
+  const std::string labels = "grpc_method=\"Get\",grpc_service=\"pkg.Svc\",grpc_type=\"server_stream\"";
+  ExpectLine(text, "grpc_server_started_total{" + labels + "} 0");
+  ExpectLine(text, "grpc_server_msg_received_total{" + labels + "} 0");
+  ExpectLine(text, "grpc_server_msg_sent_total{" + labels + "} 0");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"OK\"," + labels + "} 0");
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"Unauthenticated\"," + labels + "} 0");
+  ExpectLine(text, "grpc_server_handling_seconds_count{" + labels + "} 0");
+  // go-grpc-prometheus' splitMethodName for a name without "/service/method".
+  ExpectLine(text,
+             "grpc_server_started_total{grpc_method=\"unknown\",grpc_service=\"unknown\",grpc_type=\"bidi_stream\"} 0");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_code_names_are_go_names),
+      cmocka_unit_test(test_type_names),
+      cmocka_unit_test(test_method_type_counter),
+      cmocka_unit_test(test_counter_is_thread_safe),
+      cmocka_unit_test(test_node_latency_uses_configured_buckets),
+      cmocka_unit_test(test_without_buckets_no_handling_histogram),
+      cmocka_unit_test(test_preregister_creates_zero_series),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
