@@ -43,7 +43,10 @@ Status CheckSettable(std::string_view key, std::string_view value, std::string_v
 
 bool IsTransportHeader(std::string_view key) {
   if (key.empty() || key.front() == ':') return true;
-  if (key.starts_with("grpc-")) return key != "grpc-trace-bin" && key != "grpc-tags-bin";
+  // grpc-* is reserved to grpc itself. grpc++ never reports grpc-trace-bin
+  // or grpc-tags-bin to an application either, so tracing context cannot
+  // be forwarded from here.
+  if (key.starts_with("grpc-")) return true;
   static constexpr std::array<std::string_view, 10> kTransport = {
       "content-type", "te",      "user-agent",        "host",    "connection",
       "keep-alive",   "upgrade", "transfer-encoding", "proxy-connection", "content-length",

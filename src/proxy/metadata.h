@@ -19,10 +19,9 @@ using MetadataMap = std::multimap<grpc::string_ref, grpc::string_ref>;
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
 // Whether `key` belongs to the transport (HTTP/2 pseudo-headers, hop-by-hop
-// headers, content-type, te, user-agent, host, grpc-* except the tracing
-// context grpc-trace-bin / grpc-tags-bin). Such headers are set by grpc on
-// each hop and never forwarded; grpc refuses or duplicates them if asked to
-// send them.
+// headers, content-type, te, user-agent, host, grpc-*). Such headers are
+// set by grpc on each hop and never forwarded; grpc refuses or duplicates
+// them if asked to send them.
 [[nodiscard]] bool IsTransportHeader(std::string_view key);
 
 // The metadata to send upstream: `client` minus transport headers, with

@@ -21,8 +21,8 @@
 //    flattened once for the Director (not even that when it arrived in one
 //    slice), the rest pass through as grpc::ByteBuffers.
 //  * Request metadata is forwarded minus transport headers (pseudo-headers,
-//    content-type, te, user-agent, host, hop-by-hop headers, grpc-* except
-//    grpc-trace-bin and grpc-tags-bin), with the Route's edits applied.
+//    content-type, te, user-agent, host, hop-by-hop headers, grpc-*), with
+//    the Route's edits applied.
 //  * The call's deadline is set on the upstream call; a client cancellation
 //    cancels the upstream call.
 //  * Upstream initial metadata reaches the client as soon as it arrives

@@ -190,6 +190,10 @@ void ProxyCall::Direct(std::optional<std::string_view> first) {
 }
 
 void ProxyCall::OnDirected(StatusOr<Route> route) {
+  // The Director's views of the first message end with its answer; a
+  // flattened copy is not kept for the rest of the call.
+  first_flat_ = std::string();
+  first_slice_ = grpc::Slice();
   const std::string& method = server_context_->method();
   if (!route.ok()) {
     FinishEarly(ToGrpc(route.status()), nullptr);
@@ -241,8 +245,6 @@ void ProxyCall::StartUpstream(Route route, Metadata metadata) {
       if (route.first_message.has_value()) {
         ReleaseRequest();
         request_ = OwnedBuffer(std::move(*route.first_message));
-        first_flat_ = std::string();
-        first_slice_ = grpc::Slice();
         HoldRequest(Size(request_));
         send_first = true;
       } else {
@@ -283,6 +285,7 @@ void ProxyCall::OnUpstreamWriteDone(bool ok) {
   {
     std::lock_guard lock(mu_);
     ReleaseRequest();
+    request_.Clear();  // grpc is done with it; do not keep its memory while waiting.
     if (!ok || upstream_ended_ || cancelled_) {
       // The upstream call is over (its status will say why) or the client
       // is gone: nothing more goes upstream.
@@ -384,6 +387,7 @@ void ProxyCall::OnClientWriteDone(bool ok) {
   {
     std::lock_guard lock(mu_);
     ReleaseResponse();
+    response_.Clear();  // grpc is done with it; do not keep its memory while waiting.
     if (!ok) {
       // The client is gone; OnCancel follows, but do not wait for it.
       cancelled_ = true;
