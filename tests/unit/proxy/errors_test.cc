@@ -215,6 +215,19 @@ void test_upstream_ends_while_client_streams(void**) {
   expect_that(Eventually([&] { return f.proxy->Stats().calls_active == 0; }), "the proxied call to end");
 }
 
+void test_proxy_shutdown_mid_call(void**) {
+  Fixture f;
+  BlockingCall call(f.ProxyChannel(), kHang);
+  expect_that(call.Write("x"), "write");
+  expect_that(Eventually([&] { return f.backend->CallCount() == 1; }), "the call to reach the backend");
+  f.ShutdownProxy();
+  grpc::Status st = call.Finish();
+  expect_that(!st.ok(), "the client to see the call fail, got " + Describe(st));
+  expect_that(Eventually([&] { return f.backend->Calls()[0].cancelled; }), "the backend call to be cancelled");
+  expect_that(Eventually([&] { return f.proxy->Stats().calls_active == 0; }), "the proxied call to end");
+  expect_that(f.director.finalized().size() == 1, "the finalizer to run once");
+}
+
 }  // namespace
 
 int main() {
@@ -230,6 +243,7 @@ int main() {
       cmocka_unit_test(test_client_cancel_reaches_backend),
       cmocka_unit_test(test_cancel_while_directing),
       cmocka_unit_test(test_upstream_ends_while_client_streams),
+      cmocka_unit_test(test_proxy_shutdown_mid_call),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -84,7 +84,7 @@ void test_server_streaming_after_half_close(void**) {
 void test_bidi(void**) {
   Fixture f;
   BlockingCall call(f.ProxyChannel(), kEcho);
-  for (const std::string& m : std::vector<std::string>{"one", "two", std::string(100000, 'x'), "four"}) {
+  for (const std::string& m : std::vector<std::string>{"one", "", std::string(100000, 'x'), "four"}) {
     expect_that(call.Write(m), "write " + m.substr(0, 8));
     auto got = call.Read();
     expect_that(got == std::optional<std::string>(m), "the echo of " + m.substr(0, 8) + " before the next write");
@@ -116,6 +116,20 @@ void test_first_message_rewrite(void**) {
   ExpectOk(r2.status);
   expect_that(r2.responses == std::vector<std::string>{"1:rewritten:(none)"},
               "the director's first message to be sent when the client sent none");
+}
+
+void test_large_first_message(void**) {
+  // Arrives in many slices: the director gets it flattened, the backend
+  // gets the original bytes.
+  Fixture f;
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
+  CallResult r = RunCall(f.ProxyChannel(), kEcho, {big, "tail"});
+  ExpectOk(r.status);
+  expect_that(r.responses.size() == 2 && r.responses[0] == big && r.responses[1] == "tail",
+              "the 3 MiB first message echoed byte for byte");
+  expect_that(f.director.seen()[0].first_message == std::optional<std::string>(big),
+              "the director to see the whole 3 MiB first message");
 }
 
 void test_metadata(void**) {
@@ -214,6 +228,7 @@ int main() {
       cmocka_unit_test(test_server_streaming_after_half_close),
       cmocka_unit_test(test_bidi),
       cmocka_unit_test(test_first_message_rewrite),
+      cmocka_unit_test(test_large_first_message),
       cmocka_unit_test(test_metadata),
       cmocka_unit_test(test_headers_before_any_message),
       cmocka_unit_test(test_async_director),

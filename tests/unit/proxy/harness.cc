@@ -293,9 +293,13 @@ Fixture::Fixture() {
   if (!proxy_server_) fail_msg("cannot start the proxy server in %s", dir_.c_str());
 }
 
-Fixture::~Fixture() {
+void Fixture::ShutdownProxy() {
   proxy_server_->Shutdown(std::chrono::system_clock::now());
   proxy_server_->Wait();
+}
+
+Fixture::~Fixture() {
+  ShutdownProxy();
   backend.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);

@@ -144,6 +144,8 @@ class Fixture {
 
   // A Route to the backend (the default decision).
   Route BackendRoute();
+  // Shuts the proxy server down now, cancelling its calls.
+  void ShutdownProxy();
 
   TestDirector director;
   std::unique_ptr<Backend> backend;
