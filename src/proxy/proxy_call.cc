@@ -116,23 +116,15 @@ void ProxyCall::Run(const Actions& a) {
 
 void ProxyCall::OnClientReadDone(bool ok) {
   Actions a;
-  std::optional<std::string_view> first;
   bool direct = false;
+  bool has_first = false;
   {
     std::lock_guard lock(mu_);
     switch (phase_) {
       case Phase::kFirstRead:
         if (ok) {
           HoldRequest(Size(request_));
-          if (request_.TrySingleSlice(&first_slice_).ok()) {
-            first = std::string_view(reinterpret_cast<const char*>(first_slice_.begin()), first_slice_.size());
-          } else {
-            std::vector<grpc::Slice> slices;
-            (void)request_.Dump(&slices);
-            first_flat_.reserve(request_.Length());
-            for (const grpc::Slice& s : slices) first_flat_.append(reinterpret_cast<const char*>(s.begin()), s.size());
-            first = first_flat_;
-          }
+          has_first = true;
           phase_ = Phase::kDirecting;
           direct = true;
         } else if (server_context_->IsCancelled()) {
@@ -173,7 +165,21 @@ void ProxyCall::OnClientReadDone(bool ok) {
         break;  // No read is pending while the Director decides.
     }
   }
-  if (direct) Direct(first);
+  if (direct) {
+    // Only this thread touches request_ and the views until the Director
+    // answers, so the copy (if any) is made outside mu_.
+    std::optional<std::string_view> first;
+    if (has_first && request_.TrySingleSlice(&first_slice_).ok()) {
+      first = std::string_view(reinterpret_cast<const char*>(first_slice_.begin()), first_slice_.size());
+    } else if (has_first) {
+      std::vector<grpc::Slice> slices;
+      (void)request_.Dump(&slices);
+      first_flat_.reserve(request_.Length());
+      for (const grpc::Slice& s : slices) first_flat_.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      first = first_flat_;
+    }
+    Direct(first);
+  }
   Run(a);
 }
 
