@@ -1,0 +1,449 @@
+#include "proxy/proxy_call.h"
+
+#include <utility>
+#include <vector>
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include "proxy/metadata.h"
+#include "proxy/shared.h"
+
+namespace praefect::proxy::internal {
+namespace {
+
+grpc::Status ToGrpc(const Status& st) {
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), st.message());
+}
+
+int64_t Size(const grpc::ByteBuffer& b) { return static_cast<int64_t>(b.Length()); }
+
+// Hands `bytes` to grpc without copying them again; grpc frees them when
+// the last reference to the slice goes.
+grpc::ByteBuffer OwnedBuffer(std::string bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  grpc::Slice slice(
+      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
+// The `done` handed to the Director. Copies share one reply; the first call
+// answers, later ones are ignored, and dropping every copy unanswered
+// answers INTERNAL so that the call cannot hang.
+class ProxyCall::DirectorReply {
+ public:
+  explicit DirectorReply(ProxyCall* call) : call_(call) {}
+  ~DirectorReply() {
+    if (!answered_.exchange(true)) {
+      call_->OnDirected(Internal("the director for " + call_->server_context_->method() +
+                                 " dropped the call without answering (a bug in the director)"));
+    }
+  }
+  void Answer(StatusOr<Route> route) {
+    if (answered_.exchange(true)) return;
+    call_->OnDirected(std::move(route));
+  }
+
+ private:
+  ProxyCall* const call_;
+  std::atomic<bool> answered_{false};
+};
+
+ProxyCall::ProxyCall(std::shared_ptr<Proxy::Shared> shared, grpc::GenericCallbackServerContext* context)
+    : shared_(std::move(shared)), server_context_(context) {
+  shared_->calls_started.fetch_add(1, std::memory_order_relaxed);
+  shared_->calls_active.fetch_add(1, std::memory_order_relaxed);
+}
+
+ProxyCall::~ProxyCall() {
+  // Messages still held when the call ends (a read that completed after the
+  // other side was gone) are released from the gauges.
+  if (request_held_ >= 0) shared_->Release(request_held_);
+  if (response_held_ >= 0) shared_->Release(response_held_);
+  shared_->calls_active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+grpc::ServerGenericBidiReactor* ProxyCall::Start() {
+  client_.StartRead(&request_);
+  return &client_;
+}
+
+void ProxyCall::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void ProxyCall::HoldRequest(int64_t bytes) {
+  request_held_ = bytes;
+  shared_->Hold(bytes);
+}
+void ProxyCall::ReleaseRequest() {
+  if (request_held_ < 0) return;
+  shared_->Release(request_held_);
+  request_held_ = -1;
+}
+void ProxyCall::HoldResponse(int64_t bytes) {
+  response_held_ = bytes;
+  shared_->Hold(bytes);
+}
+void ProxyCall::ReleaseResponse() {
+  if (response_held_ < 0) return;
+  shared_->Release(response_held_);
+  response_held_ = -1;
+}
+
+void ProxyCall::Run(const Actions& a) {
+  if (a.upstream_cancel) upstream_context_.TryCancel();
+  if (a.client_send_metadata) client_.StartSendInitialMetadata();
+  if (a.client_read) client_.StartRead(&request_);
+  if (a.client_write) client_.StartWrite(&response_);
+  if (a.upstream_write) upstream_.StartWrite(&request_);
+  if (a.upstream_writes_done) upstream_.StartWritesDone();
+  if (a.upstream_read) upstream_.StartRead(&response_);
+  if (a.client_finish) {
+    grpc::Status status;
+    {
+      std::lock_guard lock(mu_);
+      status = final_status_;
+    }
+    client_.Finish(std::move(status));
+  }
+  // Last: releasing the final hold may end the upstream call.
+  for (int i = 0; i < a.upstream_release_holds; ++i) upstream_.RemoveHold();
+}
+
+// ---- First message and Director ----------------------------------------
+
+void ProxyCall::OnClientReadDone(bool ok) {
+  Actions a;
+  bool direct = false;
+  bool has_first = false;
+  {
+    std::lock_guard lock(mu_);
+    switch (phase_) {
+      case Phase::kFirstRead:
+        if (ok) {
+          HoldRequest(Size(request_));
+          has_first = true;
+          phase_ = Phase::kDirecting;
+          direct = true;
+        } else if (server_context_->IsCancelled()) {
+          phase_ = Phase::kFinishing;
+          final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call before sending a request");
+          a.client_finish = true;
+        } else {
+          client_half_closed_ = true;
+          phase_ = Phase::kDirecting;
+          direct = true;
+        }
+        break;
+      case Phase::kForwarding:
+      case Phase::kFinishing:
+        if (request_state_ != Request::kClientReading) {
+          // The request direction was closed while this read was pending
+          // (the upstream ended the call): the message is discarded.
+          request_.Clear();
+          break;
+        }
+        if (!ok) {
+          // Half-close, or the client is gone (then OnCancel cancels upstream).
+          client_half_closed_ = true;
+          request_state_ = Request::kClosed;
+          a.upstream_writes_done = !cancelled_;
+          a.upstream_release_holds = 1;
+        } else if (cancelled_) {
+          request_.Clear();
+          request_state_ = Request::kClosed;
+          a.upstream_release_holds = 1;
+        } else {
+          HoldRequest(Size(request_));
+          request_state_ = Request::kUpstreamWriting;
+          a.upstream_write = true;
+        }
+        break;
+      case Phase::kDirecting:
+        break;  // No read is pending while the Director decides.
+    }
+  }
+  if (direct) {
+    // Only this thread touches request_ and the views until the Director
+    // answers, so the copy (if any) is made outside mu_.
+    std::optional<std::string_view> first;
+    if (has_first && request_.TrySingleSlice(&first_slice_).ok()) {
+      first = std::string_view(reinterpret_cast<const char*>(first_slice_.begin()), first_slice_.size());
+    } else if (has_first) {
+      std::vector<grpc::Slice> slices;
+      (void)request_.Dump(&slices);
+      first_flat_.reserve(request_.Length());
+      for (const grpc::Slice& s : slices) first_flat_.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      first = first_flat_;
+    }
+    Direct(first);
+  }
+  Run(a);
+}
+
+void ProxyCall::Direct(std::optional<std::string_view> first) {
+  Ref();  // Released by OnDirected.
+  auto reply = std::make_shared<DirectorReply>(this);
+  CallInfo info;
+  info.method = server_context_->method();
+  info.metadata = &server_context_->client_metadata();
+  info.first_message = first;
+  shared_->director->Direct(info, [reply = std::move(reply)](StatusOr<Route> route) mutable {
+    reply->Answer(std::move(route));
+  });
+}
+
+void ProxyCall::OnDirected(StatusOr<Route> route) {
+  // The Director's views of the first message end with its answer; a
+  // flattened copy is not kept for the rest of the call.
+  first_flat_ = std::string();
+  first_slice_ = grpc::Slice();
+  const std::string& method = server_context_->method();
+  if (!route.ok()) {
+    FinishEarly(ToGrpc(route.status()), nullptr);
+  } else if (route->channel == nullptr) {
+    FinishEarly(ToGrpc(Internal("the director's route for " + method + " names no upstream channel")),
+                std::move(route->finalizer));
+  } else {
+    StatusOr<Metadata> metadata = UpstreamMetadata(server_context_->client_metadata(), *route, method);
+    if (!metadata.ok()) {
+      FinishEarly(ToGrpc(metadata.status()), std::move(route->finalizer));
+    } else {
+      StartUpstream(std::move(route).value(), std::move(metadata).value());
+    }
+  }
+  Unref();
+}
+
+void ProxyCall::FinishEarly(grpc::Status status, std::function<void(const grpc::Status&)> finalizer) {
+  {
+    std::lock_guard lock(mu_);
+    phase_ = Phase::kFinishing;
+    request_state_ = Request::kClosed;
+    ReleaseRequest();
+    if (cancelled_) {
+      status = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call while it was being routed");
+    }
+    final_status_ = status;
+  }
+  if (finalizer) finalizer(status);
+  Actions a;
+  a.client_finish = true;
+  Run(a);
+}
+
+void ProxyCall::StartUpstream(Route route, Metadata metadata) {
+  for (auto& [key, value] : metadata) upstream_context_.AddMetadata(key, value);
+  upstream_context_.set_deadline(server_context_->raw_deadline());
+  channel_ = std::move(route.channel);
+
+  bool send_first = false;
+  bool forwarding = false;
+  std::function<void(const grpc::Status&)> cancelled_finalizer;
+  {
+    std::lock_guard lock(mu_);
+    if (cancelled_) {
+      cancelled_finalizer = std::move(route.finalizer);
+    } else {
+      forwarding = true;
+      if (route.first_message.has_value()) {
+        ReleaseRequest();
+        request_ = OwnedBuffer(std::move(*route.first_message));
+        HoldRequest(Size(request_));
+        send_first = true;
+      } else {
+        send_first = request_held_ >= 0;  // The client's own first message.
+      }
+      phase_ = Phase::kForwarding;
+      request_state_ = send_first ? Request::kUpstreamWriting : Request::kClosed;
+      response_state_ = Response::kUpstreamReading;
+      label_ = std::move(route.label);
+      finalizer_ = std::move(route.finalizer);
+    }
+  }
+  if (!forwarding) {
+    FinishEarly(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call while it was being routed"),
+                std::move(cancelled_finalizer));
+    return;
+  }
+
+  Ref();  // The upstream side's; released by OnUpstreamDone.
+  grpc::GenericStub stub(channel_);
+  stub.PrepareBidiStreamingCall(&upstream_context_, server_context_->method(), grpc::StubOptions(), &upstream_);
+  // Holds: one for the request direction, one for the response direction;
+  // each is released when its direction has nothing more to do.
+  upstream_.AddMultipleHolds(send_first ? 2 : 1);
+  if (send_first) {
+    upstream_.StartWrite(&request_);
+  } else {
+    upstream_.StartWritesDone();
+  }
+  upstream_.StartRead(&response_);
+  upstream_.StartCall();
+}
+
+// ---- Forwarding ---------------------------------------------------------
+
+void ProxyCall::OnUpstreamWriteDone(bool ok) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    ReleaseRequest();
+    request_.Clear();  // grpc is done with it; do not keep its memory while waiting.
+    if (!ok || upstream_ended_ || cancelled_) {
+      // The upstream call is over (its status will say why) or the client
+      // is gone: nothing more goes upstream.
+      request_state_ = Request::kClosed;
+      a.upstream_release_holds = 1;
+    } else if (client_half_closed_) {
+      request_state_ = Request::kClosed;
+      a.upstream_writes_done = true;
+      a.upstream_release_holds = 1;
+    } else {
+      request_state_ = Request::kClientReading;
+      a.client_read = true;
+    }
+  }
+  Run(a);
+}
+
+void ProxyCall::OnUpstreamMetadata(bool ok) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (ok && !cancelled_) {
+      for (auto& [key, value] : ResponseMetadata(upstream_context_.GetServerInitialMetadata())) {
+        server_context_->AddInitialMetadata(key, value);
+      }
+      headers_ = Headers::kSending;
+      a.client_send_metadata = true;
+    } else {
+      // Trailers only (or a failed call): the status carries everything.
+      headers_ = Headers::kOpen;
+      FlushParked(&a);
+    }
+  }
+  Run(a);
+}
+
+void ProxyCall::OnClientMetadataSent(bool /*ok*/) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    headers_ = Headers::kOpen;
+    FlushParked(&a);
+  }
+  Run(a);
+}
+
+void ProxyCall::FlushParked(Actions* a) {
+  if (response_state_ == Response::kParked) {
+    if (cancelled_) {
+      ReleaseResponse();
+      response_state_ = Response::kClosed;
+      a->upstream_release_holds += 1;
+    } else {
+      response_state_ = Response::kClientWriting;
+      a->client_write = true;
+    }
+  }
+  if (finish_parked_) {
+    finish_parked_ = false;
+    a->client_finish = true;
+  }
+}
+
+void ProxyCall::OnUpstreamReadDone(bool ok) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (ok) {
+      received_response_ = true;
+      HoldResponse(Size(response_));
+      if (cancelled_) {
+        ReleaseResponse();
+        response_.Clear();
+        response_state_ = Response::kClosed;
+        a.upstream_release_holds = 1;
+      } else if (headers_ == Headers::kOpen) {
+        response_state_ = Response::kClientWriting;
+        a.client_write = true;
+      } else {
+        response_state_ = Response::kParked;
+      }
+    } else {
+      // The upstream has ended the call; its status follows in OnDone once
+      // both holds are released. A client read still pending is abandoned.
+      upstream_ended_ = true;
+      response_state_ = Response::kClosed;
+      a.upstream_release_holds = 1;
+      if (request_state_ == Request::kClientReading) {
+        request_state_ = Request::kClosed;
+        a.upstream_release_holds += 1;
+      }
+    }
+  }
+  Run(a);
+}
+
+void ProxyCall::OnClientWriteDone(bool ok) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    ReleaseResponse();
+    response_.Clear();  // grpc is done with it; do not keep its memory while waiting.
+    if (!ok) {
+      // The client is gone; OnCancel follows, but do not wait for it.
+      cancelled_ = true;
+      a.upstream_cancel = true;
+    }
+    if (cancelled_) {
+      response_state_ = Response::kClosed;
+      a.upstream_release_holds = 1;
+    } else {
+      response_state_ = Response::kUpstreamReading;
+      a.upstream_read = true;
+    }
+  }
+  Run(a);
+}
+
+void ProxyCall::OnClientCancel() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    a.upstream_cancel = phase_ == Phase::kForwarding;
+  }
+  Run(a);
+}
+
+void ProxyCall::OnUpstreamDone(const grpc::Status& status) {
+  Actions a;
+  std::function<void(const grpc::Status&)> finalizer;
+  {
+    std::lock_guard lock(mu_);
+    phase_ = Phase::kFinishing;
+    for (auto& [key, value] : ResponseMetadata(upstream_context_.GetServerTrailingMetadata())) {
+      server_context_->AddTrailingMetadata(key, value);
+    }
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !received_response_ && !label_.empty()) {
+      final_status_ = grpc::Status(status.error_code(), label_ + ": " + status.error_message(), status.error_details());
+    } else {
+      final_status_ = status;
+    }
+    if (headers_ == Headers::kSending) {
+      finish_parked_ = true;
+    } else {
+      a.client_finish = true;
+    }
+    finalizer = std::move(finalizer_);
+  }
+  if (finalizer) finalizer(status);
+  Run(a);
+  Unref();
+}
+
+}  // namespace praefect::proxy::internal
