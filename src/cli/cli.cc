@@ -15,12 +15,6 @@ struct Subcommand {
   std::string_view summary;
 };
 
-int RunServe(const Invocation& inv) {
-  inv.err << "praefect: serving is not implemented yet in this build: the proxy arrives with a later "
-             "release. Use 'praefect -config FILE configuration validate' to check a configuration.\n";
-  return 1;
-}
-
 constexpr std::array kSubcommands{
     Subcommand{"serve", RunServe, "run the praefect server (the default without a subcommand)"},
     Subcommand{"configuration", RunConfigurationValidate,
