@@ -30,3 +30,9 @@ void GetBlobStreamsLargeBlobWithBoundedMemory(void**);
 void GetBlobLimitAndMissing(void**);
 void GetSnapshotRoundTrips(void**);
 void CrashLeavesNoTornRepository(void**);
+
+// Defined in integration_smarthttp_test.cc.
+void SmartHttpInfoRefsAdvertisesRefs(void**);
+void SmartHttpFetchesPack(void**);
+void SmartHttpPushUpdatesRef(void**);
+void SmartHttpRefusesBadToken(void**);
