@@ -303,7 +303,10 @@ void SmartHttpPushUpdatesRef(void**) {
 }
 
 void SmartHttpRefusesBadToken(void**) {
-  NodeProcess secured;
+  // Static: a failed expectation longjmps out of this function past any
+  // destructor, and a node left running would outlive the test binary
+  // (holding its stderr open); a static one is stopped at exit.
+  static NodeProcess secured;
   assert_true(secured.Start("[auth]\ntoken = \"s3cret\"\n"));
   auto channel = secured.Channel();
   Git({"init", "--bare", "--quiet", secured.storage_path() + "/a.git"});
@@ -325,7 +328,8 @@ void SmartHttpRefusesBadToken(void**) {
   Collected ok = InfoRefs(channel, Service::kUploadPack, InfoRefsRequest("a.git"), good);
   ExpectOk(ok.status);
   expect_that(ok.Joined().rfind("001e# service=git-upload-pack\n0000", 0) == 0, "the header with a good token");
-  // An empty repository: receive-pack advertises capabilities^{} only.
+  // A push with no commands: receive-pack reads the flush and exits 0.
   Collected pushed = PostReceivePack(channel, ReceiveFirst("a.git"), "0000", good);
   ExpectOk(pushed.status);
+  secured.Stop();
 }
