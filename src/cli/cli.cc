@@ -19,6 +19,7 @@ constexpr std::array kSubcommands{
     Subcommand{"serve", RunServe, "run the praefect server (the default without a subcommand)"},
     Subcommand{"configuration", RunConfigurationValidate,
                "configuration validate: check a configuration and print every problem"},
+    Subcommand{"dial-nodes", RunDialNodes, "check that every node can be reached, is healthy and serves its storages"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

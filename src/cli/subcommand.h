@@ -23,5 +23,6 @@ struct Invocation {
 int RunVersion(const Invocation& inv);
 int RunConfigurationValidate(const Invocation& inv);
 int RunServe(const Invocation& inv);
+int RunDialNodes(const Invocation& inv);
 
 }  // namespace praefect::cli

@@ -277,6 +277,28 @@ class PraefectProxyTest(unittest.TestCase):
         self.assertRegex(text, r'gitaly_praefect_node_latency_count\{gitaly_storage="gitaly-2"\} [1-9]')
         self.assertRegex(text, r'gitaly_authentications_total\{enforced="true",status="ok"\} [1-9]')
 
+    def dial_nodes(self, config):
+        return subprocess.run([os.path.join(BIN, "praefect"), "-config", config, "dial-nodes", "-timeout", "3s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+
+    def test_dial_nodes(self):
+        result = self.dial_nodes(self.config)
+        out = result.stdout.decode()
+        self.assertEqual(result.returncode, 0, out + result.stderr.decode())
+        for i, node in enumerate(self.nodes, 1):
+            prefix = "[%s]: " % node["address"]
+            for line in ("dialed successfully!", "SUCCESS: node is healthy!",
+                         'SUCCESS: confirmed Gitaly storage "gitaly-%d" in virtual storages [default] is writeable'
+                         % i, "SUCCESS: node configuration is consistent!"):
+                self.assertIn(prefix + line, out)
+        # A wrong node token is an ERROR naming the cause, and exit status 1.
+        wrong = os.path.join(self.root, "wrong-token.toml")
+        with open(self.config) as f, open(wrong, "w") as g:
+            g.write(f.read().replace('token = "%s"' % NODE_TOKEN, 'token = "not-the-token"'))
+        result = self.dial_nodes(wrong)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("check the node's token", result.stdout.decode())
+
     def test_zz_primary_killed_is_unavailable(self):
         import grpc
         import repository_service_pb2 as rs
@@ -289,6 +311,10 @@ class PraefectProxyTest(unittest.TestCase):
                 rs.RepositoryExistsRequest(repository=self.repo("e2e/unary.git")), metadata=auth(), timeout=30)
         self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertIn('virtual storage "default", node "gitaly-1"', err.exception.details())
+        result = self.dial_nodes(self.config)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("[%s]: ERROR: dialing failed" % node["address"], result.stdout.decode())
+        self.assertIn("1 of 3 node(s) unhealthy", result.stderr.decode())
 
 
 if __name__ == "__main__":
