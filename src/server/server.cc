@@ -5,7 +5,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <ostream>
+#include <sstream>
 
 #include "coordinator/coordinator.h"
 #include "log/log.h"
@@ -44,6 +48,33 @@ metrics::GrpcType ToGrpcType(protoregistry::Shape shape) {
   return metrics::GrpcType::kBidiStream;
 }
 
+StatusOr<std::string> ReadPem(const std::string& path, const char* key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FailedPrecondition(std::string(key) + " \"" + path + "\": cannot read it: " + std::strerror(errno) +
+                                     ": check the path and that praefect's user may read it");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN") == std::string::npos)
+    return FailedPrecondition(std::string(key) + " \"" + path + "\" is not PEM (no -----BEGIN line)");
+  return text.str();
+}
+
+// [tls] certificate and key for tls_listen_addr (the key from key_path or
+// inline `key`).
+StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const config::Tls& tls) {
+  auto cert = ReadPem(tls.certificate_path, "tls.certificate_path");
+  if (!cert.ok()) return cert.status();
+  std::string key = tls.key;
+  if (key.empty()) {
+    auto read = ReadPem(tls.key_path, "tls.key_path");
+    if (!read.ok()) return read.status();
+    key = std::move(*read);
+  }
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
 int Fail(std::ostream& err, const std::string& message) {
   err << "praefect: " << message << "\n";
   log::Error("praefect could not start", {{"error", message}});
@@ -66,11 +97,14 @@ int Run(const config::Config& config, std::ostream& err) {
   log::Default().SetSink(std::make_shared<log::StreamSink>(
       2, config.logging.format == config::LogFormat::kJson ? log::Format::kJson : log::Format::kText));
 
-  if (config.listen_addr.empty() && config.socket_path.empty())
-    return Fail(err, "nothing to listen on: set listen_addr and/or socket_path in the configuration");
-  if (!config.tls_listen_addr.empty())
-    log::Warn("tls_listen_addr is not served by this build yet; TLS clients cannot connect",
-              {{"tls_listen_addr", config.tls_listen_addr}});
+  if (config.listen_addr.empty() && config.socket_path.empty() && config.tls_listen_addr.empty())
+    return Fail(err, "nothing to listen on: set listen_addr, tls_listen_addr and/or socket_path in the configuration");
+  std::shared_ptr<grpc::ServerCredentials> tls_credentials;
+  if (!config.tls_listen_addr.empty()) {
+    auto creds = TlsCredentials(config.tls);
+    if (!creds.ok()) return Fail(err, creds.status().message());
+    tls_credentials = std::move(*creds);
+  }
 
   std::vector<protoregistry::MethodSpec> specs;
   for (const config::MethodEntry& e : config.registry_methods) {
@@ -114,6 +148,11 @@ int Run(const config::Config& config, std::ostream& err) {
     if (Status st = ProbeTcpListen(config.listen_addr); !st.ok()) return Fail(err, st.message());
     builder.AddListeningPort(config.listen_addr, grpc::InsecureServerCredentials(), &tcp_port);
   }
+  int tls_port = 0;
+  if (!config.tls_listen_addr.empty()) {
+    if (Status st = ProbeTcpListen(config.tls_listen_addr); !st.ok()) return Fail(err, st.message());
+    builder.AddListeningPort(config.tls_listen_addr, tls_credentials, &tls_port);
+  }
   if (!config.socket_path.empty()) {
     if (Status st = PrepareUnixSocket(config.socket_path); !st.ok()) return Fail(err, st.message());
     builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
@@ -124,6 +163,8 @@ int Run(const config::Config& config, std::ostream& err) {
   if (!server) return Fail(err, "cannot start the gRPC server on the configured addresses (see the log above)");
   if (!config.listen_addr.empty() && tcp_port == 0)
     return Fail(err, "cannot listen on listen_addr \"" + config.listen_addr + "\"");
+  if (!config.tls_listen_addr.empty() && tls_port == 0)
+    return Fail(err, "cannot listen on tls_listen_addr \"" + config.tls_listen_addr + "\"");
 
   std::unique_ptr<metrics::Exposer> exposer;
   if (!config.prometheus_listen_addr.empty()) {
@@ -153,6 +194,8 @@ int Run(const config::Config& config, std::ostream& err) {
   }
   if (!config.listen_addr.empty())
     log::Info("listening", {{"address", config.listen_addr}, {"port", tcp_port}});
+  if (!config.tls_listen_addr.empty())
+    log::Info("listening", {{"address", config.tls_listen_addr}, {"port", tls_port}, {"tls", "true"}});
   if (!config.socket_path.empty()) log::Info("listening", {{"address", "unix:" + config.socket_path}});
   if (exposer) log::Info("serving metrics", {{"address", config.prometheus_listen_addr}, {"port", exposer->port()}});
 

@@ -80,11 +80,19 @@ class PraefectProxyTest(unittest.TestCase):
                               "address": "tcp://" + line.strip()[len("listening on tcp://"):]})
         cls.port = free_port()
         cls.metrics_port = free_port()
+        cls.tls_port = free_port()
+        cls.cert = os.path.join(cls.root, "cert.pem")
+        cls.key = os.path.join(cls.root, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=praefect-e2e", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", cls.key, "-out", cls.cert], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cls.config = os.path.join(cls.root, "praefect.toml")
         with open(cls.config, "w") as f:
             f.write('listen_addr = "127.0.0.1:%d"\nprometheus_listen_addr = "127.0.0.1:%d"\n'
+                    'tls_listen_addr = "127.0.0.1:%d"\n[tls]\ncertificate_path = "%s"\nkey_path = "%s"\n'
                     '[auth]\ntoken = "%s"\n[[virtual_storage]]\nname = "default"\n'
-                    % (cls.port, cls.metrics_port, CLIENT_TOKEN))
+                    % (cls.port, cls.metrics_port, cls.tls_port, cls.cert, cls.key, CLIENT_TOKEN))
             for i, node in enumerate(cls.nodes, 1):
                 f.write('[[virtual_storage.node]]\nstorage = "gitaly-%d"\naddress = "%s"\ntoken = "%s"\n'
                         % (i, node["address"], NODE_TOKEN))
@@ -128,6 +136,17 @@ class PraefectProxyTest(unittest.TestCase):
         rs_grpc.RepositoryServiceStub(self.channel).CreateRepository(
             rs.CreateRepositoryRequest(repository=self.repo(rel)), metadata=auth(), timeout=30)
         return os.path.join(self.nodes[0]["storage"], rel)
+
+    def test_tls_listener(self):
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        with open(self.cert, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        with grpc.secure_channel("127.0.0.1:%d" % self.tls_port, creds) as channel:
+            exists = rs_grpc.RepositoryServiceStub(channel).RepositoryExists(
+                rs.RepositoryExistsRequest(repository=self.repo("tls/none.git")), metadata=auth(), timeout=30)
+            self.assertFalse(exists.exists)
 
     def test_health_needs_no_token(self):
         health = self.channel.unary_unary("/grpc.health.v1.Health/Check",
