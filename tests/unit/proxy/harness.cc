@@ -278,7 +278,7 @@ std::vector<grpc::Status> TestDirector::finalized() {
 
 // ---- Fixture -----------------------------------------------------------------
 
-Fixture::Fixture() {
+Fixture::Fixture(const Options& options) {
   // Keep grpc initialised across tests: when the last grpc object of a test
   // goes, grpc shuts its threads down, and that sometimes waits 10 s for
   // its timer thread (seen under ASan), which only slows tests down.
@@ -289,11 +289,11 @@ Fixture::Fixture() {
   dir_ = templ;
   backend = std::make_unique<Backend>(dir_ + "/backend.sock");
   backend_channel_ = grpc::CreateCustomChannel("unix:" + dir_ + "/backend.sock", grpc::InsecureChannelCredentials(),
-                                               UpstreamChannelArguments(Options()));
+                                               UpstreamChannelArguments(options));
   director.set_decide([this](const TestDirector::Seen&) -> StatusOr<Route> { return BackendRoute(); });
   proxy = std::make_unique<Proxy>(&director);
   grpc::ServerBuilder builder;
-  ConfigureServer(Options(), &builder);
+  ConfigureServer(options, &builder);
   builder.AddListeningPort("unix:" + dir_ + "/proxy.sock", grpc::InsecureServerCredentials());
   builder.RegisterCallbackGenericService(proxy.get());
   proxy_server_ = builder.BuildAndStart();

@@ -134,7 +134,8 @@ class TestDirector final : public Director {
 // the director's threads are joined.
 class Fixture {
  public:
-  Fixture();
+  // `options` configure the proxy server and the upstream channel.
+  explicit Fixture(const Options& options = Options());
   ~Fixture();
 
   std::shared_ptr<grpc::Channel> BackendChannel();
