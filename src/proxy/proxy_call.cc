@@ -1,5 +1,6 @@
 #include "proxy/proxy_call.h"
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -73,6 +74,15 @@ void ProxyCall::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
+std::optional<grpc::Status> ProxyCall::CheckRequestSize() const {
+  const int64_t limit = shared_->max_message_bytes;
+  const int64_t size = Size(request_);
+  if (limit < 0 || size <= limit) return std::nullopt;
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "request message of " + std::to_string(size) + " bytes to " + server_context_->method() +
+                          " is larger than the proxy's limit of " + std::to_string(limit) + " bytes per message");
+}
+
 void ProxyCall::HoldRequest(int64_t bytes) {
   request_held_ = bytes;
   shared_->Hold(bytes);
@@ -118,11 +128,18 @@ void ProxyCall::OnClientReadDone(bool ok) {
   Actions a;
   bool direct = false;
   bool has_first = false;
+  std::optional<grpc::Status> too_large;
   {
     std::lock_guard lock(mu_);
     switch (phase_) {
       case Phase::kFirstRead:
-        if (ok) {
+        if (ok && (too_large = CheckRequestSize())) {
+          request_.Clear();
+          phase_ = Phase::kFinishing;
+          request_state_ = Request::kClosed;
+          final_status_ = *too_large;
+          a.client_finish = true;
+        } else if (ok) {
           HoldRequest(Size(request_));
           has_first = true;
           phase_ = Phase::kDirecting;
@@ -146,14 +163,28 @@ void ProxyCall::OnClientReadDone(bool ok) {
           break;
         }
         if (!ok) {
-          // Half-close, or the client is gone (then OnCancel cancels upstream).
-          client_half_closed_ = true;
           request_state_ = Request::kClosed;
-          a.upstream_writes_done = !cancelled_;
           a.upstream_release_holds = 1;
+          // A read fails both on a half-close and when the call broke. grpc++
+          // marks the context cancelled before OnReadDone in the second case;
+          // a broken request stream must never reach the upstream as complete.
+          if (cancelled_ || server_context_->IsCancelled()) {
+            cancelled_ = true;
+            a.upstream_cancel = true;
+          } else {
+            client_half_closed_ = true;
+            a.upstream_writes_done = true;
+          }
         } else if (cancelled_) {
           request_.Clear();
           request_state_ = Request::kClosed;
+          a.upstream_release_holds = 1;
+        } else if ((too_large = CheckRequestSize())) {
+          request_.Clear();
+          request_state_ = Request::kClosed;
+          abort_status_ = *too_large;
+          cancelled_ = true;  // Nothing more goes to the client but the status.
+          a.upstream_cancel = true;
           a.upstream_release_holds = 1;
         } else {
           HoldRequest(Size(request_));
@@ -429,7 +460,9 @@ void ProxyCall::OnUpstreamDone(const grpc::Status& status) {
     for (auto& [key, value] : ResponseMetadata(upstream_context_.GetServerTrailingMetadata())) {
       server_context_->AddTrailingMetadata(key, value);
     }
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !received_response_ && !label_.empty()) {
+    if (abort_status_.has_value()) {
+      final_status_ = *abort_status_;
+    } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !received_response_ && !label_.empty()) {
       final_status_ = grpc::Status(status.error_code(), label_ + ": " + status.error_message(), status.error_details());
     } else {
       final_status_ = status;

@@ -115,6 +115,8 @@ class ProxyCall {
   // Starts the upstream call for a route whose metadata is validated.
   void StartUpstream(Route route, std::vector<std::pair<std::string, std::string>> metadata);
 
+  // Whether request_ is over the size limit; if so, the status to fail with.
+  std::optional<grpc::Status> CheckRequestSize() const;
   void HoldRequest(int64_t bytes);     // REQUIRES: mu_ held
   void ReleaseRequest();               // REQUIRES: mu_ held
   void HoldResponse(int64_t bytes);    // REQUIRES: mu_ held
@@ -156,6 +158,9 @@ class ProxyCall {
   int64_t request_held_ = -1;          // Bytes held, -1 when none. GUARDED_BY(mu_)
   int64_t response_held_ = -1;         // GUARDED_BY(mu_)
   grpc::Status final_status_;          // GUARDED_BY(mu_)
+  // Set when the proxy fails a forwarded call itself (a request over the
+  // size limit); replaces the upstream's status. GUARDED_BY(mu_)
+  std::optional<grpc::Status> abort_status_;
   std::string label_;                  // GUARDED_BY(mu_)
   std::function<void(const grpc::Status&)> finalizer_;  // GUARDED_BY(mu_)
 };

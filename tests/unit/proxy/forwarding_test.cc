@@ -141,9 +141,26 @@ void test_message_size_limit(void**) {
   expect_that(r.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED,
               "a 2 MiB message over a 1 MiB limit to be refused with RESOURCE_EXHAUSTED, got " +
                   std::to_string(r.status.error_code()) + " " + r.status.error_message());
+  expect_that(r.status.error_message().find("larger than the proxy's limit of 1048576 bytes") != std::string::npos,
+              "a message giving the limit, got " + r.status.error_message());
   expect_that(f.backend->CallCount() == 0, "no upstream call");
   CallResult small = RunCall(f.ProxyChannel(), kEcho, {std::string(1000, 'x')});
   ExpectOk(small.status);
+
+  // Mid-stream: the upstream call is cancelled, never half-closed (it would
+  // take the truncated stream for a complete one).
+  CallResult mid = RunCall(f.ProxyChannel(), kCollect, {"first", std::string(2 << 20, 'x'), "third"});
+  expect_that(mid.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "RESOURCE_EXHAUSTED mid-stream, got " + std::to_string(mid.status.error_code()) + " " +
+                  mid.status.error_message());
+  expect_that(Eventually([&] { return f.backend->Calls().back().cancelled; }), "the upstream call cancelled");
+  expect_that(!f.backend->Calls().back().half_closed, "the upstream call never half-closed");
+
+  // Responses are limited by the upstream channel.
+  CallResult down = RunCall(f.ProxyChannel(), kStream, {"1 2097152"});
+  expect_that(down.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "RESOURCE_EXHAUSTED for a 2 MiB response, got " + std::to_string(down.status.error_code()) + " " +
+                  down.status.error_message());
 }
 
 void test_metadata(void**) {

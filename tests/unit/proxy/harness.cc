@@ -76,6 +76,11 @@ class Backend::Call final : public grpc::ServerGenericBidiReactor {
       std::string msg = Flatten(in_);
       if (name_ != "Count") backend_->Update(index_, [&](BackendCallRecord* r) { r->messages.push_back(msg); });
       received_.push_back(std::move(msg));
+    } else if (ctx_->IsCancelled()) {
+      // The read failed because the call broke (grpc++ marks the context
+      // before OnReadDone): not a half-close.
+      backend_->Update(index_, [](BackendCallRecord* r) { r->cancelled = true; });
+      return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "backend saw the cancellation"));
     } else {
       backend_->Update(index_, [](BackendCallRecord* r) { r->half_closed = true; });
     }
@@ -291,7 +296,7 @@ Fixture::Fixture(const Options& options) {
   backend_channel_ = grpc::CreateCustomChannel("unix:" + dir_ + "/backend.sock", grpc::InsecureChannelCredentials(),
                                                UpstreamChannelArguments(options));
   director.set_decide([this](const TestDirector::Seen&) -> StatusOr<Route> { return BackendRoute(); });
-  proxy = std::make_unique<Proxy>(&director);
+  proxy = std::make_unique<Proxy>(&director, options);
   grpc::ServerBuilder builder;
   ConfigureServer(options, &builder);
   builder.AddListeningPort("unix:" + dir_ + "/proxy.sock", grpc::InsecureServerCredentials());

@@ -45,7 +45,7 @@ struct BackendCallRecord {
   StringMultimap metadata;
   std::chrono::system_clock::time_point deadline;
   std::vector<std::string> messages;
-  bool half_closed = false;
+  bool half_closed = false;  // A read ended and the call was not cancelled.
   bool cancelled = false;
 };
 
