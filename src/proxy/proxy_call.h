@@ -44,6 +44,7 @@ class ProxyCall {
   ProxyCall& operator=(const ProxyCall&) = delete;
 
   // Starts reading the first message; returns the reactor grpc drives.
+  // (Forwarding: proxy_call.cc; Director and upstream start: proxy_call_route.cc.)
   grpc::ServerGenericBidiReactor* Start();
 
  private:
