@@ -34,9 +34,9 @@ struct Options {
 void ConfigureServer(const Options& options, grpc::ServerBuilder* builder);
 
 // Channel arguments for upstream channels: responses limited to
-// max_message_bytes, requests not limited again, keepalive during calls, and no service config from DNS (a
-// resolver must not be able to switch on retries, which would replay
-// requests the proxy already forwarded).
+// max_message_bytes, requests not limited again, keepalive during calls,
+// and no service config from DNS (a resolver must not be able to switch on
+// retries, which would replay requests the proxy already forwarded).
 grpc::ChannelArguments UpstreamChannelArguments(const Options& options);
 
 }  // namespace praefect::proxy

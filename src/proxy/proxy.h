@@ -40,7 +40,8 @@
 namespace praefect::proxy {
 
 // Counters of one Proxy. Gauges are current values; max_* are high-water
-// marks since the Proxy was created.
+// marks since the Proxy was created. A message counts as buffered from the
+// read that received it until the write that forwards it has completed.
 struct ProxyStats {
   int64_t calls_started = 0;
   int64_t calls_active = 0;
