@@ -4,15 +4,15 @@
 
 namespace praefect::proxy {
 
-void ConfigureServer(const Options& options, grpc::ServerBuilder* builder) {
-  builder->SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder->SetMaxSendMessageSize(options.max_message_bytes);
+void ConfigureServer(const Options& /*options*/, grpc::ServerBuilder* builder) {
+  builder->SetMaxReceiveMessageSize(-1);
+  builder->SetMaxSendMessageSize(-1);
 }
 
 grpc::ChannelArguments UpstreamChannelArguments(const Options& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
-  args.SetMaxSendMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(-1);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options.keepalive_time.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options.keepalive_timeout.count()));
   // Pings only while calls are active, but then for as long as they last:

@@ -5,7 +5,8 @@
 
 namespace praefect::proxy {
 
-Proxy::Proxy(Director* director) : shared_(std::make_shared<Shared>(director)) {}
+Proxy::Proxy(Director* director, const Options& options)
+    : shared_(std::make_shared<Shared>(director, options)) {}
 
 Proxy::~Proxy() = default;
 

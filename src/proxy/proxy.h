@@ -6,6 +6,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 
 #include "proxy/director.h"
+#include "proxy/options.h"
 
 // The data path: a grpc++ callback generic service that takes every call no
 // typed service claims, asks a Director where it goes, and forwards it as a
@@ -30,12 +31,17 @@
 //    details and trailing metadata reach the client unchanged, except that
 //    UNAVAILABLE before any response names the Route's label.
 //  * A client half-close is forwarded as a half-close; responses continue
-//    after it. Once the upstream has ended the call, further client
-//    messages are discarded.
+//    after it. A client that goes away (cancels, resets the stream, misses
+//    its deadline) cancels the upstream call instead: a truncated request
+//    stream never looks complete to the upstream. Once the upstream has
+//    ended the call, further client messages are discarded.
+//  * A request message over Options::max_message_bytes fails the call with
+//    RESOURCE_EXHAUSTED and cancels the upstream call.
 namespace praefect::proxy {
 
 // Counters of one Proxy. Gauges are current values; max_* are high-water
-// marks since the Proxy was created.
+// marks since the Proxy was created. A message counts as buffered from the
+// read that received it until the write that forwards it has completed.
 struct ProxyStats {
   int64_t calls_started = 0;
   int64_t calls_active = 0;
@@ -49,9 +55,11 @@ struct ProxyStats {
 // and configure the builder with ConfigureServer (proxy/options.h).
 class Proxy final : public grpc::CallbackGenericService {
  public:
+  // `options.max_message_bytes` limits request messages (responses are
+  // limited by the upstream channel, see UpstreamChannelArguments).
   // REQUIRES: `director` outlives the server's Shutdown(): every call of the
   // Proxy has finished by then.
-  explicit Proxy(Director* director);
+  explicit Proxy(Director* director, const Options& options = Options());
   ~Proxy() override;
 
   Proxy(const Proxy&) = delete;

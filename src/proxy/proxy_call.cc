@@ -1,9 +1,8 @@
 #include "proxy/proxy_call.h"
 
+#include <string>
 #include <utility>
 #include <vector>
-
-#include <grpcpp/generic/generic_stub.h>
 
 #include "proxy/metadata.h"
 #include "proxy/shared.h"
@@ -11,44 +10,9 @@
 namespace praefect::proxy::internal {
 namespace {
 
-grpc::Status ToGrpc(const Status& st) {
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), st.message());
-}
-
 int64_t Size(const grpc::ByteBuffer& b) { return static_cast<int64_t>(b.Length()); }
 
-// Hands `bytes` to grpc without copying them again; grpc frees them when
-// the last reference to the slice goes.
-grpc::ByteBuffer OwnedBuffer(std::string bytes) {
-  auto* owned = new std::string(std::move(bytes));
-  grpc::Slice slice(
-      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
-  return grpc::ByteBuffer(&slice, 1);
-}
-
 }  // namespace
-
-// The `done` handed to the Director. Copies share one reply; the first call
-// answers, later ones are ignored, and dropping every copy unanswered
-// answers INTERNAL so that the call cannot hang.
-class ProxyCall::DirectorReply {
- public:
-  explicit DirectorReply(ProxyCall* call) : call_(call) {}
-  ~DirectorReply() {
-    if (!answered_.exchange(true)) {
-      call_->OnDirected(Internal("the director for " + call_->server_context_->method() +
-                                 " dropped the call without answering (a bug in the director)"));
-    }
-  }
-  void Answer(StatusOr<Route> route) {
-    if (answered_.exchange(true)) return;
-    call_->OnDirected(std::move(route));
-  }
-
- private:
-  ProxyCall* const call_;
-  std::atomic<bool> answered_{false};
-};
 
 ProxyCall::ProxyCall(std::shared_ptr<Proxy::Shared> shared, grpc::GenericCallbackServerContext* context)
     : shared_(std::move(shared)), server_context_(context) {
@@ -71,6 +35,15 @@ grpc::ServerGenericBidiReactor* ProxyCall::Start() {
 
 void ProxyCall::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+std::optional<grpc::Status> ProxyCall::CheckRequestSize() const {
+  const int64_t limit = shared_->max_message_bytes;
+  const int64_t size = Size(request_);
+  if (limit < 0 || size <= limit) return std::nullopt;
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "request message of " + std::to_string(size) + " bytes to " + server_context_->method() +
+                          " is larger than the proxy's limit of " + std::to_string(limit) + " bytes per message");
 }
 
 void ProxyCall::HoldRequest(int64_t bytes) {
@@ -112,17 +85,24 @@ void ProxyCall::Run(const Actions& a) {
   for (int i = 0; i < a.upstream_release_holds; ++i) upstream_.RemoveHold();
 }
 
-// ---- First message and Director ----------------------------------------
+// ---- First message ---------------------------------------------------------
 
 void ProxyCall::OnClientReadDone(bool ok) {
   Actions a;
   bool direct = false;
   bool has_first = false;
+  std::optional<grpc::Status> too_large;
   {
     std::lock_guard lock(mu_);
     switch (phase_) {
       case Phase::kFirstRead:
-        if (ok) {
+        if (ok && (too_large = CheckRequestSize())) {
+          request_.Clear();
+          phase_ = Phase::kFinishing;
+          request_state_ = Request::kClosed;
+          final_status_ = *too_large;
+          a.client_finish = true;
+        } else if (ok) {
           HoldRequest(Size(request_));
           has_first = true;
           phase_ = Phase::kDirecting;
@@ -146,14 +126,28 @@ void ProxyCall::OnClientReadDone(bool ok) {
           break;
         }
         if (!ok) {
-          // Half-close, or the client is gone (then OnCancel cancels upstream).
-          client_half_closed_ = true;
           request_state_ = Request::kClosed;
-          a.upstream_writes_done = !cancelled_;
           a.upstream_release_holds = 1;
+          // A read fails both on a half-close and when the call broke. grpc++
+          // marks the context cancelled before OnReadDone in the second case;
+          // a broken request stream must never reach the upstream as complete.
+          if (cancelled_ || server_context_->IsCancelled()) {
+            cancelled_ = true;
+            a.upstream_cancel = true;
+          } else {
+            client_half_closed_ = true;
+            a.upstream_writes_done = true;
+          }
         } else if (cancelled_) {
           request_.Clear();
           request_state_ = Request::kClosed;
+          a.upstream_release_holds = 1;
+        } else if ((too_large = CheckRequestSize())) {
+          request_.Clear();
+          request_state_ = Request::kClosed;
+          abort_status_ = *too_large;
+          cancelled_ = true;  // Nothing more goes to the client but the status.
+          a.upstream_cancel = true;
           a.upstream_release_holds = 1;
         } else {
           HoldRequest(Size(request_));
@@ -181,107 +175,6 @@ void ProxyCall::OnClientReadDone(bool ok) {
     Direct(first);
   }
   Run(a);
-}
-
-void ProxyCall::Direct(std::optional<std::string_view> first) {
-  Ref();  // Released by OnDirected.
-  auto reply = std::make_shared<DirectorReply>(this);
-  CallInfo info;
-  info.method = server_context_->method();
-  info.metadata = &server_context_->client_metadata();
-  info.first_message = first;
-  shared_->director->Direct(info, [reply = std::move(reply)](StatusOr<Route> route) mutable {
-    reply->Answer(std::move(route));
-  });
-}
-
-void ProxyCall::OnDirected(StatusOr<Route> route) {
-  // The Director's views of the first message end with its answer; a
-  // flattened copy is not kept for the rest of the call.
-  first_flat_ = std::string();
-  first_slice_ = grpc::Slice();
-  const std::string& method = server_context_->method();
-  if (!route.ok()) {
-    FinishEarly(ToGrpc(route.status()), nullptr);
-  } else if (route->channel == nullptr) {
-    FinishEarly(ToGrpc(Internal("the director's route for " + method + " names no upstream channel")),
-                std::move(route->finalizer));
-  } else {
-    StatusOr<Metadata> metadata = UpstreamMetadata(server_context_->client_metadata(), *route, method);
-    if (!metadata.ok()) {
-      FinishEarly(ToGrpc(metadata.status()), std::move(route->finalizer));
-    } else {
-      StartUpstream(std::move(route).value(), std::move(metadata).value());
-    }
-  }
-  Unref();
-}
-
-void ProxyCall::FinishEarly(grpc::Status status, std::function<void(const grpc::Status&)> finalizer) {
-  {
-    std::lock_guard lock(mu_);
-    phase_ = Phase::kFinishing;
-    request_state_ = Request::kClosed;
-    ReleaseRequest();
-    if (cancelled_) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call while it was being routed");
-    }
-    final_status_ = status;
-  }
-  if (finalizer) finalizer(status);
-  Actions a;
-  a.client_finish = true;
-  Run(a);
-}
-
-void ProxyCall::StartUpstream(Route route, Metadata metadata) {
-  for (auto& [key, value] : metadata) upstream_context_.AddMetadata(key, value);
-  upstream_context_.set_deadline(server_context_->raw_deadline());
-  channel_ = std::move(route.channel);
-
-  bool send_first = false;
-  bool forwarding = false;
-  std::function<void(const grpc::Status&)> cancelled_finalizer;
-  {
-    std::lock_guard lock(mu_);
-    if (cancelled_) {
-      cancelled_finalizer = std::move(route.finalizer);
-    } else {
-      forwarding = true;
-      if (route.first_message.has_value()) {
-        ReleaseRequest();
-        request_ = OwnedBuffer(std::move(*route.first_message));
-        HoldRequest(Size(request_));
-        send_first = true;
-      } else {
-        send_first = request_held_ >= 0;  // The client's own first message.
-      }
-      phase_ = Phase::kForwarding;
-      request_state_ = send_first ? Request::kUpstreamWriting : Request::kClosed;
-      response_state_ = Response::kUpstreamReading;
-      label_ = std::move(route.label);
-      finalizer_ = std::move(route.finalizer);
-    }
-  }
-  if (!forwarding) {
-    FinishEarly(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call while it was being routed"),
-                std::move(cancelled_finalizer));
-    return;
-  }
-
-  Ref();  // The upstream side's; released by OnUpstreamDone.
-  grpc::GenericStub stub(channel_);
-  stub.PrepareBidiStreamingCall(&upstream_context_, server_context_->method(), grpc::StubOptions(), &upstream_);
-  // Holds: one for the request direction, one for the response direction;
-  // each is released when its direction has nothing more to do.
-  upstream_.AddMultipleHolds(send_first ? 2 : 1);
-  if (send_first) {
-    upstream_.StartWrite(&request_);
-  } else {
-    upstream_.StartWritesDone();
-  }
-  upstream_.StartRead(&response_);
-  upstream_.StartCall();
 }
 
 // ---- Forwarding ---------------------------------------------------------
@@ -429,7 +322,9 @@ void ProxyCall::OnUpstreamDone(const grpc::Status& status) {
     for (auto& [key, value] : ResponseMetadata(upstream_context_.GetServerTrailingMetadata())) {
       server_context_->AddTrailingMetadata(key, value);
     }
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !received_response_ && !label_.empty()) {
+    if (abort_status_.has_value()) {
+      final_status_ = *abort_status_;
+    } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !received_response_ && !label_.empty()) {
       final_status_ = grpc::Status(status.error_code(), label_ + ": " + status.error_message(), status.error_details());
     } else {
       final_status_ = status;

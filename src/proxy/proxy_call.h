@@ -44,6 +44,7 @@ class ProxyCall {
   ProxyCall& operator=(const ProxyCall&) = delete;
 
   // Starts reading the first message; returns the reactor grpc drives.
+  // (Forwarding: proxy_call.cc; Director and upstream start: proxy_call_route.cc.)
   grpc::ServerGenericBidiReactor* Start();
 
  private:
@@ -115,6 +116,8 @@ class ProxyCall {
   // Starts the upstream call for a route whose metadata is validated.
   void StartUpstream(Route route, std::vector<std::pair<std::string, std::string>> metadata);
 
+  // Whether request_ is over the size limit; if so, the status to fail with.
+  std::optional<grpc::Status> CheckRequestSize() const;
   void HoldRequest(int64_t bytes);     // REQUIRES: mu_ held
   void ReleaseRequest();               // REQUIRES: mu_ held
   void HoldResponse(int64_t bytes);    // REQUIRES: mu_ held
@@ -156,6 +159,9 @@ class ProxyCall {
   int64_t request_held_ = -1;          // Bytes held, -1 when none. GUARDED_BY(mu_)
   int64_t response_held_ = -1;         // GUARDED_BY(mu_)
   grpc::Status final_status_;          // GUARDED_BY(mu_)
+  // Set when the proxy fails a forwarded call itself (a request over the
+  // size limit); replaces the upstream's status. GUARDED_BY(mu_)
+  std::optional<grpc::Status> abort_status_;
   std::string label_;                  // GUARDED_BY(mu_)
   std::function<void(const grpc::Status&)> finalizer_;  // GUARDED_BY(mu_)
 };

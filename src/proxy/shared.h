@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "proxy/director.h"
+#include "proxy/options.h"
 #include "proxy/proxy.h"
 
 namespace praefect::proxy {
@@ -12,7 +13,7 @@ namespace praefect::proxy {
 // jointly by the Proxy and its calls, so counters stay valid until the last
 // call is gone. Thread-safe.
 struct Proxy::Shared {
-  explicit Shared(Director* d) : director(d) {}
+  Shared(Director* d, const Options& o) : director(d), max_message_bytes(o.max_message_bytes) {}
 
   // A message of `bytes` is now held by the proxy (read from one side, not
   // yet written to the other).
@@ -26,6 +27,7 @@ struct Proxy::Shared {
   }
 
   Director* const director;
+  const int64_t max_message_bytes;  // -1: no limit.
   std::atomic<int64_t> calls_started{0};
   std::atomic<int64_t> calls_active{0};
   std::atomic<int64_t> messages_buffered{0};

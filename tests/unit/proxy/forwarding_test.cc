@@ -120,16 +120,47 @@ void test_first_message_rewrite(void**) {
 
 void test_large_first_message(void**) {
   // Arrives in many slices: the director gets it flattened, the backend
-  // gets the original bytes.
+  // gets the original bytes. Larger than grpc's default 4 MiB receive limit,
+  // which the proxy's server and upstream channel must lift.
   Fixture f;
-  std::string big(3 << 20, '\0');
+  std::string big(5 << 20, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
   CallResult r = RunCall(f.ProxyChannel(), kEcho, {big, "tail"});
   ExpectOk(r.status);
   expect_that(r.responses.size() == 2 && r.responses[0] == big && r.responses[1] == "tail",
-              "the 3 MiB first message echoed byte for byte");
+              "the 5 MiB first message echoed byte for byte");
   expect_that(f.director.seen()[0].first_message == std::optional<std::string>(big),
-              "the director to see the whole 3 MiB first message");
+              "the director to see the whole 5 MiB first message");
+}
+
+void test_message_size_limit(void**) {
+  praefect::proxy::Options options;
+  options.max_message_bytes = 1 << 20;
+  Fixture f(options);
+  CallResult r = RunCall(f.ProxyChannel(), kEcho, {std::string(2 << 20, 'x')});
+  expect_that(r.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "a 2 MiB message over a 1 MiB limit to be refused with RESOURCE_EXHAUSTED, got " +
+                  std::to_string(r.status.error_code()) + " " + r.status.error_message());
+  expect_that(r.status.error_message().find("larger than the proxy's limit of 1048576 bytes") != std::string::npos,
+              "a message giving the limit, got " + r.status.error_message());
+  expect_that(f.backend->CallCount() == 0, "no upstream call");
+  CallResult small = RunCall(f.ProxyChannel(), kEcho, {std::string(1000, 'x')});
+  ExpectOk(small.status);
+
+  // Mid-stream: the upstream call is cancelled, never half-closed (it would
+  // take the truncated stream for a complete one).
+  CallResult mid = RunCall(f.ProxyChannel(), kCollect, {"first", std::string(2 << 20, 'x'), "third"});
+  expect_that(mid.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "RESOURCE_EXHAUSTED mid-stream, got " + std::to_string(mid.status.error_code()) + " " +
+                  mid.status.error_message());
+  expect_that(Eventually([&] { return f.backend->Calls().back().cancelled; }), "the upstream call cancelled");
+  expect_that(!f.backend->Calls().back().half_closed, "the upstream call never half-closed");
+
+  // Responses are limited by the upstream channel.
+  CallResult down = RunCall(f.ProxyChannel(), kStream, {"1 2097152"});
+  expect_that(down.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "RESOURCE_EXHAUSTED for a 2 MiB response, got " + std::to_string(down.status.error_code()) + " " +
+                  down.status.error_message());
 }
 
 void test_metadata(void**) {
@@ -229,6 +260,7 @@ int main() {
       cmocka_unit_test(test_bidi),
       cmocka_unit_test(test_first_message_rewrite),
       cmocka_unit_test(test_large_first_message),
+      cmocka_unit_test(test_message_size_limit),
       cmocka_unit_test(test_metadata),
       cmocka_unit_test(test_headers_before_any_message),
       cmocka_unit_test(test_async_director),

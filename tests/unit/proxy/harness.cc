@@ -76,6 +76,11 @@ class Backend::Call final : public grpc::ServerGenericBidiReactor {
       std::string msg = Flatten(in_);
       if (name_ != "Count") backend_->Update(index_, [&](BackendCallRecord* r) { r->messages.push_back(msg); });
       received_.push_back(std::move(msg));
+    } else if (ctx_->IsCancelled()) {
+      // The read failed because the call broke (grpc++ marks the context
+      // before OnReadDone): not a half-close.
+      backend_->Update(index_, [](BackendCallRecord* r) { r->cancelled = true; });
+      return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "backend saw the cancellation"));
     } else {
       backend_->Update(index_, [](BackendCallRecord* r) { r->half_closed = true; });
     }
@@ -278,7 +283,7 @@ std::vector<grpc::Status> TestDirector::finalized() {
 
 // ---- Fixture -----------------------------------------------------------------
 
-Fixture::Fixture() {
+Fixture::Fixture(const Options& options) {
   // Keep grpc initialised across tests: when the last grpc object of a test
   // goes, grpc shuts its threads down, and that sometimes waits 10 s for
   // its timer thread (seen under ASan), which only slows tests down.
@@ -289,11 +294,11 @@ Fixture::Fixture() {
   dir_ = templ;
   backend = std::make_unique<Backend>(dir_ + "/backend.sock");
   backend_channel_ = grpc::CreateCustomChannel("unix:" + dir_ + "/backend.sock", grpc::InsecureChannelCredentials(),
-                                               UpstreamChannelArguments(Options()));
+                                               UpstreamChannelArguments(options));
   director.set_decide([this](const TestDirector::Seen&) -> StatusOr<Route> { return BackendRoute(); });
-  proxy = std::make_unique<Proxy>(&director);
+  proxy = std::make_unique<Proxy>(&director, options);
   grpc::ServerBuilder builder;
-  ConfigureServer(Options(), &builder);
+  ConfigureServer(options, &builder);
   builder.AddListeningPort("unix:" + dir_ + "/proxy.sock", grpc::InsecureServerCredentials());
   builder.RegisterCallbackGenericService(proxy.get());
   proxy_server_ = builder.BuildAndStart();

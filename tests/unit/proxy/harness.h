@@ -45,7 +45,7 @@ struct BackendCallRecord {
   StringMultimap metadata;
   std::chrono::system_clock::time_point deadline;
   std::vector<std::string> messages;
-  bool half_closed = false;
+  bool half_closed = false;  // A read ended and the call was not cancelled.
   bool cancelled = false;
 };
 
@@ -134,7 +134,8 @@ class TestDirector final : public Director {
 // the director's threads are joined.
 class Fixture {
  public:
-  Fixture();
+  // `options` configure the proxy server and the upstream channel.
+  explicit Fixture(const Options& options = Options());
   ~Fixture();
 
   std::shared_ptr<grpc::Channel> BackendChannel();
