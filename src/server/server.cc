@@ -140,6 +140,10 @@ int Run(const config::Config& config, std::ostream& err) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   proxy::ConfigureServer(proxy_options, &builder);
+  // Gitaly's keepalive enforcement, so clients that ping Gitaly every 20 s
+  // may ping praefect too (10 s leaves room for timer jitter).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(metrics.NewServerInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

@@ -90,6 +90,12 @@ int Run(const std::string& config_path) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
+  // Gitaly's keepalive enforcement (MinTime 20 s, PermitWithoutStream):
+  // praefect pings its nodes every 20 s during calls; grpc's default (5 min)
+  // would answer a long idle stream's pings with GOAWAY. 10 s leaves room
+  // for timer jitter.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   int tcp_port = 0;
   if (!cfg->listen_addr.empty())
     builder.AddListeningPort(cfg->listen_addr, grpc::InsecureServerCredentials(), &tcp_port);
