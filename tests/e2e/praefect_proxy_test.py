@@ -261,6 +261,99 @@ class PraefectProxyTest(unittest.TestCase):
         # warm-up) would put the peak above this.
         self.assertLess(after, 80 * 1024, "praefect's peak RSS is %d KiB" % after)
 
+    def test_client_streaming_bundle(self):
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        work = os.path.join(self.root, "work-bundle")
+        self.git("init", "-q", "-b", "main", work)
+        for i in range(30):
+            with open(os.path.join(work, "f%d" % i), "wb") as f:
+                f.write(os.urandom(8192))
+            self.git("add", ".", cwd=work)
+            self.git("commit", "-q", "-m", "c%d" % i, cwd=work)
+        self.git("tag", "v1", cwd=work)
+        bundle_path = os.path.join(self.root, "repo.bundle")
+        self.git("bundle", "create", bundle_path, "--all", cwd=work)
+        with open(bundle_path, "rb") as f:
+            data = f.read()
+        chunk = 16 * 1024
+
+        def requests(rel, payload):
+            yield rs.CreateRepositoryFromBundleRequest(repository=self.repo(rel))
+            for i in range(0, len(payload), chunk):
+                yield rs.CreateRepositoryFromBundleRequest(data=payload[i:i + chunk])
+
+        stub = rs_grpc.RepositoryServiceStub(self.channel)
+        stub.CreateRepositoryFromBundle(requests("e2e/bundle.git", data), metadata=auth(), timeout=60)
+        path = os.path.join(self.nodes[0]["storage"], "e2e/bundle.git")
+        fmt = "--format=%(objectname) %(refname)"
+        self.assertEqual(self.git("for-each-ref", fmt, cwd=work).stdout,
+                         self.git("--git-dir=" + path, "for-each-ref", fmt).stdout)
+        self.assertEqual(self.git("--git-dir=" + path, "symbolic-ref", "HEAD").stdout, b"refs/heads/main\n")
+        # The node's refusal of a broken bundle reaches the client unchanged.
+        with self.assertRaises(grpc.RpcError) as err:
+            stub.CreateRepositoryFromBundle(requests("e2e/broken.git", data[: len(data) // 2]), metadata=auth(),
+                                            timeout=60)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("not a usable git bundle", err.exception.details())
+
+    def test_cancel_stops_the_nodes_work(self):
+        import queue
+        import ssh_pb2, ssh_pb2_grpc
+        self.create("e2e/cancel.git")
+        node_pid = self.nodes[0]["proc"].pid
+        pending = queue.Queue()
+
+        def requests():
+            yield ssh_pb2.SSHUploadPackRequest(repository=self.repo("e2e/cancel.git"))
+            pending.get()  # hold the stream open, as a slow client would
+
+        call = ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth(), timeout=60)
+        next(call)  # the advertisement: git upload-pack runs on the node
+
+        def git_children():
+            out = subprocess.run(["pgrep", "-P", str(node_pid), "-f", "upload-pack"], stdout=subprocess.PIPE)
+            return out.stdout.split()
+
+        self.assertTrue(git_children(), "git upload-pack runs on the node while the call is open")
+        call.cancel()
+        pending.put(None)
+        deadline = time.time() + 10
+        while git_children() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(git_children(), "the node's git upload-pack ends when the client cancels")
+
+    def test_auth_transitioning(self):
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        import grpc
+        port, metrics_port = free_port(), free_port()
+        config = os.path.join(self.root, "transitioning.toml")
+        with open(self.config) as f:
+            text = f.read()
+        text = text.replace("127.0.0.1:%d" % self.port, "127.0.0.1:%d" % port)
+        text = text.replace("127.0.0.1:%d" % self.metrics_port, "127.0.0.1:%d" % metrics_port)
+        text = text.replace("127.0.0.1:%d" % self.tls_port, "127.0.0.1:%d" % free_port())
+        text = text.replace('[auth]\ntoken = "%s"\n' % CLIENT_TOKEN,
+                            '[auth]\ntoken = "%s"\ntransitioning = true\n' % CLIENT_TOKEN)
+        with open(config, "w") as f:
+            f.write(text)
+        with open(os.path.join(self.root, "transitioning.log"), "w") as log:
+            proc = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", config], stdout=log,
+                                    stderr=subprocess.STDOUT)
+        try:
+            with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+                grpc.channel_ready_future(channel).result(timeout=30)
+                exists = rs_grpc.RepositoryServiceStub(channel).RepositoryExists(
+                    rs.RepositoryExistsRequest(repository=self.repo("t.git")), timeout=30)
+                self.assertFalse(exists.exists)
+            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=30).read().decode()
+            self.assertRegex(text, r'gitaly_authentications_total\{enforced="false",status="unauthenticated"\} 1')
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=60), 0)
+
     def test_bidi_upload_pack_advertisement(self):
         import ssh_pb2, ssh_pb2_grpc
         path = self.create("e2e/bidi.git")

@@ -42,6 +42,9 @@ class RepositoryServiceImpl final : public gitaly::RepositoryService::Service {
                               gitaly::RepositorySizeResponse* resp) override;
   grpc::Status GetSnapshot(grpc::ServerContext* ctx, const gitaly::GetSnapshotRequest* req,
                            grpc::ServerWriter<gitaly::GetSnapshotResponse>* writer) override;
+  grpc::Status CreateRepositoryFromBundle(grpc::ServerContext* ctx,
+                                          grpc::ServerReader<gitaly::CreateRepositoryFromBundleRequest>* reader,
+                                          gitaly::CreateRepositoryFromBundleResponse* resp) override;
   grpc::Status CreateRepositoryFromSnapshot(grpc::ServerContext* ctx,
                                             const gitaly::CreateRepositoryFromSnapshotRequest* req,
                                             gitaly::CreateRepositoryFromSnapshotResponse* resp) override;
