@@ -70,6 +70,17 @@ struct Route {
   // Route is invalid), it is called with the reason instead. Runs on a gRPC
   // thread: it must not block; queue slow work elsewhere. Optional.
   std::function<void(const grpc::Status& upstream_status)> finalizer;
+
+  // Called once when an upstream call was made and has ended, after the
+  // finalizer, with the upstream's status. The client's status waits until
+  // `done` is called (from any thread, exactly once): `done(std::nullopt)`
+  // returns the upstream's status, `done(status)` replaces it. This is where
+  // a write is recorded before it is acknowledged (a write whose record
+  // fails must not be reported as a success). Must not block; do blocking
+  // work elsewhere and call `done` from there. Not called when no upstream
+  // call was made. Optional.
+  using CommitDone = std::function<void(std::optional<grpc::Status>)>;
+  std::function<void(const grpc::Status& upstream_status, CommitDone done)> commit;
 };
 
 // Decides the route of each call. Implementations must be thread-safe:

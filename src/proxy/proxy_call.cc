@@ -316,6 +316,7 @@ void ProxyCall::OnClientCancel() {
 void ProxyCall::OnUpstreamDone(const grpc::Status& status) {
   Actions a;
   std::function<void(const grpc::Status&)> finalizer;
+  std::function<void(const grpc::Status&, Route::CommitDone)> commit;
   {
     std::lock_guard lock(mu_);
     phase_ = Phase::kFinishing;
@@ -329,7 +330,10 @@ void ProxyCall::OnUpstreamDone(const grpc::Status& status) {
     } else {
       final_status_ = status;
     }
-    if (headers_ == Headers::kSending) {
+    commit = std::move(commit_);
+    if (commit) {
+      // The client's status waits for the commit (OnCommitted).
+    } else if (headers_ == Headers::kSending) {
       finish_parked_ = true;
     } else {
       a.client_finish = true;
@@ -337,6 +341,29 @@ void ProxyCall::OnUpstreamDone(const grpc::Status& status) {
     finalizer = std::move(finalizer_);
   }
   if (finalizer) finalizer(status);
+  if (commit) {
+    Ref();  // Released by OnCommitted.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    commit(status, [this, answered](std::optional<grpc::Status> replacement) {
+      if (answered->exchange(true)) return;  // Only the first answer counts.
+      OnCommitted(std::move(replacement));
+    });
+  }
+  Run(a);
+  Unref();
+}
+
+void ProxyCall::OnCommitted(std::optional<grpc::Status> replacement) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (replacement.has_value()) final_status_ = std::move(*replacement);
+    if (headers_ == Headers::kSending) {
+      finish_parked_ = true;
+    } else {
+      a.client_finish = true;
+    }
+  }
   Run(a);
   Unref();
 }

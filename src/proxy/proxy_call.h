@@ -107,6 +107,8 @@ class ProxyCall {
   void OnUpstreamWriteDone(bool ok);
   void OnUpstreamDone(const grpc::Status& status);
   void OnDirected(StatusOr<Route> route);
+  // The Route's commit answered: finish the call.
+  void OnCommitted(std::optional<grpc::Status> replacement);
 
   // Asks the Director; `first` is the first message, if any.
   void Direct(std::optional<std::string_view> first);
@@ -164,6 +166,7 @@ class ProxyCall {
   std::optional<grpc::Status> abort_status_;
   std::string label_;                  // GUARDED_BY(mu_)
   std::function<void(const grpc::Status&)> finalizer_;  // GUARDED_BY(mu_)
+  std::function<void(const grpc::Status&, Route::CommitDone)> commit_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace praefect::proxy::internal

@@ -131,6 +131,7 @@ void ProxyCall::StartUpstream(Route route, Metadata metadata) {
       response_state_ = Response::kUpstreamReading;
       label_ = std::move(route.label);
       finalizer_ = std::move(route.finalizer);
+      commit_ = std::move(route.commit);
     }
   }
   if (!forwarding) {

@@ -249,6 +249,68 @@ void test_proxy_shutdown_mid_call(void**) {
 
 }  // namespace
 
+// The Route's commit holds the client's status until it answers, from
+// another thread, and may replace it; it is not called without an upstream
+// call.
+void test_commit_holds_and_replaces_the_status(void**) {
+  Fixture f;
+  std::mutex mu;
+  std::vector<grpc::Status> committed;
+  std::vector<std::thread> threads;
+  std::atomic<bool> release{false};
+  f.director.set_decide([&](const TestDirector::Seen& seen) -> StatusOr<Route> {
+    Route route = f.BackendRoute();
+    const bool replace = seen.first_message == std::optional<std::string>("replace");
+    route.commit = [&, replace](const grpc::Status& st, Route::CommitDone done) {
+      std::lock_guard lock(mu);
+      committed.push_back(st);
+      threads.emplace_back([&release, replace, done = std::move(done)] {
+        while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (replace) {
+          done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write not recorded"));
+        } else {
+          done(std::nullopt);
+        }
+        done(grpc::Status(grpc::StatusCode::INTERNAL, "a second answer is ignored"));
+      });
+    };
+    return route;
+  });
+  // While the commit has not answered, the client has no status.
+  BlockingCall held(f.ProxyChannel(), kEcho);
+  assert_true(held.Write("keep"));
+  held.WritesDone();
+  assert_true(held.Read() == std::optional<std::string>("keep"));
+  expect_that(Eventually([&] {
+                std::lock_guard lock(mu);
+                return committed.size() == 1;
+              }),
+              "the commit to be called once the upstream ended");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    release = true;
+  });
+  grpc::Status kept = held.Finish();
+  releaser.join();
+  expect_that(kept.ok(), "done(nullopt) keeps the upstream's OK, got " + Describe(kept));
+
+  CallResult replaced = RunCall(f.ProxyChannel(), kEcho, {"replace"});
+  ExpectCode(replaced.status, grpc::StatusCode::UNAVAILABLE);
+  expect_that(replaced.status.error_message() == "write not recorded", Describe(replaced.status));
+  expect_that(replaced.responses == std::vector<std::string>{"replace"}, "the responses before the status");
+
+  // A director error: no upstream call, no commit.
+  f.director.set_decide([](const TestDirector::Seen&) -> StatusOr<Route> { return NotFound("no"); });
+  CallResult refused = RunCall(f.ProxyChannel(), kEcho, {"x"});
+  ExpectCode(refused.status, grpc::StatusCode::NOT_FOUND);
+  {
+    std::lock_guard lock(mu);
+    expect_that(committed.size() == 2, "one commit per forwarded call, none for a refused one");
+  }
+  for (auto& t : threads) t.join();
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_details_and_trailers_pass_through),
@@ -264,6 +326,7 @@ int main() {
       cmocka_unit_test(test_cancel_while_directing),
       cmocka_unit_test(test_upstream_ends_while_client_streams),
       cmocka_unit_test(test_proxy_shutdown_mid_call),
+      cmocka_unit_test(test_commit_holds_and_replaces_the_status),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
