@@ -1,0 +1,152 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status_or.h"
+
+// praefect's memory: which repositories exist, where their replicas live and
+// how up to date each is (generations), and the replication jobs that bring
+// outdated replicas up to date. One interface, two implementations:
+// memory_datastore.h (unit tests, memory_queue_enabled) and postgres/.
+//
+// Generations: a repository's replicas each carry a generation; the primary
+// gets 0 at creation and every acknowledged write bumps the replicas that
+// took it to (latest + 1). A replica below the latest generation is outdated
+// and has (or will get) an update job. A replica without a record does not
+// hold the repository yet.
+namespace praefect::datastore {
+
+enum class ChangeType { kUpdate, kDeleteReplica };
+// "update", "delete_replica": Praefect's names (job JSON, metrics labels).
+std::string_view ChangeTypeName(ChangeType type);
+
+// ready → in_progress → completed (removed) | failed (back to ready while
+// attempts remain) → dead.
+enum class JobState { kReady, kInProgress, kCompleted, kFailed, kDead };
+std::string_view JobStateName(JobState state);
+
+struct ReplicationJob {
+  ChangeType change = ChangeType::kUpdate;
+  int64_t repository_id = 0;
+  std::string virtual_storage;
+  std::string relative_path;  // as clients name it
+  std::string replica_path;   // as the nodes store it
+  std::string source_node_storage;  // update: pull from here (empty: any up-to-date replica)
+  std::string target_node_storage;
+};
+
+struct ReplicationEvent {
+  int64_t id = 0;
+  JobState state = JobState::kReady;
+  int attempts_left = 3;
+  std::chrono::system_clock::time_point created_at;
+  ReplicationJob job;
+  std::string correlation_id;
+};
+
+struct Replica {
+  std::string storage;
+  int64_t generation = 0;
+};
+
+struct RepositoryMetadata {
+  int64_t repository_id = 0;
+  std::string virtual_storage;
+  std::string relative_path;
+  std::string replica_path;
+  std::string primary;     // empty: none recorded
+  int64_t generation = 0;  // the latest generation of any replica
+  std::vector<Replica> replicas;  // storages holding it, any generation
+
+  // Storages at the latest generation.
+  std::vector<std::string> UpToDate() const;
+};
+
+// A repository a creating call made on `primary`.
+struct NewRepository {
+  int64_t repository_id = 0;
+  std::string virtual_storage;
+  std::string relative_path;
+  std::string replica_path;
+  std::string primary;
+  std::vector<std::string> outdated;  // each gets an update job from the primary
+  std::string correlation_id;
+};
+
+// A write acknowledged by `primary` (and by `updated`, when several replicas
+// took it).
+struct Write {
+  int64_t repository_id = 0;
+  std::string primary;
+  std::vector<std::string> updated;
+  std::vector<std::string> outdated;  // each gets an update job from the primary
+  std::string correlation_id;
+};
+
+// "@cluster/repositories/<aa>/<bb>/<id>", <aa><bb> the first hex digits of
+// SHA-256 of the decimal id, as Praefect derives replica paths: unique per
+// id, so a create/delete/create race never hands one replica to two
+// repositories.
+std::string DeriveReplicaPath(int64_t repository_id);
+
+// Thread-safe. Errors: UNAVAILABLE when the store cannot be reached (the
+// caller fails the call, it never hangs), NOT_FOUND / ALREADY_EXISTS as
+// documented per method.
+class Datastore {
+ public:
+  virtual ~Datastore() = default;
+
+  // A fresh repository id, never handed out before.
+  [[nodiscard]] virtual StatusOr<int64_t> ReserveRepositoryId() = 0;
+
+  // Records a created repository (primary at generation 0) and the update
+  // jobs of the other replicas, atomically. ALREADY_EXISTS when
+  // (virtual_storage, relative_path) is registered.
+  [[nodiscard]] virtual Status CreateRepository(const NewRepository& repo) = 0;
+
+  // The repository, or nullopt when it is not registered.
+  [[nodiscard]] virtual StatusOr<std::optional<RepositoryMetadata>> GetRepository(std::string_view virtual_storage,
+                                                                                  std::string_view relative_path) = 0;
+
+  // In one statement: the primary and `updated` go to latest + 1, and each
+  // of `outdated` gets an update job. NOT_FOUND when the repository is gone.
+  [[nodiscard]] virtual Status RecordWrite(const Write& write) = 0;
+
+  // After a replication: `storage` holds the repository at `generation`
+  // (never lowered).
+  [[nodiscard]] virtual Status SetGeneration(int64_t repository_id, std::string_view storage, int64_t generation) = 0;
+
+  // Removes the repository's metadata and enqueues a delete_replica job for
+  // every replica except `except_storage` (the one the caller deleted
+  // itself). Returns what was removed; nullopt when it was not registered.
+  [[nodiscard]] virtual StatusOr<std::optional<RepositoryMetadata>> DeleteRepository(
+      std::string_view virtual_storage, std::string_view relative_path, std::string_view except_storage,
+      std::string_view correlation_id) = 0;
+
+  // Up to `count` ready jobs for `target_node_storage`, marked in_progress,
+  // never two for one replica at once.
+  [[nodiscard]] virtual StatusOr<std::vector<ReplicationEvent>> Dequeue(std::string_view virtual_storage,
+                                                                        std::string_view target_node_storage,
+                                                                        int count) = 0;
+
+  // Ends in_progress jobs: completed ones are removed, failed ones go back
+  // to ready while attempts remain, else to dead. Returns the ids changed.
+  [[nodiscard]] virtual StatusOr<std::vector<int64_t>> Acknowledge(JobState state,
+                                                                   const std::vector<int64_t>& ids) = 0;
+
+  // Jobs in `state` (for metrics, tests and operators).
+  [[nodiscard]] virtual StatusOr<int64_t> CountJobs(JobState state) = 0;
+
+  // Called (on any thread, must not block) after jobs were enqueued for a
+  // target, so that its worker starts at once instead of at its next poll.
+  using EnqueueListener = std::function<void(const std::string& virtual_storage, const std::string& target)>;
+  virtual void SetEnqueueListener(EnqueueListener listener) = 0;
+};
+
+}  // namespace praefect::datastore

@@ -1,0 +1,241 @@
+#include "datastore/memory_datastore.h"
+
+#include <algorithm>
+
+namespace praefect::datastore {
+namespace {
+
+Replica* FindReplica(RepositoryMetadata& repo, std::string_view storage) {
+  for (auto& r : repo.replicas) {
+    if (r.storage == storage) return &r;
+  }
+  return nullptr;
+}
+
+std::string LockKey(const ReplicationJob& job) {
+  return job.virtual_storage + "|" + job.target_node_storage + "|" + job.relative_path;
+}
+
+}  // namespace
+
+StatusOr<int64_t> MemoryDatastore::ReserveRepositoryId() {
+  std::lock_guard lock(mu_);
+  return next_repository_id_++;
+}
+
+RepositoryMetadata* MemoryDatastore::FindLocked(std::string_view virtual_storage, std::string_view relative_path) {
+  for (auto& [id, repo] : repositories_) {
+    if (repo.virtual_storage == virtual_storage && repo.relative_path == relative_path) return &repo;
+  }
+  return nullptr;
+}
+
+bool MemoryDatastore::EnqueueLocked(ReplicationJob job, const std::string& correlation_id) {
+  for (const auto& [id, event] : jobs_) {
+    const ReplicationJob& j = event.job;
+    if (event.state == JobState::kReady && j.change == job.change && j.repository_id == job.repository_id &&
+        j.target_node_storage == job.target_node_storage && j.source_node_storage == job.source_node_storage)
+      return false;
+  }
+  ReplicationEvent event;
+  event.id = next_job_id_++;
+  event.created_at = std::chrono::system_clock::now();
+  event.job = std::move(job);
+  event.correlation_id = correlation_id;
+  jobs_.emplace(event.id, std::move(event));
+  return true;
+}
+
+Status MemoryDatastore::CreateRepository(const NewRepository& repo) {
+  std::vector<std::pair<std::string, std::string>> targets;
+  {
+    std::lock_guard lock(mu_);
+    if (FindLocked(repo.virtual_storage, repo.relative_path) != nullptr)
+      return Status(StatusCode::kAlreadyExists, "repository \"" + repo.relative_path + "\" already exists in virtual storage \"" +
+                                                    repo.virtual_storage + "\"");
+    for (const auto& [id, existing] : repositories_) {
+      if (existing.replica_path == repo.replica_path || id == repo.repository_id)
+        return Status(StatusCode::kAlreadyExists, "replica path \"" + repo.replica_path + "\" is taken");
+    }
+    RepositoryMetadata meta;
+    meta.repository_id = repo.repository_id;
+    meta.virtual_storage = repo.virtual_storage;
+    meta.relative_path = repo.relative_path;
+    meta.replica_path = repo.replica_path;
+    meta.primary = repo.primary;
+    meta.generation = 0;
+    meta.replicas.push_back(Replica{repo.primary, 0});
+    repositories_.emplace(repo.repository_id, meta);
+    for (const auto& target : repo.outdated) {
+      ReplicationJob job{ChangeType::kUpdate, repo.repository_id, repo.virtual_storage, repo.relative_path,
+                         repo.replica_path, repo.primary, target};
+      if (EnqueueLocked(std::move(job), repo.correlation_id)) targets.emplace_back(repo.virtual_storage, target);
+    }
+  }
+  Notify(targets);
+  return Status::Ok();
+}
+
+StatusOr<std::optional<RepositoryMetadata>> MemoryDatastore::GetRepository(std::string_view virtual_storage,
+                                                                           std::string_view relative_path) {
+  std::lock_guard lock(mu_);
+  RepositoryMetadata* repo = FindLocked(virtual_storage, relative_path);
+  if (repo == nullptr) return std::optional<RepositoryMetadata>();
+  return std::optional<RepositoryMetadata>(*repo);
+}
+
+Status MemoryDatastore::RecordWrite(const Write& write) {
+  std::vector<std::pair<std::string, std::string>> targets;
+  {
+    std::lock_guard lock(mu_);
+    auto it = repositories_.find(write.repository_id);
+    if (it == repositories_.end())
+      return NotFound("repository " + std::to_string(write.repository_id) + " is no longer registered");
+    RepositoryMetadata& repo = it->second;
+    const int64_t next = repo.generation + 1;
+    std::vector<std::string> took = write.updated;
+    took.push_back(write.primary);
+    for (const auto& storage : took) {
+      Replica* r = FindReplica(repo, storage);
+      if (r == nullptr) {
+        repo.replicas.push_back(Replica{storage, next});
+      } else {
+        r->generation = next;
+      }
+    }
+    repo.generation = next;
+    for (const auto& target : write.outdated) {
+      ReplicationJob job{ChangeType::kUpdate, repo.repository_id, repo.virtual_storage, repo.relative_path,
+                         repo.replica_path, write.primary, target};
+      if (EnqueueLocked(std::move(job), write.correlation_id)) targets.emplace_back(repo.virtual_storage, target);
+    }
+  }
+  Notify(targets);
+  return Status::Ok();
+}
+
+Status MemoryDatastore::SetGeneration(int64_t repository_id, std::string_view storage, int64_t generation) {
+  std::lock_guard lock(mu_);
+  auto it = repositories_.find(repository_id);
+  if (it == repositories_.end()) return NotFound("repository " + std::to_string(repository_id) + " is not registered");
+  Replica* r = FindReplica(it->second, storage);
+  if (r == nullptr) {
+    it->second.replicas.push_back(Replica{std::string(storage), generation});
+  } else {
+    r->generation = std::max(r->generation, generation);
+  }
+  it->second.generation = std::max(it->second.generation, generation);
+  return Status::Ok();
+}
+
+StatusOr<std::optional<RepositoryMetadata>> MemoryDatastore::DeleteRepository(std::string_view virtual_storage,
+                                                                               std::string_view relative_path,
+                                                                               std::string_view except_storage,
+                                                                               std::string_view correlation_id) {
+  std::vector<std::pair<std::string, std::string>> targets;
+  std::optional<RepositoryMetadata> removed;
+  {
+    std::lock_guard lock(mu_);
+    RepositoryMetadata* repo = FindLocked(virtual_storage, relative_path);
+    if (repo == nullptr) return removed;
+    removed = *repo;
+    repositories_.erase(repo->repository_id);
+    // Pending jobs of the repository would recreate what is being deleted.
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if (it->second.job.repository_id == removed->repository_id && it->second.state == JobState::kReady) {
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& replica : removed->replicas) {
+      if (replica.storage == except_storage) continue;
+      ReplicationJob job{ChangeType::kDeleteReplica, removed->repository_id, removed->virtual_storage,
+                         removed->relative_path, removed->replica_path, "", replica.storage};
+      if (EnqueueLocked(std::move(job), std::string(correlation_id)))
+        targets.emplace_back(removed->virtual_storage, replica.storage);
+    }
+  }
+  Notify(targets);
+  return removed;
+}
+
+StatusOr<std::vector<ReplicationEvent>> MemoryDatastore::Dequeue(std::string_view virtual_storage,
+                                                                 std::string_view target_node_storage, int count) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> busy;
+  for (const auto& [id, event] : jobs_) {
+    if (event.state == JobState::kInProgress) busy.push_back(LockKey(event.job));
+  }
+  std::vector<ReplicationEvent> out;
+  for (auto& [id, event] : jobs_) {
+    if (static_cast<int>(out.size()) >= count) break;
+    if (event.state != JobState::kReady || event.job.virtual_storage != virtual_storage ||
+        event.job.target_node_storage != target_node_storage)
+      continue;
+    std::string key = LockKey(event.job);
+    if (std::find(busy.begin(), busy.end(), key) != busy.end()) continue;
+    busy.push_back(key);
+    event.state = JobState::kInProgress;
+    --event.attempts_left;
+    out.push_back(event);
+  }
+  return out;
+}
+
+StatusOr<std::vector<int64_t>> MemoryDatastore::Acknowledge(JobState state, const std::vector<int64_t>& ids) {
+  if (state != JobState::kCompleted && state != JobState::kFailed && state != JobState::kDead)
+    return InvalidArgument("acknowledging jobs as " + std::string(JobStateName(state)) +
+                           ": only completed, failed or dead end a job");
+  std::vector<std::pair<std::string, std::string>> targets;
+  std::vector<int64_t> changed;
+  {
+    std::lock_guard lock(mu_);
+    for (int64_t id : ids) {
+      auto it = jobs_.find(id);
+      if (it == jobs_.end() || it->second.state != JobState::kInProgress) continue;
+      changed.push_back(id);
+      if (state == JobState::kCompleted) {
+        jobs_.erase(it);
+      } else if (state == JobState::kFailed && it->second.attempts_left > 0) {
+        it->second.state = JobState::kReady;
+        targets.emplace_back(it->second.job.virtual_storage, it->second.job.target_node_storage);
+      } else {
+        it->second.state = JobState::kDead;
+      }
+    }
+  }
+  Notify(targets);
+  return changed;
+}
+
+StatusOr<int64_t> MemoryDatastore::CountJobs(JobState state) {
+  std::lock_guard lock(mu_);
+  int64_t n = 0;
+  for (const auto& [id, event] : jobs_) n += event.state == state;
+  return n;
+}
+
+void MemoryDatastore::SetEnqueueListener(EnqueueListener listener) {
+  std::lock_guard lock(mu_);
+  listener_ = std::move(listener);
+}
+
+std::vector<ReplicationEvent> MemoryDatastore::Jobs() {
+  std::lock_guard lock(mu_);
+  std::vector<ReplicationEvent> out;
+  for (const auto& [id, event] : jobs_) out.push_back(event);
+  return out;
+}
+
+void MemoryDatastore::Notify(const std::vector<std::pair<std::string, std::string>>& targets) {
+  EnqueueListener listener;
+  {
+    std::lock_guard lock(mu_);
+    listener = listener_;
+  }
+  if (!listener) return;
+  for (const auto& [vs, target] : targets) listener(vs, target);
+}
+
+}  // namespace praefect::datastore

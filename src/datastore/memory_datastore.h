@@ -1,0 +1,48 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "datastore/datastore.h"
+
+namespace praefect::datastore {
+
+// The Datastore in memory: for unit tests and for memory_queue_enabled.
+// Nothing survives a restart. Thread-safe (one mutex).
+class MemoryDatastore final : public Datastore {
+ public:
+  StatusOr<int64_t> ReserveRepositoryId() override;
+  Status CreateRepository(const NewRepository& repo) override;
+  StatusOr<std::optional<RepositoryMetadata>> GetRepository(std::string_view virtual_storage,
+                                                            std::string_view relative_path) override;
+  Status RecordWrite(const Write& write) override;
+  Status SetGeneration(int64_t repository_id, std::string_view storage, int64_t generation) override;
+  StatusOr<std::optional<RepositoryMetadata>> DeleteRepository(std::string_view virtual_storage,
+                                                               std::string_view relative_path,
+                                                               std::string_view except_storage,
+                                                               std::string_view correlation_id) override;
+  StatusOr<std::vector<ReplicationEvent>> Dequeue(std::string_view virtual_storage,
+                                                  std::string_view target_node_storage, int count) override;
+  StatusOr<std::vector<int64_t>> Acknowledge(JobState state, const std::vector<int64_t>& ids) override;
+  StatusOr<int64_t> CountJobs(JobState state) override;
+  void SetEnqueueListener(EnqueueListener listener) override;
+
+  // Every job still held (tests).
+  std::vector<ReplicationEvent> Jobs();
+
+ private:
+  // REQUIRES: mu_ held. Adds the job unless an equal ready one exists
+  // (duplicates collapse); returns whether it was added.
+  bool EnqueueLocked(ReplicationJob job, const std::string& correlation_id);
+  RepositoryMetadata* FindLocked(std::string_view virtual_storage, std::string_view relative_path);
+  void Notify(const std::vector<std::pair<std::string, std::string>>& targets);
+
+  std::mutex mu_;
+  int64_t next_repository_id_ = 1;
+  int64_t next_job_id_ = 1;
+  std::map<int64_t, RepositoryMetadata> repositories_;  // by id
+  std::map<int64_t, ReplicationEvent> jobs_;            // by id, in order
+  EnqueueListener listener_;
+};
+
+}  // namespace praefect::datastore
