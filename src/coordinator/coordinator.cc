@@ -75,8 +75,13 @@ StatusOr<const nodes::Node*> PrimaryRouter::RouteStorageAccessor(const nodes::Vi
 }
 
 Coordinator::Coordinator(const protoregistry::Registry* registry, const nodes::NodeSet* nodes, Router* router,
-                         metrics::Metrics* metrics, Options options)
-    : registry_(registry), nodes_(nodes), router_(router), metrics_(metrics), options_(std::move(options)) {}
+                         metrics::Metrics* metrics, Options options, datastore::Datastore* store)
+    : registry_(registry),
+      nodes_(nodes),
+      router_(router),
+      metrics_(metrics),
+      options_(std::move(options)),
+      store_(store) {}
 
 std::chrono::system_clock::time_point Coordinator::Now() const {
   return options_.now ? options_.now() : std::chrono::system_clock::now();
@@ -96,7 +101,14 @@ Status Coordinator::Authenticate(const std::multimap<grpc::string_ref, grpc::str
   return st;
 }
 
-void Coordinator::Direct(const proxy::CallInfo& call, Done done) { done(Decide(call)); }
+void Coordinator::Direct(const proxy::CallInfo& call, Done done) {
+  if (!options_.executor || store_ == nullptr) {
+    done(Decide(call));
+    return;
+  }
+  // The views in `call` stay valid until `done` runs (proxy/director.h).
+  options_.executor([this, call, done = std::move(done)] { done(Decide(call)); });
+}
 
 StatusOr<proxy::Route> Coordinator::Decide(const proxy::CallInfo& call) {
   if (Status st = Authenticate(*call.metadata); !st.ok()) return st;
@@ -141,6 +153,7 @@ StatusOr<proxy::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, 
                            "Repository or storage_name)");
   const nodes::VirtualStorage* vs = nodes_->Find(target->storage_name);
   if (vs == nullptr) return UnknownVirtualStorage(target->storage_name, call.method);
+  if (store_ != nullptr) return RouteRegisteredCall(info, message, call, *vs, target->relative_path);
   auto node = router_->RouteRepository(*vs, target->relative_path, info.operation);
   if (!node.ok()) return node.status();
 
@@ -163,6 +176,146 @@ StatusOr<proxy::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, 
   }
   proxy::Route route = RouteTo(**node, call);
   route.first_message = std::move(*rewritten);
+  return route;
+}
+
+namespace {
+
+// Methods that create the repository they target.
+bool CreatesRepository(std::string_view method) {
+  static const std::string_view kCreating[] = {
+      "/gitaly.RepositoryService/CreateRepository",
+      "/gitaly.RepositoryService/CreateRepositoryFromURL",
+      "/gitaly.RepositoryService/CreateRepositoryFromBundle",
+      "/gitaly.RepositoryService/CreateRepositoryFromSnapshot",
+      "/gitaly.RepositoryService/CreateFork",
+  };
+  for (auto m : kCreating) {
+    if (m == method) return true;
+  }
+  return false;
+}
+
+constexpr std::string_view kRemoveRepository = "/gitaly.RepositoryService/RemoveRepository";
+
+std::string CorrelationId(const proxy::CallInfo& call, const proxy::Route& route) {
+  auto it = call.metadata->find(grpc::string_ref(kCorrelationIdKey.data(), kCorrelationIdKey.size()));
+  if (it != call.metadata->end()) return std::string(it->second.data(), it->second.size());
+  for (const auto& [key, value] : route.set_metadata) {
+    if (key == kCorrelationIdKey) return value;
+  }
+  return "";
+}
+
+grpc::Status NotRecorded(const Status& st) {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "the node applied the change but praefect could not record it (" + st.message() +
+                          "); the change is not acknowledged: retry once the database is reachable");
+}
+
+}  // namespace
+
+StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, std::string_view message,
+                                                        const proxy::CallInfo& call, const nodes::VirtualStorage& vs,
+                                                        std::string_view relative_path) {
+  const std::string method(call.method);
+  auto existing = store_->GetRepository(vs.name, relative_path);
+  if (!existing.ok()) return existing.status();
+  const bool creating = CreatesRepository(method);
+  int64_t repository_id = 0;
+  std::string replica_path;
+  if (creating) {
+    if (existing->has_value())
+      return Status(StatusCode::kAlreadyExists, "repository \"" + std::string(relative_path) +
+                                                    "\" already exists in virtual storage \"" + vs.name + "\"");
+    auto id = store_->ReserveRepositoryId();
+    if (!id.ok()) return id.status();
+    repository_id = *id;
+    replica_path = datastore::DeriveReplicaPath(repository_id);
+  } else {
+    if (!existing->has_value())
+      return NotFound("repository \"" + std::string(relative_path) + "\" not found in virtual storage \"" + vs.name +
+                      "\" (" + method + ")");
+    repository_id = (*existing)->repository_id;
+    replica_path = (*existing)->replica_path;
+  }
+  auto node = router_->RouteRepository(vs, relative_path, info.operation);
+  if (!node.ok()) return node.status();
+  const nodes::Node& primary = **node;
+
+  auto rewritten = wire::RewriteRepository(message, info.target_repository,
+                                           wire::RepositoryRewrite{primary.storage, replica_path});
+  if (!rewritten.ok()) return rewritten.status();
+  if (!info.additional_repository.empty()) {
+    auto additional = wire::ReadRepository(*rewritten, info.additional_repository);
+    if (!additional.ok()) return additional.status();
+    if (additional->present && !additional->storage_name.empty()) {
+      if (additional->storage_name != vs.name)
+        return InvalidArgument(method + ": the additional repository is on virtual storage \"" +
+                               std::string(additional->storage_name) + "\", not on \"" + vs.name +
+                               "\" with the target repository");
+      auto other = store_->GetRepository(vs.name, additional->relative_path);
+      if (!other.ok()) return other.status();
+      if (!other->has_value())
+        return NotFound("additional repository \"" + std::string(additional->relative_path) +
+                        "\" not found in virtual storage \"" + vs.name + "\"");
+      auto both = wire::RewriteRepository(*rewritten, info.additional_repository,
+                                          wire::RepositoryRewrite{primary.storage, (*other)->replica_path});
+      if (!both.ok()) return both.status();
+      rewritten = std::move(both);
+    }
+  }
+
+  proxy::Route route = RouteTo(primary, call);
+  route.first_message = std::move(*rewritten);
+  if (info.operation != Operation::kMutator) return route;
+
+  std::vector<std::string> others;
+  for (const auto& n : vs.nodes) {
+    if (n.get() != &primary) others.push_back(n->storage);
+  }
+  datastore::Datastore* store = store_;
+  auto executor = options_.executor;
+  const std::string correlation_id = CorrelationId(call, route);
+  std::function<void(const grpc::Status&, proxy::Route::CommitDone)> commit;
+  if (creating) {
+    datastore::NewRepository repo{repository_id, vs.name,      std::string(relative_path), replica_path,
+                                  primary.storage, others, correlation_id};
+    commit = [store, repo](const grpc::Status& st, proxy::Route::CommitDone done) {
+      if (!st.ok()) return done(std::nullopt);
+      Status recorded = store->CreateRepository(repo);
+      if (recorded.code() == StatusCode::kAlreadyExists)
+        return done(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, recorded.message()));
+      if (!recorded.ok()) return done(NotRecorded(recorded));
+      done(std::nullopt);
+    };
+  } else if (method == kRemoveRepository) {
+    std::string vs_name = vs.name, rel(relative_path), primary_storage = primary.storage;
+    commit = [store, vs_name, rel, primary_storage, correlation_id](const grpc::Status& st,
+                                                                    proxy::Route::CommitDone done) {
+      if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return done(std::nullopt);
+      auto removed = store->DeleteRepository(vs_name, rel, primary_storage, correlation_id);
+      if (!removed.ok()) return done(NotRecorded(removed.status()));
+      // Registered: the removal succeeded even if the primary had no copy.
+      if (removed->has_value()) return done(grpc::Status::OK);
+      done(std::nullopt);
+    };
+  } else {
+    datastore::Write write{repository_id, primary.storage, {}, others, correlation_id};
+    commit = [store, write](const grpc::Status& st, proxy::Route::CommitDone done) {
+      if (!st.ok()) return done(std::nullopt);
+      Status recorded = store->RecordWrite(write);
+      if (!recorded.ok() && recorded.code() != StatusCode::kNotFound) return done(NotRecorded(recorded));
+      done(std::nullopt);
+    };
+  }
+  if (executor) {
+    route.commit = [executor, commit](const grpc::Status& st, proxy::Route::CommitDone done) {
+      executor([commit, st, done = std::move(done)] { commit(st, done); });
+    };
+  } else {
+    route.commit = std::move(commit);
+  }
   return route;
 }
 

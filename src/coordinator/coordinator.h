@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "datastore/datastore.h"
 #include "metrics/metrics.h"
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
@@ -45,14 +46,25 @@ struct Options {
   std::string auth_token;  // [auth] token; empty: no authentication
   bool auth_transitioning = false;
   std::function<std::chrono::system_clock::time_point()> now;  // empty: system_clock
+  // Runs work that may block (datastore calls) off gRPC's threads; empty:
+  // inline (for stores that never block, such as the memory store).
+  std::function<void(std::function<void()>)> executor;
 };
 
-// Thread-safe. The pointees must outlive the Coordinator; `metrics` may be
-// null.
+// With a datastore, repositories are registered: a creating call reserves
+// an id and a replica path (the nodes store the repository there; clients
+// keep their relative path), a successful mutator records the write
+// (generation bump + update jobs for the other nodes) before the client
+// gets its answer, RemoveRepository removes the metadata and schedules the
+// other replicas' deletion, and a call on an unregistered repository is
+// NOT_FOUND. Without one (null), relative paths pass through unchanged.
+//
+// Thread-safe. The pointees must outlive the Coordinator; `metrics` and
+// `store` may be null.
 class Coordinator final : public proxy::Director {
  public:
   Coordinator(const protoregistry::Registry* registry, const nodes::NodeSet* nodes, Router* router,
-              metrics::Metrics* metrics, Options options);
+              metrics::Metrics* metrics, Options options, datastore::Datastore* store = nullptr);
 
   // Synchronous: decides and calls `done` inline.
   void Direct(const proxy::CallInfo& call, Done done) override;
@@ -67,6 +79,10 @@ class Coordinator final : public proxy::Director {
  private:
   StatusOr<proxy::Route> RouteRepositoryCall(const protoregistry::MethodInfo& info, std::string_view message,
                                              const proxy::CallInfo& call);
+  // The registered-repository path of RouteRepositoryCall.
+  StatusOr<proxy::Route> RouteRegisteredCall(const protoregistry::MethodInfo& info, std::string_view message,
+                                             const proxy::CallInfo& call, const nodes::VirtualStorage& vs,
+                                             std::string_view relative_path);
   StatusOr<proxy::Route> RouteStorageCall(const protoregistry::MethodInfo& info, std::string_view message,
                                           const proxy::CallInfo& call);
   // Channel, label, authorization and correlation id for `node`.
@@ -78,6 +94,7 @@ class Coordinator final : public proxy::Director {
   Router* router_;
   metrics::Metrics* metrics_;
   const Options options_;
+  datastore::Datastore* store_;
 };
 
 // The metadata key of GitLab's correlation id.

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <sstream>
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/text_serializer.h>
 
 #include "metrics/grpc_server_metrics.h"
@@ -28,6 +31,10 @@ std::vector<double> SortedBuckets(std::vector<double> buckets) {
 void Counter::Increment(double by) { counter_->Increment(by); }
 double Counter::Value() const { return counter_->Value(); }
 void Histogram::Observe(double value) { histogram_->Observe(value); }
+void Gauge::Increment(double by) { gauge_->Increment(by); }
+void Gauge::Decrement(double by) { gauge_->Decrement(by); }
+void Gauge::Set(double value) { gauge_->Set(value); }
+double Gauge::Value() const { return gauge_->Value(); }
 
 struct Metrics::Impl {
   explicit Impl(Options options)
@@ -47,7 +54,19 @@ struct Metrics::Impl {
         authentications(prometheus::BuildCounter()
                             .Name("gitaly_authentications_total")
                             .Help("Counts of authentications by enforcement and outcome.")
-                            .Register(registry)) {}
+                            .Register(registry)),
+        replication_latency(prometheus::BuildHistogram()
+                                .Name("gitaly_praefect_replication_latency")
+                                .Help("Seconds from the start of a replication job to its end, by change type.")
+                                .Register(registry)),
+        replication_delay(prometheus::BuildHistogram()
+                              .Name("gitaly_praefect_replication_delay")
+                              .Help("Seconds from the creation of a replication job to its start, by change type.")
+                              .Register(registry)),
+        replication_jobs(prometheus::BuildGauge()
+                             .Name("gitaly_praefect_replication_jobs")
+                             .Help("Replication jobs in progress.")
+                             .Register(registry)) {}
 
   const SteadyNow now;
   const std::vector<double> node_latency_buckets;
@@ -56,6 +75,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& method_types;
   prometheus::Family<prometheus::Histogram>& node_latency;
   prometheus::Family<prometheus::Counter>& authentications;
+  prometheus::Family<prometheus::Histogram>& replication_latency;
+  prometheus::Family<prometheus::Histogram>& replication_delay;
+  prometheus::Family<prometheus::Gauge>& replication_jobs;
 };
 
 Metrics::Metrics(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -84,6 +106,21 @@ Histogram Metrics::NodeLatency(std::string_view storage) {
 Counter Metrics::Authentications(bool enforced, std::string_view status) {
   return Counter(&impl_->authentications.Add(
       {{"enforced", enforced ? "true" : "false"}, {"status", std::string(status)}}));
+}
+
+Histogram Metrics::ReplicationLatency(std::string_view type) {
+  return Histogram(&impl_->replication_latency.Add({{"type", std::string(type)}}, impl_->node_latency_buckets));
+}
+
+Histogram Metrics::ReplicationDelay(std::string_view type) {
+  return Histogram(&impl_->replication_delay.Add({{"type", std::string(type)}}, impl_->node_latency_buckets));
+}
+
+Gauge Metrics::ReplicationJobs(std::string_view virtual_storage, std::string_view storage,
+                               std::string_view change_type) {
+  return Gauge(&impl_->replication_jobs.Add({{"virtual_storage", std::string(virtual_storage)},
+                                             {"gitaly_storage", std::string(storage)},
+                                             {"change_type", std::string(change_type)}}));
 }
 
 std::string Metrics::Render() const {

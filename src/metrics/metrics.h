@@ -12,6 +12,7 @@
 // prometheus-cpp stays private to this module: other modules see these
 // forward declarations and the typed handles below, never its headers.
 namespace prometheus {
+class Gauge;
 class Counter;
 class Histogram;
 }  // namespace prometheus
@@ -80,6 +81,21 @@ class Histogram {
   prometheus::Histogram* histogram_;
 };
 
+// A gauge series. Cheap to copy; valid as long as the Metrics that made it.
+// Thread-safe.
+class Gauge {
+ public:
+  void Increment(double by = 1.0);
+  void Decrement(double by = 1.0);
+  void Set(double value);
+  double Value() const;
+
+ private:
+  friend class Metrics;
+  explicit Gauge(prometheus::Gauge* gauge) : gauge_(gauge) {}
+  prometheus::Gauge* gauge_;
+};
+
 // praefect's Prometheus metrics: one registry holding go-grpc-prometheus's
 // server metrics and Praefect's gitaly_praefect_* series, rendered in the
 // Prometheus text format. Thread-safe. Not copyable.
@@ -114,6 +130,16 @@ class Metrics {
   // "unauthenticated" (no token) or "denied" (a wrong token). With
   // auth.transitioning, enforced="false" counts the calls let through.
   Counter Authentications(bool enforced, std::string_view status);
+
+  // gitaly_praefect_replication_latency{type}: seconds from a replication
+  // job's start to its end; type is the change type ("update", ...).
+  Histogram ReplicationLatency(std::string_view type);
+  // gitaly_praefect_replication_delay{type}: seconds from a job's creation
+  // to its start.
+  Histogram ReplicationDelay(std::string_view type);
+  // gitaly_praefect_replication_jobs{virtual_storage,gitaly_storage,change_type}:
+  // replication jobs in progress.
+  Gauge ReplicationJobs(std::string_view virtual_storage, std::string_view storage, std::string_view change_type);
 
   // Every series in the Prometheus text exposition format 0.0.4.
   std::string Render() const;

@@ -12,6 +12,9 @@
 #include <sstream>
 
 #include "coordinator/coordinator.h"
+#include "datastore/memory_datastore.h"
+#include "replication/replicator.h"
+#include "services/repository_exists_service.h"
 #include "log/log.h"
 #include "metrics/exposer.h"
 #include "metrics/metrics.h"
@@ -127,15 +130,29 @@ int Run(const config::Config& config, std::ostream& err) {
   };
   metrics::Metrics metrics(std::move(metrics_options));
 
+  // The datastore. PostgreSQL arrives with the next step of the Datastore
+  // issue; until then the metadata lives in memory, as Praefect's
+  // memory_queue_enabled keeps its queue.
+  datastore::MemoryDatastore store;
+  log::Warn("repository metadata and replication jobs are kept in memory: they are lost when praefect stops, "
+            "and repositories created before a restart are unknown after it (PostgreSQL support is not in this "
+            "build yet)",
+            {{"memory_queue_enabled", config.memory_queue_enabled ? "true" : "false"}});
+  replication::Options replication_options;
+  replication_options.batch_size = static_cast<int>(config.replication.batch_size);
+  replication::Replicator replicator(&store, nodes->get(), &metrics, replication_options);
+
   coordinator::PrimaryRouter router;
   coordinator::Options coordinator_options;
   coordinator_options.auth_token = config.auth.token;
   coordinator_options.auth_transitioning = config.auth.transitioning;
-  coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options);
+  coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
   proxy::Proxy proxy(&coordinator);
-  services::ServerService server_service(nodes->get(), [&coordinator](const grpc::ServerContext& ctx) {
+  services::Authenticator authenticate = [&coordinator](const grpc::ServerContext& ctx) {
     return coordinator.Authenticate(ctx.client_metadata());
-  });
+  };
+  services::ServerService server_service(nodes->get(), authenticate);
+  services::RepositoryExistsService repository_exists(nodes->get(), &store, authenticate);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -162,6 +179,7 @@ int Run(const config::Config& config, std::ostream& err) {
     builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
   }
   builder.RegisterService(&server_service);
+  builder.RegisterService(&repository_exists);
   builder.RegisterCallbackGenericService(&proxy);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Fail(err, "cannot start the gRPC server on the configured addresses (see the log above)");
@@ -186,6 +204,7 @@ int Run(const config::Config& config, std::ostream& err) {
   // A first verdict on every node before the periodic checks.
   (*nodes)->CheckAll(std::chrono::seconds(1));
   (*nodes)->StartHealthChecks(std::chrono::seconds(1), std::chrono::seconds(1));
+  replicator.Start();
 
   for (const auto& vs : (*nodes)->virtual_storages()) {
     for (const auto& node : vs.nodes) {
@@ -210,6 +229,7 @@ int Run(const config::Config& config, std::ostream& err) {
                                                               std::chrono::seconds>(config.graceful_stop_timeout)
                                                               .count())}});
   server->Shutdown(std::chrono::system_clock::now() + config.graceful_stop_timeout);
+  replicator.Stop();
   (*nodes)->StopHealthChecks();
   exposer.reset();
   if (!config.socket_path.empty()) unlink(config.socket_path.c_str());

@@ -130,12 +130,37 @@ class PraefectProxyTest(unittest.TestCase):
             self.fail("git %s failed (%d): %s" % (" ".join(args), result.returncode, result.stderr.decode()))
         return result
 
+    def replicas(self, storage):
+        import glob
+        return set(glob.glob(os.path.join(storage, "@cluster/repositories/*/*/*")))
+
     def create(self, rel):
+        """Creates `rel` through praefect; returns the replica's path on the
+        primary (praefect stores it under @cluster/repositories/...)."""
         import repository_service_pb2 as rs
         import repository_service_pb2_grpc as rs_grpc
+        before = self.replicas(self.nodes[0]["storage"])
         rs_grpc.RepositoryServiceStub(self.channel).CreateRepository(
             rs.CreateRepositoryRequest(repository=self.repo(rel)), metadata=auth(), timeout=30)
-        return os.path.join(self.nodes[0]["storage"], rel)
+        created = self.replicas(self.nodes[0]["storage"]) - before
+        self.assertEqual(len(created), 1, "one new replica on the primary")
+        return created.pop()
+
+    def node_checksum(self, i, replica_path):
+        """CalculateChecksum directly on node i (1-based) for the replica."""
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        import shared_pb2
+        address = self.nodes[i - 1]["address"][len("tcp://"):]
+        with grpc.insecure_channel(address) as channel:
+            repo = shared_pb2.Repository(storage_name="gitaly-%d" % i, relative_path=replica_path)
+            try:
+                return rs_grpc.RepositoryServiceStub(channel).CalculateChecksum(
+                    rs.CalculateChecksumRequest(repository=repo),
+                    metadata=[("authorization", bearer(NODE_TOKEN))], timeout=30).checksum
+            except grpc.RpcError as err:
+                return "error: %s" % err.code()
 
     def test_tls_listener(self):
         import grpc
@@ -191,6 +216,19 @@ class PraefectProxyTest(unittest.TestCase):
                 self.git("tag", "v%d" % i, cwd=work)
         url = "gitaly://127.0.0.1:%d/default/e2e/git.git" % self.port
         self.git("push", "-q", url, "main", "--tags", cwd=work)
+        acknowledged = time.monotonic()
+        # Replication: both secondaries converge to the primary's checksum.
+        replica = os.path.relpath(path, self.nodes[0]["storage"])
+        want_sum = self.node_checksum(1, replica)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sums = [self.node_checksum(i, replica) for i in (2, 3)]
+            if sums == [want_sum, want_sum]:
+                break
+            time.sleep(0.01)
+        converged = time.monotonic() - acknowledged
+        self.assertEqual(sums, [want_sum, want_sum], "the secondaries converge to the primary")
+        print("push acknowledged -> both secondaries converged: %.1f ms" % (converged * 1000), file=sys.stderr)
         self.git("--git-dir=" + path, "symbolic-ref", "HEAD", "refs/heads/main")
         clone = os.path.join(self.root, "clone-git")
         self.git("clone", "-q", url, clone)
@@ -285,8 +323,11 @@ class PraefectProxyTest(unittest.TestCase):
                 yield rs.CreateRepositoryFromBundleRequest(data=payload[i:i + chunk])
 
         stub = rs_grpc.RepositoryServiceStub(self.channel)
+        before = self.replicas(self.nodes[0]["storage"])
         stub.CreateRepositoryFromBundle(requests("e2e/bundle.git", data), metadata=auth(), timeout=60)
-        path = os.path.join(self.nodes[0]["storage"], "e2e/bundle.git")
+        created = self.replicas(self.nodes[0]["storage"]) - before
+        self.assertEqual(len(created), 1, "one new replica on the primary")
+        path = created.pop()
         fmt = "--format=%(objectname) %(refname)"
         self.assertEqual(self.git("for-each-ref", fmt, cwd=work).stdout,
                          self.git("--git-dir=" + path, "for-each-ref", fmt).stdout)
@@ -391,12 +432,27 @@ class PraefectProxyTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as err:
             stub.RepositoryExists(rs.RepositoryExistsRequest(), metadata=auth(), timeout=30)
         self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
-        # The node's own error passes through with its code and message.
+        # An unregistered repository is NOT_FOUND, named.
         with self.assertRaises(grpc.RpcError) as err:
-            stub.RepositoryExists(rs.RepositoryExistsRequest(repository=self.repo("../escape.git")),
-                                  metadata=auth(), timeout=30)
-        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
-        self.assertIn("escapes root directory", err.exception.details())
+            stub.CalculateChecksum(rs.CalculateChecksumRequest(repository=self.repo("e2e/unknown.git")),
+                                   metadata=auth(), timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertIn('"e2e/unknown.git"', err.exception.details())
+        # The node's own error passes through with its code and message: the
+        # same as the node gives when called directly.
+        replica = os.path.relpath(self.create("e2e/errors.git"), self.nodes[0]["storage"])
+        request = rs.WriteRefRequest(repository=self.repo("e2e/errors.git"), ref=b"refs/heads/x",
+                                     revision=b"0123456789012345678901234567890123456789")
+        with self.assertRaises(grpc.RpcError) as through:
+            stub.WriteRef(request, metadata=auth(), timeout=30)
+        direct_request = rs.WriteRefRequest(repository=self.repo(replica, "gitaly-1"), ref=b"refs/heads/x",
+                                            revision=b"0123456789012345678901234567890123456789")
+        with grpc.insecure_channel(self.nodes[0]["address"][len("tcp://"):]) as direct:
+            with self.assertRaises(grpc.RpcError) as err:
+                rs_grpc.RepositoryServiceStub(direct).WriteRef(
+                    direct_request, metadata=[("authorization", bearer(NODE_TOKEN))], timeout=30)
+        self.assertEqual(through.exception.code(), err.exception.code())
+        self.assertEqual(through.exception.details(), err.exception.details())
         unknown = self.channel.unary_unary("/gitaly.NoSuchService/Frobnicate",
                                            request_serializer=lambda b: b, response_deserializer=lambda b: b)
         with self.assertRaises(grpc.RpcError) as err:
@@ -448,7 +504,7 @@ class PraefectProxyTest(unittest.TestCase):
         with open(self.config) as f, open(wrong, "w") as g:
             g.write(f.read().replace('token = "%s"' % NODE_TOKEN, 'token = "not-the-token"'))
         result = self.dial_nodes(wrong)
-        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.returncode, 1, result.stdout.decode() + result.stderr.decode())
         self.assertIn("check the node's token", result.stdout.decode())
 
     def test_zz_primary_killed_is_unavailable(self):
@@ -459,8 +515,8 @@ class PraefectProxyTest(unittest.TestCase):
         node["proc"].send_signal(signal.SIGKILL)
         node["proc"].wait(timeout=30)
         with self.assertRaises(grpc.RpcError) as err:
-            rs_grpc.RepositoryServiceStub(self.channel).RepositoryExists(
-                rs.RepositoryExistsRequest(repository=self.repo("e2e/unary.git")), metadata=auth(), timeout=30)
+            rs_grpc.RepositoryServiceStub(self.channel).CalculateChecksum(
+                rs.CalculateChecksumRequest(repository=self.repo("e2e/unary.git")), metadata=auth(), timeout=30)
         self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertIn('virtual storage "default", node "gitaly-1"', err.exception.details())
         result = self.dial_nodes(self.config)

@@ -7,6 +7,7 @@
 
 #include "auth/token.h"
 #include "config/load.h"
+#include "datastore/memory_datastore.h"
 #include "namespace.pb.h"
 #include "repository-service.pb.h"
 #include "test_support.h"
@@ -46,7 +47,7 @@ address = "tcp://127.0.0.1:3"
 const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
 
 struct Fixture {
-  explicit Fixture(bool transitioning = false) {
+  explicit Fixture(bool transitioning = false, praefect::datastore::Datastore* store = nullptr) {
     auto loaded = praefect::config::LoadString(kConfig, "coordinator_test.toml",
                                                praefect::config::Environment{});
     expect_that(loaded.ok(), "test config loads");
@@ -61,7 +62,7 @@ struct Fixture {
     options.auth_token = config.auth.token;
     options.auth_transitioning = transitioning;
     options.now = [] { return kNow; };
-    coordinator = std::make_unique<Coordinator>(registry.get(), nodes.get(), &router, nullptr, options);
+    coordinator = std::make_unique<Coordinator>(registry.get(), nodes.get(), &router, nullptr, options, store);
     bearer = praefect::auth::BearerV2("client-secret", kNow);
     metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(bearer));
   }
@@ -236,6 +237,60 @@ void ServerScopedNotProxied(void**) {
   assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kUnimplemented));
 }
 
+// With a datastore: creation registers the repository under a replica
+// path, the commit records it, later calls use the replica path, writes are
+// recorded with jobs for the other nodes, RemoveRepository unregisters.
+void RegisteredRepositories(void**) {
+  praefect::datastore::MemoryDatastore store;
+  Fixture f(false, &store);
+  gitaly::CreateRepositoryRequest create;
+  create.mutable_repository()->set_storage_name("default");
+  create.mutable_repository()->set_relative_path("group/new.git");
+  auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
+  assert_status_ok(route.status());
+  gitaly::CreateRepositoryRequest sent;
+  assert_true(sent.ParseFromString(*route->first_message));
+  assert_string_equal(sent.repository().storage_name().c_str(), "gitaly-2");
+  assert_string_equal(sent.repository().relative_path().c_str(), "@cluster/repositories/6b/86/1");
+  assert_true(static_cast<bool>(route->commit));
+  // Not recorded until the commit sees the node's success.
+  assert_false(store.GetRepository("default", "group/new.git")->has_value());
+  std::optional<grpc::Status> answer = grpc::Status(grpc::StatusCode::INTERNAL, "unset");
+  route->commit(grpc::Status::OK, [&](std::optional<grpc::Status> st) { answer = st; });
+  assert_false(answer.has_value());
+  auto meta = store.GetRepository("default", "group/new.git");
+  assert_true(meta->has_value());
+  assert_string_equal((*meta)->primary.c_str(), "gitaly-2");
+  assert_int_equal(store.Jobs().size(), 2);  // gitaly-1 and gitaly-3 get update jobs
+
+  // Creating it again is ALREADY_EXISTS; an unknown repository NOT_FOUND.
+  route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
+  assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kAlreadyExists));
+  route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "group/other.git"));
+  assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kNotFound));
+
+  // A write: replica path, then the generation bump on success only.
+  gitaly::WriteRefRequest write;
+  write.mutable_repository()->set_storage_name("default");
+  write.mutable_repository()->set_relative_path("group/new.git");
+  route = f.Decide("/gitaly.RepositoryService/WriteRef", write.SerializeAsString());
+  assert_status_ok(route.status());
+  gitaly::WriteRefRequest written;
+  assert_true(written.ParseFromString(*route->first_message));
+  assert_string_equal(written.repository().relative_path().c_str(), "@cluster/repositories/6b/86/1");
+  route->commit(grpc::Status(grpc::StatusCode::INTERNAL, "failed"), [&](std::optional<grpc::Status> st) { answer = st; });
+  assert_int_equal((*store.GetRepository("default", "group/new.git"))->generation, 0);
+  route->commit(grpc::Status::OK, [&](std::optional<grpc::Status> st) { answer = st; });
+  assert_int_equal((*store.GetRepository("default", "group/new.git"))->generation, 1);
+
+  // Removal unregisters and schedules the other replicas' deletion.
+  route = f.Decide("/gitaly.RepositoryService/RemoveRepository", Exists("default", "group/new.git"));
+  assert_status_ok(route.status());
+  route->commit(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone"), [&](std::optional<grpc::Status> st) { answer = st; });
+  expect_that(answer.has_value() && answer->ok(), "a registered repository's removal succeeds");
+  assert_false(store.GetRepository("default", "group/new.git")->has_value());
+}
+
 }  // namespace
 
 int main() {
@@ -247,6 +302,7 @@ int main() {
       cmocka_unit_test(AdditionalRepositoryRewritten),
       cmocka_unit_test(StorageScopedCalls),
       cmocka_unit_test(ServerScopedNotProxied),
+      cmocka_unit_test(RegisteredRepositories),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -1,0 +1,249 @@
+#include "replication/replicator.h"
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include "auth/token.h"
+#include "common/json.h"
+#include "log/log.h"
+#include "praefect/gitaly_newer.pb.h"
+
+namespace praefect::replication {
+namespace {
+
+std::string Base64(std::string_view in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
+                 static_cast<uint8_t>(in[i + 2]);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// One unary call with raw bytes, waited for.
+grpc::Status CallNode(const nodes::Node& node, const std::string& method, const std::string& request,
+                      std::chrono::milliseconds timeout, const std::vector<std::pair<std::string, std::string>>& md) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!node.token.empty())
+    ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey),
+                    auth::BearerV2(node.token, std::chrono::system_clock::now()));
+  for (const auto& [k, v] : md) ctx.AddMetadata(k, v);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1), out;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status result;
+  grpc::GenericStub stub(node.channel);
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &in, &out, [&](grpc::Status st) {
+    std::lock_guard lock(mu);
+    result = std::move(st);
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return result;
+}
+
+Status FromGrpc(const grpc::Status& st, const std::string& what) {
+  if (st.ok()) return Status::Ok();
+  return Status(static_cast<StatusCode>(st.error_code()), what + ": " + st.error_message());
+}
+
+}  // namespace
+
+std::string EncodeGitalyServers(const std::string& storage, const std::string& address, const std::string& token) {
+  std::string json = "{";
+  AppendJsonString(json, storage);
+  json += ":{\"address\":";
+  AppendJsonString(json, address);
+  json += ",\"token\":";
+  AppendJsonString(json, token);
+  json += "}}";
+  return Base64(json);
+}
+
+struct Replicator::Worker {
+  std::string virtual_storage;
+  const nodes::Node* target = nullptr;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool woken = false;
+  std::thread thread;
+};
+
+Replicator::Replicator(datastore::Datastore* store, const nodes::NodeSet* nodes, metrics::Metrics* metrics,
+                       Options options)
+    : store_(store), nodes_(nodes), metrics_(metrics), options_(options) {}
+
+Replicator::~Replicator() { Stop(); }
+
+void Replicator::Start() {
+  for (const auto& vs : nodes_->virtual_storages()) {
+    for (const auto& node : vs.nodes) {
+      auto worker = std::make_unique<Worker>();
+      worker->virtual_storage = vs.name;
+      worker->target = node.get();
+      workers_.push_back(std::move(worker));
+    }
+  }
+  store_->SetEnqueueListener(
+      [this](const std::string& virtual_storage, const std::string& target) { Wake(virtual_storage, target); });
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->thread = std::thread([this, worker] { Run(worker); });
+  }
+}
+
+void Replicator::Stop() {
+  if (stopping_.exchange(true)) return;
+  store_->SetEnqueueListener(nullptr);
+  for (auto& w : workers_) {
+    {
+      std::lock_guard lock(w->mu);
+      w->woken = true;
+    }
+    w->cv.notify_all();
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+void Replicator::Wake(const std::string& virtual_storage, const std::string& target) {
+  for (auto& w : workers_) {
+    if (w->virtual_storage == virtual_storage && w->target->storage == target) {
+      {
+        std::lock_guard lock(w->mu);
+        w->woken = true;
+      }
+      w->cv.notify_all();
+    }
+  }
+}
+
+void Replicator::Run(Worker* worker) {
+  std::chrono::milliseconds idle{50};
+  while (!stopping_.load()) {
+    auto jobs = store_->Dequeue(worker->virtual_storage, worker->target->storage, options_.batch_size);
+    if (!jobs.ok()) {
+      log::Warn("replication: cannot dequeue jobs; retrying",
+                {{"virtual_storage", worker->virtual_storage},
+                 {"storage", worker->target->storage},
+                 {"error", jobs.status().message()}});
+    } else if (!jobs->empty()) {
+      idle = std::chrono::milliseconds(50);
+      std::map<datastore::JobState, std::vector<int64_t>> outcome;
+      for (const auto& event : *jobs) outcome[Process(event)].push_back(event.id);
+      for (const auto& [state, ids] : outcome) {
+        auto acked = store_->Acknowledge(state, ids);
+        if (!acked.ok())
+          log::Warn("replication: cannot acknowledge jobs; they will be retried",
+                    {{"storage", worker->target->storage}, {"error", acked.status().message()}});
+      }
+      continue;
+    }
+    // Nothing to do: sleep until woken by an enqueue, backing off.
+    std::unique_lock lock(worker->mu);
+    worker->cv.wait_for(lock, idle, [&] { return worker->woken || stopping_.load(); });
+    worker->woken = false;
+    idle = std::min(idle * 2, options_.max_idle_wait);
+  }
+}
+
+datastore::JobState Replicator::Process(const datastore::ReplicationEvent& event) {
+  const auto& job = event.job;
+  const auto started = std::chrono::system_clock::now();
+  const std::string type(datastore::ChangeTypeName(job.change));
+  std::optional<metrics::Gauge> in_progress;
+  if (metrics_ != nullptr) {
+    metrics_->ReplicationDelay(type).Observe(std::chrono::duration<double>(started - event.created_at).count());
+    in_progress = metrics_->ReplicationJobs(job.virtual_storage, job.target_node_storage, type);
+    in_progress->Increment();
+  }
+  Status st = job.change == datastore::ChangeType::kUpdate ? Update(job) : DeleteReplica(job);
+  if (metrics_ != nullptr) {
+    in_progress->Decrement();
+    metrics_->ReplicationLatency(type).Observe(
+        std::chrono::duration<double>(std::chrono::system_clock::now() - started).count());
+  }
+  if (!st.ok()) {
+    log::Warn("replication job failed", {{"job_id", static_cast<long long>(event.id)},
+                                         {"change", type},
+                                         {"virtual_storage", job.virtual_storage},
+                                         {"relative_path", job.relative_path},
+                                         {"target", job.target_node_storage},
+                                         {"attempts_left", event.attempts_left},
+                                         {"correlation_id", event.correlation_id},
+                                         {"error", st.message()}});
+    return event.attempts_left > 0 ? datastore::JobState::kFailed : datastore::JobState::kDead;
+  }
+  return datastore::JobState::kCompleted;
+}
+
+Status Replicator::Update(const datastore::ReplicationJob& job) {
+  const nodes::VirtualStorage* vs = nodes_->Find(job.virtual_storage);
+  if (vs == nullptr) return NotFound("virtual storage \"" + job.virtual_storage + "\" is no longer configured");
+  const nodes::Node* target = vs->FindNode(job.target_node_storage);
+  if (target == nullptr) return NotFound("node \"" + job.target_node_storage + "\" is no longer configured");
+  auto meta = store_->GetRepository(job.virtual_storage, job.relative_path);
+  if (!meta.ok()) return meta.status();
+  if (!meta->has_value() || (*meta)->repository_id != job.repository_id) return Status::Ok();  // deleted since
+  // The source: the job's, when it is still up to date, else any replica
+  // that is.
+  std::vector<std::string> up_to_date = (*meta)->UpToDate();
+  std::string source_storage = job.source_node_storage;
+  if (std::find(up_to_date.begin(), up_to_date.end(), source_storage) == up_to_date.end()) {
+    source_storage.clear();
+    for (const auto& s : up_to_date) {
+      if (s != target->storage) source_storage = s;
+    }
+  }
+  if (source_storage.empty() || source_storage == target->storage) {
+    // Already up to date (or nothing to pull from).
+    return Status::Ok();
+  }
+  const nodes::Node* source = vs->FindNode(source_storage);
+  if (source == nullptr) return NotFound("source node \"" + source_storage + "\" is no longer configured");
+  int64_t source_generation = 0;
+  for (const auto& r : (*meta)->replicas) {
+    if (r.storage == source_storage) source_generation = r.generation;
+  }
+  gitaly::ReplicateRepositoryRequest req;
+  req.mutable_repository()->set_storage_name(target->storage);
+  req.mutable_repository()->set_relative_path(job.replica_path);
+  req.mutable_source()->set_storage_name(source->storage);
+  req.mutable_source()->set_relative_path(job.replica_path);
+  grpc::Status st = CallNode(*target, "/gitaly.RepositoryService/ReplicateRepository", req.SerializeAsString(),
+                             options_.job_timeout,
+                             {{"gitaly-servers", EncodeGitalyServers(source->storage, source->address, source->token)}});
+  if (Status s = FromGrpc(st, "ReplicateRepository on " + target->Label()); !s.ok()) return s;
+  return store_->SetGeneration(job.repository_id, target->storage, source_generation);
+}
+
+Status Replicator::DeleteReplica(const datastore::ReplicationJob& job) {
+  const nodes::VirtualStorage* vs = nodes_->Find(job.virtual_storage);
+  if (vs == nullptr) return NotFound("virtual storage \"" + job.virtual_storage + "\" is no longer configured");
+  const nodes::Node* target = vs->FindNode(job.target_node_storage);
+  if (target == nullptr) return NotFound("node \"" + job.target_node_storage + "\" is no longer configured");
+  gitaly::RemoveRepositoryRequest req;
+  req.mutable_repository()->set_storage_name(target->storage);
+  req.mutable_repository()->set_relative_path(job.replica_path);
+  grpc::Status st = CallNode(*target, "/gitaly.RepositoryService/RemoveRepository", req.SerializeAsString(),
+                             options_.job_timeout, {});
+  if (st.error_code() == grpc::StatusCode::NOT_FOUND) return Status::Ok();
+  return FromGrpc(st, "RemoveRepository on " + target->Label());
+}
+
+}  // namespace praefect::replication

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "datastore/datastore.h"
+#include "metrics/metrics.h"
+#include "nodes/node_set.h"
+
+// The replication workers: for every node of every virtual storage, a
+// worker takes that node's ready jobs from the datastore and carries them
+// out on the node: `update` with ReplicateRepository (the node pulls from
+// the source node, whose address and token travel in the gitaly-servers
+// metadata), `delete_replica` with RemoveRepository. A completed update
+// records the target's new generation (the source's at the start of the
+// job, so a write during the job leaves the target outdated and queued).
+namespace praefect::replication {
+
+struct Options {
+  int batch_size = 10;  // [replication] batch_size
+  // Longest sleep of an idle worker between polls; an enqueue notification
+  // wakes it at once.
+  std::chrono::milliseconds max_idle_wait{5000};
+  std::chrono::milliseconds job_timeout{std::chrono::minutes(10)};
+};
+
+// Thread-safe. The pointees must outlive the Replicator; `metrics` may be
+// null.
+class Replicator {
+ public:
+  Replicator(datastore::Datastore* store, const nodes::NodeSet* nodes, metrics::Metrics* metrics, Options options);
+  ~Replicator();
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // Starts one worker thread per node and subscribes to enqueue
+  // notifications.
+  void Start();
+  // Stops and joins the workers; a job in flight is finished first.
+  void Stop();
+
+ private:
+  struct Worker;
+  void Run(Worker* worker);
+  // Carries out one job; the state to acknowledge it with.
+  datastore::JobState Process(const datastore::ReplicationEvent& event);
+  Status Update(const datastore::ReplicationJob& job);
+  Status DeleteReplica(const datastore::ReplicationJob& job);
+  void Wake(const std::string& virtual_storage, const std::string& target);
+
+  datastore::Datastore* store_;
+  const nodes::NodeSet* nodes_;
+  metrics::Metrics* metrics_;
+  const Options options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> stopping_{false};
+};
+
+// The gitaly-servers metadata value: base64 (standard, padded) of
+// {"<storage>":{"address":"...","token":"..."}}.
+std::string EncodeGitalyServers(const std::string& storage, const std::string& address, const std::string& token);
+
+}  // namespace praefect::replication
