@@ -291,6 +291,8 @@ class PraefectProxyTest(unittest.TestCase):
         after = peak_rss_kib()
         print("1 GiB through praefect: VmHWM %d KiB before, %d KiB after" % (before, after), file=sys.stderr)
         self.assertEqual(total, 1024 * 1024 * 1024)
+        if os.environ.get("PRAEFECT_SANITIZED") == "1":
+            return  # ASan's quarantine keeps freed memory resident: no bound to check
         # The proxy holds at most one message per direction per call; grpc's
         # flow-control windows add a few MiB. A leak or whole-blob buffering
         # would add at least 64 MiB.
