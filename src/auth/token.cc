@@ -90,4 +90,11 @@ Status VerifyV2(std::string_view authorization, std::string_view secret, std::ch
   return Status::Ok();
 }
 
+std::array<unsigned char, 32> Sha256(std::string_view data) {
+  std::array<unsigned char, 32> out{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
 }  // namespace praefect::auth

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -29,5 +30,8 @@ std::string BearerV2(std::string_view secret, std::chrono::system_clock::time_po
 // token or the secret.
 [[nodiscard]] Status VerifyV2(std::string_view authorization, std::string_view secret,
                               std::chrono::system_clock::time_point now);
+
+// SHA-256 of `data` (for identifiers derived from names; not a MAC).
+std::array<unsigned char, 32> Sha256(std::string_view data);
 
 }  // namespace praefect::auth

@@ -15,16 +15,11 @@ struct Subcommand {
   std::string_view summary;
 };
 
-int RunServe(const Invocation& inv) {
-  inv.err << "praefect: serving is not implemented yet in this build: the proxy arrives with a later "
-             "release. Use 'praefect -config FILE configuration validate' to check a configuration.\n";
-  return 1;
-}
-
 constexpr std::array kSubcommands{
     Subcommand{"serve", RunServe, "run the praefect server (the default without a subcommand)"},
     Subcommand{"configuration", RunConfigurationValidate,
                "configuration validate: check a configuration and print every problem"},
+    Subcommand{"dial-nodes", RunDialNodes, "check that every node can be reached, is healthy and serves its storages"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

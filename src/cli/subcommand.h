@@ -22,5 +22,7 @@ struct Invocation {
 // One file per subcommand (subcmd_<name>.cc), as in Praefect.
 int RunVersion(const Invocation& inv);
 int RunConfigurationValidate(const Invocation& inv);
+int RunServe(const Invocation& inv);
+int RunDialNodes(const Invocation& inv);
 
 }  // namespace praefect::cli

@@ -43,7 +43,11 @@ struct Metrics::Impl {
         node_latency(prometheus::BuildHistogram()
                          .Name("gitaly_praefect_node_latency")
                          .Help("Latency of a health check of a storage node, in seconds.")
-                         .Register(registry)) {}
+                         .Register(registry)),
+        authentications(prometheus::BuildCounter()
+                            .Name("gitaly_authentications_total")
+                            .Help("Counts of authentications by enforcement and outcome.")
+                            .Register(registry)) {}
 
   const SteadyNow now;
   const std::vector<double> node_latency_buckets;
@@ -51,6 +55,7 @@ struct Metrics::Impl {
   GrpcServerMetrics grpc_server;
   prometheus::Family<prometheus::Counter>& method_types;
   prometheus::Family<prometheus::Histogram>& node_latency;
+  prometheus::Family<prometheus::Counter>& authentications;
 };
 
 Metrics::Metrics(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -74,6 +79,11 @@ Counter Metrics::MethodTypeCounter(std::string_view method_type) {
 
 Histogram Metrics::NodeLatency(std::string_view storage) {
   return Histogram(&impl_->node_latency.Add({{"gitaly_storage", std::string(storage)}}, impl_->node_latency_buckets));
+}
+
+Counter Metrics::Authentications(bool enforced, std::string_view status) {
+  return Counter(&impl_->authentications.Add(
+      {{"enforced", enforced ? "true" : "false"}, {"status", std::string(status)}}));
 }
 
 std::string Metrics::Render() const {

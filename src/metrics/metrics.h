@@ -109,6 +109,12 @@ class Metrics {
   // storage node, in seconds.
   Histogram NodeLatency(std::string_view storage);
 
+  // gitaly_authentications_total{enforced,status}, as Gitaly's auth
+  // middleware counts: enforced "true"/"false", status "ok",
+  // "unauthenticated" (no token) or "denied" (a wrong token). With
+  // auth.transitioning, enforced="false" counts the calls let through.
+  Counter Authentications(bool enforced, std::string_view status);
+
   // Every series in the Prometheus text exposition format 0.0.4.
   std::string Render() const;
 

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """An independent client for praefect-storage-node: Python grpcio with stubs
 generated now, from Debian's packaged Gitaly protos, by protoc and
-grpc_python_plugin. Exercises unary and server-streaming methods; the node's
-own C++ tests use its own stubs, so this checks the wire from the outside.
+grpc_python_plugin. Exercises unary, server-streaming and bidi methods; the
+node's own C++ tests use its own stubs, so this checks the wire from the
+outside.
 
 usage: storage_node_client_test.py NODE_BINARY PROTO_DIR WORK_DIR
 """
@@ -121,6 +122,70 @@ class NodeClientTest(unittest.TestCase):
         got = rs_grpc.RepositoryServiceStub(self.channel).CalculateChecksum(
             rs.CalculateChecksumRequest(repository=repo), timeout=30).checksum
         self.assertEqual(got, expected)
+
+    def smarthttp_repo(self, rel):
+        """A repository with two commits on main; returns (repo, path, tip)."""
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        repo = self.repo(rel)
+        rs_grpc.RepositoryServiceStub(self.channel).CreateRepository(
+            rs.CreateRepositoryRequest(repository=repo), timeout=30)
+        path = os.path.join(self.storage, rel)
+        blob = git("--git-dir=" + path, "hash-object", "-w", "--stdin", input=os.urandom(200 * 1024)).strip()
+        tree = git("--git-dir=" + path, "mktree", input=b"100644 blob %s\tnoise.bin\n" % blob).strip()
+        first = git("--git-dir=" + path, "commit-tree", "-m", "one", tree.decode()).decode().strip()
+        tip = git("--git-dir=" + path, "commit-tree", "-p", first, "-m", "two", tree.decode()).decode().strip()
+        git("--git-dir=" + path, "update-ref", "refs/heads/main", tip)
+        git("--git-dir=" + path, "symbolic-ref", "HEAD", "refs/heads/main")
+        return repo, path, tip
+
+    def test_smarthttp_info_refs_server_streaming(self):
+        import grpc
+        import smarthttp_pb2, smarthttp_pb2_grpc
+        repo, path, tip = self.smarthttp_repo("py/info-refs.git")
+        stub = smarthttp_pb2_grpc.SmartHTTPServiceStub(self.channel)
+        messages = [m.data for m in stub.InfoRefsUploadPack(
+            smarthttp_pb2.InfoRefsRequest(repository=repo), timeout=30)]
+        self.assertEqual(messages[:2], [b"001e# service=git-upload-pack\n", b"0000"])
+        advertised = b"".join(messages)
+        for line in git("--git-dir=" + path, "for-each-ref", "--format=%(objectname) %(refname)").splitlines():
+            self.assertIn(line, advertised)
+        self.assertIn(tip.encode() + b" HEAD\x00", advertised)
+        self.assertTrue(advertised.endswith(b"0000"))
+        with self.assertRaises(grpc.RpcError) as err:
+            list(stub.InfoRefsUploadPack(smarthttp_pb2.InfoRefsRequest(
+                repository=self.repo("py/absent.git")), timeout=30))
+        self.assertEqual(err.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_smarthttp_post_upload_pack_bidi(self):
+        import grpc
+        import smarthttp_pb2, smarthttp_pb2_grpc
+        repo, path, tip = self.smarthttp_repo("py/upload-pack.git")
+        stub = smarthttp_pb2_grpc.SmartHTTPServiceStub(self.channel)
+
+        def pkt(data):
+            return b"%04x%s" % (len(data) + 4, data)
+
+        negotiation = pkt(b"want %s\n" % tip.encode()) + b"0000" + pkt(b"done\n")
+
+        def requests(data):
+            yield smarthttp_pb2.PostUploadPackRequest(repository=repo)
+            for i in range(0, len(data), 10):
+                yield smarthttp_pb2.PostUploadPackRequest(data=data[i:i + 10])
+
+        out = b"".join(m.data for m in stub.PostUploadPack(requests(negotiation), timeout=30))
+        self.assertTrue(out.startswith(b"0008NAK\nPACK"), out[:16])
+        scratch = os.path.join(self.root, "py-fetched.git")
+        git("init", "--bare", "--quiet", scratch)
+        git("--git-dir=" + scratch, "index-pack", "--stdin", input=out[8:])
+        self.assertEqual(git("--git-dir=" + scratch, "rev-list", "--objects", tip),
+                         git("--git-dir=" + path, "rev-list", "--objects", tip))
+
+        unknown = pkt(b"want %s\n" % (b"1" * 40)) + b"0000" + pkt(b"done\n")
+        with self.assertRaises(grpc.RpcError) as err:
+            list(stub.PostUploadPack(requests(unknown), timeout=30))
+        self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertIn("not our ref", err.exception.details())
 
     def test_errors_have_grpc_codes(self):
         import grpc

@@ -35,3 +35,8 @@ void CrashLeavesNoTornRepository(void**);
 void ReplicateRepositoryMakesEqualReplicas(void**);
 void ReplicateRepositoryRefusals(void**);
 void CreateRepositoryFromSnapshotOverHttp(void**);
+// Defined in integration_smarthttp_test.cc.
+void SmartHttpInfoRefsAdvertisesRefs(void**);
+void SmartHttpFetchesPack(void**);
+void SmartHttpPushUpdatesRef(void**);
+void SmartHttpRefusesBadToken(void**);

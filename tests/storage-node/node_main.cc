@@ -23,6 +23,7 @@
 #include "ref_service.h"
 #include "repository_service.h"
 #include "server_service.h"
+#include "smarthttp_service.h"
 #include "authorized_ssh_service.h"
 #include "storage_locator.h"
 
@@ -84,6 +85,7 @@ int Run(const std::string& config_path) {
   SshServiceOptions ssh_options;
   ssh_options.git_binary = deps.git.git_binary;
   ssh_options.home = deps.git.home;
+  SmartHttpServiceImpl smarthttp(&deps, ssh_options);
   AuthorizedSshService ssh(&deps, std::move(ssh_options));
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -100,6 +102,7 @@ int Run(const std::string& config_path) {
   builder.RegisterService(&blob);
   builder.RegisterService(&server_info);
   builder.RegisterService(&ssh);
+  builder.RegisterService(&smarthttp);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || (!cfg->listen_addr.empty() && tcp_port == 0)) {
     std::fprintf(stderr, "praefect-storage-node: cannot listen on %s%s%s\n", cfg->listen_addr.c_str(),

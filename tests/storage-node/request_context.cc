@@ -36,14 +36,20 @@ bool IsGitDirectory(const std::string& path) {
          S_ISDIR(st.st_mode) && stat((path + "/refs").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-StatusOr<std::string> ExistingRepoPath(const NodeDeps& deps, const grpc::ServerContext& ctx,
-                                       const gitaly::Repository* repo, bool has_repo) {
-  auto path = RepoPathFor(deps, ctx, repo, has_repo);
+StatusOr<std::string> LocateExistingRepo(const NodeDeps& deps, const gitaly::Repository* repo, bool has_repo) {
+  if (!has_repo) return InvalidArgument("empty Repository");
+  auto path = deps.locator->Locate(*repo);
   if (!path.ok()) return path;
   if (!IsGitDirectory(*path))
     return NotFound("GetRepoPath: not a git repository: \"" + repo->relative_path() + "\" in storage \"" +
                     repo->storage_name() + "\"");
   return path;
+}
+
+StatusOr<std::string> ExistingRepoPath(const NodeDeps& deps, const grpc::ServerContext& ctx,
+                                       const gitaly::Repository* repo, bool has_repo) {
+  if (Status st = Authorize(deps, ctx); !st.ok()) return st;
+  return LocateExistingRepo(deps, repo, has_repo);
 }
 
 }  // namespace praefect::storagenode

@@ -37,6 +37,11 @@ struct NodeDeps {
 // test Gitaly applies before it runs git.
 bool IsGitDirectory(const std::string& path);
 
+// Resolves a repository that must be present and exist (INVALID_ARGUMENT,
+// NOT_FOUND otherwise), for a call that was already authorized.
+[[nodiscard]] StatusOr<std::string> LocateExistingRepo(const NodeDeps& deps, const gitaly::Repository* repo,
+                                                       bool has_repo);
+
 // As RepoPathFor, and NOT_FOUND when the repository does not exist.
 [[nodiscard]] StatusOr<std::string> ExistingRepoPath(const NodeDeps& deps, const grpc::ServerContext& ctx,
                                                      const gitaly::Repository* repo, bool has_repo);

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -40,38 +39,6 @@ StatusOr<std::string> RepoPathOf(const RepoLocator& locator, bool has_repository
   return path;
 }
 
-// `git -c safe.directory=* [-c key=value]... <subcommand> <path>`. Options
-// without '=' are refused as Gitaly's ConvertConfigOptions refuses them.
-StatusOr<std::vector<std::string>> GitArgv(const SshServiceOptions& options,
-                                           const google::protobuf::RepeatedPtrField<std::string>& config,
-                                           std::string_view subcommand, const std::string& path) {
-  std::vector<std::string> argv = {options.git_binary, "-c", "safe.directory=*"};
-  for (const std::string& option : config) {
-    size_t eq = option.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return InvalidArgument("invalid git config option \"" + option + "\": expected key=value");
-    }
-    argv.push_back("-c");
-    argv.push_back(option);
-  }
-  argv.emplace_back(subcommand);
-  argv.push_back(path);
-  return argv;
-}
-
-std::vector<std::string> GitEnv(const SshServiceOptions& options, const std::string& git_protocol) {
-  const char* path = std::getenv("PATH");
-  std::vector<std::string> env = {
-      std::string("PATH=") + (path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin"),
-      "HOME=" + options.home,
-      "GIT_CONFIG_NOSYSTEM=1",
-      "GIT_TERMINAL_PROMPT=0",
-  };
-  // Gitaly passes only the protocol versions it knows.
-  if (git_protocol == "version=2") env.push_back("GIT_PROTOCOL=version=2");
-  return env;
-}
-
 template <typename Response, typename Request>
 grpc::Status Run(grpc::ServerContext* context, grpc::ServerReaderWriter<Response, Request>* stream,
                  const StatusOr<std::vector<std::string>>& argv, const std::vector<std::string>& env,
@@ -95,8 +62,8 @@ grpc::Status SshService::SSHUploadPack(
   StatusOr<std::string> path =
       RepoPathOf(locator_, first.has_repository(), first.repository(), !first.stdin().empty(), kMethod);
   if (!path.ok()) return ToGrpc(path.status());
-  return Run(context, stream, GitArgv(options_, first.git_config_options(), "upload-pack", *path),
-             GitEnv(options_, first.git_protocol()), kMethod, options_.drain_timeout);
+  return Run(context, stream, PackCommandArgv(options_, first.git_config_options(), "upload-pack", {}, *path),
+             PackCommandEnv(options_, first.git_protocol()), kMethod, options_.drain_timeout);
 }
 
 grpc::Status SshService::SSHReceivePack(
@@ -114,12 +81,12 @@ grpc::Status SshService::SSHReceivePack(
       RepoPathOf(locator_, first.has_repository(), first.repository(), !first.stdin().empty(), kMethod);
   if (!path.ok()) return ToGrpc(path.status());
   // The hooks (GitLab's, or a test's) read who pushes from these.
-  std::vector<std::string> env = GitEnv(options_, first.git_protocol());
+  std::vector<std::string> env = PackCommandEnv(options_, first.git_protocol());
   env.push_back("GL_ID=" + first.gl_id());
   env.push_back("GL_REPOSITORY=" + first.gl_repository());
   env.push_back("GL_USERNAME=" + first.gl_username());
   env.push_back("GL_PROTOCOL=ssh");
-  return Run(context, stream, GitArgv(options_, first.git_config_options(), "receive-pack", *path), env,
+  return Run(context, stream, PackCommandArgv(options_, first.git_config_options(), "receive-pack", {}, *path), env,
              kMethod, options_.drain_timeout);
 }
 

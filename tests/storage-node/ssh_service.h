@@ -2,22 +2,16 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <chrono>
 #include <string>
 
+#include "pack_command.h"
 #include "repo_locator.h"
 #include "ssh.grpc.pb.h"
 
 namespace praefect::storagenode {
 
-struct SshServiceOptions {
-  // Looked up in PATH.
-  std::string git_binary = "git";
-  // HOME of the git processes: no user configuration is read from it.
-  std::string home = "/nonexistent";
-  // How long a client gets to half-close after git exited (see PumpSshStream).
-  std::chrono::milliseconds drain_timeout{30000};
-};
+// Shared with SmartHTTPService, which runs the same git commands.
+using SshServiceOptions = PackCommandOptions;
 
 // gitaly.SSHService over real `git upload-pack` / `git receive-pack`
 // processes, on grpc++'s synchronous API: each stream holds a server thread

@@ -31,18 +31,30 @@ inline constexpr int kSshCancelCheckMillis = 100;
                                  const std::function<bool(SshOutput, std::string_view)>& send,
                                  const std::function<bool()>& cancelled, std::string* stderr_tail);
 
-// Runs one SSHService bidi stream around a started git process, as Gitaly
-// does: every later request's stdin goes to git (EOF when the client
-// half-closes), stdout/stderr come back as responses; a non-zero exit sends
-// an exit_status response and ends the call with INTERNAL, a zero exit ends
-// it OK without exit_status (clients read a missing one as 0).
+// What became of a bidi stream pumped around git by PumpGitStream.
+struct GitStreamOutcome {
+  // False when the client went away (or the call was cancelled) before git
+  // finished and the client half-closed.
+  bool client_ok = true;
+  int exit_code = 0;        // as SshGitProcess::Wait
+  std::string stderr_tail;  // the last kSshStderrTail bytes of git's stderr
+};
+
+// Runs one bidi stream around a started git process, the part SSHService
+// and SmartHTTPService share: `stdin_of(request)` of every later request goes
+// to git (EOF when the client half-closes); git's output goes to `send` as
+// PumpSshOutput gives it; once git exited and its output was sent,
+// `after_exit(exit_code)` may send a last message (false: the client went
+// away).
 //
 // A client that never half-closes after git has exited gets `drain_timeout`
-// to do so before the call is cancelled. Uses one extra thread for stdin.
-template <typename Response, typename Request>
-grpc::Status PumpSshStream(grpc::ServerContext* ctx, grpc::ServerReaderWriter<Response, Request>* stream,
-                           SshGitProcess& process, std::string_view method,
-                           std::chrono::milliseconds drain_timeout) {
+// to do so before the call is cancelled: grpc++'s synchronous API cannot end
+// a call while a Read is pending. Uses one extra thread for stdin.
+template <typename Response, typename Request, typename StdinOf>
+GitStreamOutcome PumpGitStream(grpc::ServerContext* ctx, grpc::ServerReaderWriter<Response, Request>* stream,
+                               SshGitProcess& process, StdinOf stdin_of,
+                               const std::function<bool(SshOutput, std::string_view)>& send,
+                               const std::function<bool(int)>& after_exit, std::chrono::milliseconds drain_timeout) {
   std::mutex mu;
   std::condition_variable cv;
   bool stdin_done = false;  // GUARDED_BY(mu)
@@ -51,8 +63,9 @@ grpc::Status PumpSshStream(grpc::ServerContext* ctx, grpc::ServerReaderWriter<Re
     Request request;
     bool git_reads = true;
     while (stream->Read(&request)) {
-      if (git_reads && !request.stdin().empty()) {
-        git_reads = process.WriteStdin(request.stdin());
+      const std::string& data = stdin_of(request);
+      if (git_reads && !data.empty()) {
+        git_reads = process.WriteStdin(data);
         // git stopped reading (it exited or closed stdin): keep draining the
         // client's requests so that it can finish writing.
         if (!git_reads) process.CloseStdin();
@@ -67,9 +80,35 @@ grpc::Status PumpSshStream(grpc::ServerContext* ctx, grpc::ServerReaderWriter<Re
     cv.notify_all();
   });
 
-  std::string stderr_tail;
-  bool client_ok = PumpSshOutput(
-      process,
+  GitStreamOutcome outcome;
+  outcome.client_ok = PumpSshOutput(process, send, [ctx] { return ctx->IsCancelled(); }, &outcome.stderr_tail);
+  outcome.exit_code = process.Wait();
+  if (outcome.client_ok) outcome.client_ok = after_exit(outcome.exit_code);
+
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!outcome.client_ok) {
+      ctx->TryCancel();
+    } else if (!cv.wait_for(lock, drain_timeout, [&] { return stdin_done; })) {
+      ctx->TryCancel();
+    }
+  }
+  stdin_thread.join();
+  if (ctx->IsCancelled()) outcome.client_ok = false;
+  return outcome;
+}
+
+// Runs one SSHService bidi stream around a started git process, as Gitaly
+// does: every later request's stdin goes to git (EOF when the client
+// half-closes), stdout/stderr come back as responses; a non-zero exit sends
+// an exit_status response and ends the call with INTERNAL, a zero exit ends
+// it OK without exit_status (clients read a missing one as 0).
+template <typename Response, typename Request>
+grpc::Status PumpSshStream(grpc::ServerContext* ctx, grpc::ServerReaderWriter<Response, Request>* stream,
+                           SshGitProcess& process, std::string_view method,
+                           std::chrono::milliseconds drain_timeout) {
+  GitStreamOutcome outcome = PumpGitStream(
+      ctx, stream, process, [](const Request& request) -> const std::string& { return request.stdin(); },
       [&](SshOutput which, std::string_view data) {
         Response response;
         if (which == SshOutput::kStdout) {
@@ -79,33 +118,22 @@ grpc::Status PumpSshStream(grpc::ServerContext* ctx, grpc::ServerReaderWriter<Re
         }
         return stream->Write(response);
       },
-      [ctx] { return ctx->IsCancelled(); }, &stderr_tail);
-  int exit_code = process.Wait();
+      [&](int exit_code) {
+        if (exit_code == 0) return true;
+        Response response;
+        response.mutable_exit_status()->set_value(exit_code);
+        return stream->Write(response);
+      },
+      drain_timeout);
 
-  if (client_ok && exit_code != 0) {
-    Response response;
-    response.mutable_exit_status()->set_value(exit_code);
-    client_ok = stream->Write(response);
-  }
-
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    if (!client_ok) {
-      ctx->TryCancel();
-    } else if (!cv.wait_for(lock, drain_timeout, [&] { return stdin_done; })) {
-      ctx->TryCancel();
-    }
-  }
-  stdin_thread.join();
-
-  if (!client_ok || ctx->IsCancelled()) {
+  if (!outcome.client_ok) {
     return grpc::Status(grpc::StatusCode::CANCELLED,
                         std::string(method) + ": the client went away before git finished");
   }
-  if (exit_code != 0) {
+  if (outcome.exit_code != 0) {
     return grpc::Status(grpc::StatusCode::INTERNAL, std::string(method) + ": cmd wait: exit status " +
-                                                        std::to_string(exit_code) + ", stderr: \"" +
-                                                        stderr_tail + "\"");
+                                                        std::to_string(outcome.exit_code) + ", stderr: \"" +
+                                                        outcome.stderr_tail + "\"");
   }
   return grpc::Status::OK;
 }

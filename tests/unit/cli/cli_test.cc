@@ -46,10 +46,16 @@ static void test_config_flag_forms(void**) {
   expect_that(Contains(unknown.err, "unknown flag -conf"), "the unknown flag named");
 }
 
-static void test_serve_is_refused_honestly(void**) {
-  Result r = RunCli({"-config", "x.toml"});
+static void test_serve_refuses_what_it_cannot_start_with(void**) {
+  Result r = RunCli({"-config", "/nonexistent/x.toml"});
   assert_int_equal(r.code, 1);
-  expect_that(Contains(r.err, "not implemented yet"), "serve to say it is not implemented");
+  expect_that(Contains(r.err, "/nonexistent/x.toml"), "the unreadable file named: " + r.err);
+  Result none = RunCli({"serve"});
+  assert_int_equal(none.code, 1);
+  expect_that(Contains(none.err, "no configuration"), "a missing -config explained: " + none.err);
+  Result extra = RunCli({"-config", "x.toml", "serve", "now"});
+  assert_int_equal(extra.code, 1);
+  expect_that(Contains(extra.err, "unexpected argument \"now\""), "an extra argument named: " + extra.err);
 }
 
 static void test_help(void**) {
@@ -63,7 +69,7 @@ int main(void) {
       cmocka_unit_test(test_version_spellings),
       cmocka_unit_test(test_unknown_subcommand_is_usage_error),
       cmocka_unit_test(test_config_flag_forms),
-      cmocka_unit_test(test_serve_is_refused_honestly),
+      cmocka_unit_test(test_serve_refuses_what_it_cannot_start_with),
       cmocka_unit_test(test_help),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

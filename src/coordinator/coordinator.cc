@@ -1,0 +1,214 @@
+#include "coordinator/coordinator.h"
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include <random>
+
+#include "auth/token.h"
+#include "log/log.h"
+#include "wire/rewriter.h"
+
+namespace praefect::coordinator {
+namespace {
+
+using protoregistry::MethodInfo;
+using protoregistry::Operation;
+using protoregistry::Scope;
+
+std::string NewCorrelationId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string id = "praefect-";
+  for (int i = 0; i < 2; ++i) {
+    uint64_t v = rng();
+    for (int j = 0; j < 16; ++j, v >>= 4) id.push_back(kHex[v & 15]);
+  }
+  return id;
+}
+
+std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+Status UnknownVirtualStorage(std::string_view name, std::string_view method) {
+  return InvalidArgument("virtual storage " + Quoted(name) + " does not exist (" + std::string(method) +
+                         "): use one of the virtual storages in praefect's config.toml");
+}
+
+// Calls `method` with `request` on `node`, once, without waiting: the
+// fan-out of storage-scoped mutators to the nodes that are not the primary.
+void FireAndLog(const nodes::Node& node, const std::string& method, std::string request,
+                std::chrono::system_clock::time_point now) {
+  struct Call {
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
+  };
+  auto call = std::make_shared<Call>();
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (!node.token.empty())
+    call->ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(node.token, now));
+  grpc::Slice slice(request);
+  call->request = grpc::ByteBuffer(&slice, 1);
+  grpc::GenericStub stub(node.channel);
+  std::string label = node.Label();
+  stub.UnaryCall(&call->ctx, method, grpc::StubOptions(), &call->request, &call->response,
+                 [call, label, method](grpc::Status st) {
+                   if (!st.ok())
+                     log::Warn("storage-scoped mutator failed on a secondary node",
+                               {{"grpc.method", method}, {"node", label}, {"error", st.error_message()}});
+                 });
+}
+
+}  // namespace
+
+StatusOr<const nodes::Node*> PrimaryRouter::RouteRepository(const nodes::VirtualStorage& vs, std::string_view,
+                                                            Operation) {
+  return &vs.Primary();
+}
+
+StatusOr<const nodes::Node*> PrimaryRouter::RouteStorageAccessor(const nodes::VirtualStorage& vs) {
+  if (vs.Primary().healthy.load()) return &vs.Primary();
+  for (const auto& node : vs.nodes) {
+    if (node->healthy.load()) return node.get();
+  }
+  return Unavailable("virtual storage " + Quoted(vs.name) +
+                     ": no healthy node (check the nodes with `praefect -config FILE dial-nodes`)");
+}
+
+Coordinator::Coordinator(const protoregistry::Registry* registry, const nodes::NodeSet* nodes, Router* router,
+                         metrics::Metrics* metrics, Options options)
+    : registry_(registry), nodes_(nodes), router_(router), metrics_(metrics), options_(std::move(options)) {}
+
+std::chrono::system_clock::time_point Coordinator::Now() const {
+  return options_.now ? options_.now() : std::chrono::system_clock::now();
+}
+
+Status Coordinator::Authenticate(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  if (options_.auth_token.empty()) return Status::Ok();
+  auto it = metadata.find(grpc::string_ref(auth::kAuthorizationMetadataKey.data(),
+                                           auth::kAuthorizationMetadataKey.size()));
+  std::string_view value = it == metadata.end() ? std::string_view()
+                                                : std::string_view(it->second.data(), it->second.size());
+  Status st = auth::VerifyV2(value, options_.auth_token, Now());
+  const bool enforced = !options_.auth_transitioning;
+  const char* outcome = st.ok() ? "ok" : st.code() == StatusCode::kUnauthenticated ? "unauthenticated" : "denied";
+  if (metrics_ != nullptr) metrics_->Authentications(enforced, outcome).Increment();
+  if (!st.ok() && !enforced) return Status::Ok();
+  return st;
+}
+
+void Coordinator::Direct(const proxy::CallInfo& call, Done done) { done(Decide(call)); }
+
+StatusOr<proxy::Route> Coordinator::Decide(const proxy::CallInfo& call) {
+  if (Status st = Authenticate(*call.metadata); !st.ok()) return st;
+  const MethodInfo* info = registry_->Lookup(call.method);
+  if (info == nullptr) return protoregistry::Registry::UnknownMethodError(call.method);
+  if (metrics_ != nullptr) metrics_->MethodTypeCounter(protoregistry::OperationName(info->operation)).Increment();
+  if (!call.first_message)
+    return InvalidArgument(std::string(call.method) + ": the client sent no request message");
+  switch (info->scope) {
+    case Scope::kRepository:
+      return RouteRepositoryCall(*info, *call.first_message, call);
+    case Scope::kStorage:
+      return RouteStorageCall(*info, *call.first_message, call);
+    case Scope::kServer:
+      break;
+  }
+  return Unimplemented("server-scoped method " + std::string(call.method) +
+                       " is not served through praefect: call a Gitaly node directly");
+}
+
+proxy::Route Coordinator::RouteTo(const nodes::Node& node, const proxy::CallInfo& call) {
+  proxy::Route route;
+  route.channel = node.channel;
+  route.label = node.Label();
+  if (node.token.empty()) {
+    route.drop_metadata.push_back(std::string(auth::kAuthorizationMetadataKey));
+  } else {
+    route.set_metadata.emplace_back(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(node.token, Now()));
+  }
+  if (call.metadata->find(grpc::string_ref(kCorrelationIdKey.data(), kCorrelationIdKey.size())) ==
+      call.metadata->end())
+    route.set_metadata.emplace_back(std::string(kCorrelationIdKey), NewCorrelationId());
+  return route;
+}
+
+StatusOr<proxy::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, std::string_view message,
+                                                        const proxy::CallInfo& call) {
+  auto target = wire::ReadRepository(message, info.target_repository);
+  if (!target.ok()) return target.status();
+  if (!target->present || target->storage_name.empty())
+    return InvalidArgument(std::string(call.method) + ": repository scoped: the request names no repository (empty " +
+                           "Repository or storage_name)");
+  const nodes::VirtualStorage* vs = nodes_->Find(target->storage_name);
+  if (vs == nullptr) return UnknownVirtualStorage(target->storage_name, call.method);
+  auto node = router_->RouteRepository(*vs, target->relative_path, info.operation);
+  if (!node.ok()) return node.status();
+
+  auto rewritten = wire::RewriteRepository(message, info.target_repository,
+                                           wire::RepositoryRewrite{(*node)->storage, std::nullopt});
+  if (!rewritten.ok()) return rewritten.status();
+  if (!info.additional_repository.empty()) {
+    auto additional = wire::ReadRepository(*rewritten, info.additional_repository);
+    if (!additional.ok()) return additional.status();
+    if (additional->present && !additional->storage_name.empty()) {
+      if (additional->storage_name != vs->name)
+        return InvalidArgument(std::string(call.method) + ": the additional repository is on virtual storage " +
+                               Quoted(additional->storage_name) + ", not on " + Quoted(vs->name) +
+                               " with the target repository");
+      auto both = wire::RewriteRepository(*rewritten, info.additional_repository,
+                                          wire::RepositoryRewrite{(*node)->storage, std::nullopt});
+      if (!both.ok()) return both.status();
+      rewritten = std::move(both);
+    }
+  }
+  proxy::Route route = RouteTo(**node, call);
+  route.first_message = std::move(*rewritten);
+  return route;
+}
+
+StatusOr<proxy::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std::string_view message,
+                                                     const proxy::CallInfo& call) {
+  auto name = wire::ReadStringField(message, info.storage);
+  if (!name.ok()) return name.status();
+  if (!*name || (*name)->empty())
+    return InvalidArgument(std::string(call.method) + ": storage scoped: the request names no storage");
+  const nodes::VirtualStorage* vs = nodes_->Find(**name);
+  if (vs == nullptr) return UnknownVirtualStorage(**name, call.method);
+
+  if (info.operation == Operation::kAccessor) {
+    auto node = router_->RouteStorageAccessor(*vs);
+    if (!node.ok()) return node.status();
+    auto rewritten = wire::RewriteStringField(message, info.storage, (*node)->storage);
+    if (!rewritten.ok()) return rewritten.status();
+    proxy::Route route = RouteTo(**node, call);
+    route.first_message = std::move(*rewritten);
+    return route;
+  }
+  // Mutators and maintenance reach every node: the primary through the
+  // proxy (its answer is the client's), the others once it succeeded.
+  const nodes::Node& primary = vs->Primary();
+  auto rewritten = wire::RewriteStringField(message, info.storage, primary.storage);
+  if (!rewritten.ok()) return rewritten.status();
+  std::vector<std::pair<const nodes::Node*, std::string>> others;
+  if (info.shape == protoregistry::Shape::kUnary) {
+    for (const auto& node : vs->nodes) {
+      if (node.get() == &primary) continue;
+      auto bytes = wire::RewriteStringField(message, info.storage, node->storage);
+      if (!bytes.ok()) return bytes.status();
+      others.emplace_back(node.get(), std::move(*bytes));
+    }
+  }
+  proxy::Route route = RouteTo(primary, call);
+  route.first_message = std::move(*rewritten);
+  if (!others.empty()) {
+    std::string method(call.method);
+    auto now = Now();
+    route.finalizer = [others = std::move(others), method, now](const grpc::Status& st) mutable {
+      if (!st.ok()) return;
+      for (auto& [node, bytes] : others) FireAndLog(*node, method, std::move(bytes), now);
+    };
+  }
+  return route;
+}
+
+}  // namespace praefect::coordinator

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "metrics/metrics.h"
+#include "nodes/node_set.h"
+#include "protoregistry/registry.h"
+#include "proxy/director.h"
+
+// The Director of praefect's proxy: the one place where the Gitaly-agnostic
+// forwarder meets Gitaly's semantics. For each call it authenticates the
+// client, classifies the method with the registry, finds the virtual storage
+// the request names, picks the node, rewrites the storage names in the first
+// message and signs the call with the node's token.
+namespace praefect::coordinator {
+
+// Picks the node that serves a call; an interface so that later routing
+// (per-repository primaries, read distribution) replaces it without touching
+// the coordinator. Implementations are thread-safe and must not block.
+class Router {
+ public:
+  virtual ~Router() = default;
+  // The node for a repository-scoped call on `relative_path`.
+  [[nodiscard]] virtual StatusOr<const nodes::Node*> RouteRepository(const nodes::VirtualStorage& vs,
+                                                                     std::string_view relative_path,
+                                                                     protoregistry::Operation op) = 0;
+  // A healthy node for a storage-scoped accessor.
+  [[nodiscard]] virtual StatusOr<const nodes::Node*> RouteStorageAccessor(const nodes::VirtualStorage& vs) = 0;
+};
+
+// This routing: every repository-scoped call goes to the virtual
+// storage's primary (`primary = true`, or the first node); storage-scoped
+// accessors go to a healthy node, the primary first.
+class PrimaryRouter final : public Router {
+ public:
+  StatusOr<const nodes::Node*> RouteRepository(const nodes::VirtualStorage& vs, std::string_view relative_path,
+                                               protoregistry::Operation op) override;
+  StatusOr<const nodes::Node*> RouteStorageAccessor(const nodes::VirtualStorage& vs) override;
+};
+
+struct Options {
+  std::string auth_token;  // [auth] token; empty: no authentication
+  bool auth_transitioning = false;
+  std::function<std::chrono::system_clock::time_point()> now;  // empty: system_clock
+};
+
+// Thread-safe. The pointees must outlive the Coordinator; `metrics` may be
+// null.
+class Coordinator final : public proxy::Director {
+ public:
+  Coordinator(const protoregistry::Registry* registry, const nodes::NodeSet* nodes, Router* router,
+              metrics::Metrics* metrics, Options options);
+
+  // Synchronous: decides and calls `done` inline.
+  void Direct(const proxy::CallInfo& call, Done done) override;
+
+  // The decision itself (for tests).
+  [[nodiscard]] StatusOr<proxy::Route> Decide(const proxy::CallInfo& call);
+
+  // The client's `authorization` checked against [auth] token, as Gitaly
+  // does it (also used by the services praefect answers itself).
+  [[nodiscard]] Status Authenticate(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+
+ private:
+  StatusOr<proxy::Route> RouteRepositoryCall(const protoregistry::MethodInfo& info, std::string_view message,
+                                             const proxy::CallInfo& call);
+  StatusOr<proxy::Route> RouteStorageCall(const protoregistry::MethodInfo& info, std::string_view message,
+                                          const proxy::CallInfo& call);
+  // Channel, label, authorization and correlation id for `node`.
+  proxy::Route RouteTo(const nodes::Node& node, const proxy::CallInfo& call);
+  std::chrono::system_clock::time_point Now() const;
+
+  const protoregistry::Registry* registry_;
+  const nodes::NodeSet* nodes_;
+  Router* router_;
+  metrics::Metrics* metrics_;
+  const Options options_;
+};
+
+// The metadata key of GitLab's correlation id.
+inline constexpr std::string_view kCorrelationIdKey = "x-gitlab-correlation-id";
+
+}  // namespace praefect::coordinator

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/status_or.h"
+#include "config/config.h"
+
+// The storage nodes praefect routes to: one grpc++ channel per node, and a
+// background health checker (grpc.health.v1.Health/Check on an interval)
+// whose verdict routing reads without locking.
+namespace praefect::nodes {
+
+// One configured node of a virtual storage. The channel is shared by every
+// call to the node. `healthy` is written by the health checker only.
+struct Node {
+  std::string virtual_storage;
+  std::string storage;  // the node's own storage name
+  std::string address;  // as configured
+  std::string token;    // what praefect signs its calls to the node with
+  std::shared_ptr<grpc::Channel> channel;
+  std::atomic<bool> healthy{false};
+  // "virtual storage \"default\", node \"gitaly-1\"" for messages.
+  std::string Label() const;
+};
+
+struct VirtualStorage {
+  std::string name;
+  std::vector<std::unique_ptr<Node>> nodes;  // configuration order
+  size_t primary = 0;  // index of `primary = true`, or of the first node
+  const Node& Primary() const { return *nodes[primary]; }
+  // The node with storage name `storage`, or nullptr.
+  const Node* FindNode(std::string_view storage) const;
+};
+
+// The grpc++ target and credentials for a configured node address
+// (tcp://, tls://, unix:, dns:; see config/address.h).
+struct DialTarget {
+  std::string target;
+  bool tls = false;
+};
+[[nodiscard]] StatusOr<DialTarget> ResolveAddress(std::string_view address);
+
+// A channel for `address`; connects lazily (the first call dials).
+[[nodiscard]] StatusOr<std::shared_ptr<grpc::Channel>> Dial(std::string_view address,
+                                                            const grpc::ChannelArguments& args);
+
+// One grpc.health.v1.Health/Check of `channel` ("" service), bounded by
+// `timeout`: OK when the node answers SERVING, else what went wrong.
+[[nodiscard]] Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, std::chrono::milliseconds timeout);
+
+// Immutable after Create, except the `healthy` flags. Thread-safe.
+class NodeSet {
+ public:
+  // Dials every node of `config` (lazily). Fails only on an address that
+  // cannot be resolved to a target (config validation catches those first).
+  [[nodiscard]] static StatusOr<std::unique_ptr<NodeSet>> Create(const config::Config& config,
+                                                                 const grpc::ChannelArguments& args);
+  ~NodeSet();
+  NodeSet(const NodeSet&) = delete;
+  NodeSet& operator=(const NodeSet&) = delete;
+
+  const std::vector<VirtualStorage>& virtual_storages() const { return virtual_storages_; }
+  // The virtual storage called `name`, or nullptr.
+  const VirtualStorage* Find(std::string_view name) const;
+
+  // Called after every health check of a node with its latency and
+  // outcome (for gitaly_praefect_node_latency). Set before
+  // StartHealthChecks; must not block.
+  using HealthObserver = std::function<void(const Node&, std::chrono::nanoseconds latency, bool healthy)>;
+  void SetHealthObserver(HealthObserver observer) { observer_ = std::move(observer); }
+
+  // Checks every node once now (all in parallel, each bounded by
+  // `timeout`) and records the verdicts. Blocks until all have answered.
+  void CheckAll(std::chrono::milliseconds timeout);
+
+  // Starts a thread that runs CheckAll(timeout) every `interval`, logging
+  // each change of a node's health. Stopped by StopHealthChecks or the
+  // destructor. Call at most once.
+  void StartHealthChecks(std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+  void StopHealthChecks();
+
+ private:
+  NodeSet() = default;
+
+  std::vector<VirtualStorage> virtual_storages_;
+  HealthObserver observer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread checker_;
+};
+
+}  // namespace praefect::nodes

@@ -1,0 +1,27 @@
+#include "proxy/options.h"
+
+#include <grpc/grpc.h>
+
+namespace praefect::proxy {
+
+void ConfigureServer(const Options& /*options*/, grpc::ServerBuilder* builder) {
+  builder->SetMaxReceiveMessageSize(-1);
+  builder->SetMaxSendMessageSize(-1);
+}
+
+grpc::ChannelArguments UpstreamChannelArguments(const Options& options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(-1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options.keepalive_time.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options.keepalive_timeout.count()));
+  // Pings only while calls are active, but then for as long as they last:
+  // grpc otherwise stops after two pings without data, which is exactly the
+  // quiet stretch of a long stream that keepalive is for.
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
+  return args;
+}
+
+}  // namespace praefect::proxy

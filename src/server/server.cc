@@ -1,0 +1,216 @@
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "coordinator/coordinator.h"
+#include "log/log.h"
+#include "metrics/exposer.h"
+#include "metrics/metrics.h"
+#include "nodes/node_set.h"
+#include "protoregistry/registry.h"
+#include "proxy/options.h"
+#include "proxy/proxy.h"
+#include "server/listen.h"
+#include "services/server_service.h"
+
+namespace praefect::server {
+namespace {
+
+log::Level ToLogLevel(config::LogLevel level) {
+  switch (level) {
+    case config::LogLevel::kTrace: return log::Level::kTrace;
+    case config::LogLevel::kDebug: return log::Level::kDebug;
+    case config::LogLevel::kInfo: return log::Level::kInfo;
+    case config::LogLevel::kWarn: return log::Level::kWarn;
+    case config::LogLevel::kError: return log::Level::kError;
+    case config::LogLevel::kFatal:
+    case config::LogLevel::kPanic: return log::Level::kFatal;
+  }
+  return log::Level::kInfo;
+}
+
+metrics::GrpcType ToGrpcType(protoregistry::Shape shape) {
+  switch (shape) {
+    case protoregistry::Shape::kUnary: return metrics::GrpcType::kUnary;
+    case protoregistry::Shape::kClientStream: return metrics::GrpcType::kClientStream;
+    case protoregistry::Shape::kServerStream: return metrics::GrpcType::kServerStream;
+    case protoregistry::Shape::kBidiStream: return metrics::GrpcType::kBidiStream;
+  }
+  return metrics::GrpcType::kBidiStream;
+}
+
+StatusOr<std::string> ReadPem(const std::string& path, const char* key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FailedPrecondition(std::string(key) + " \"" + path + "\": cannot read it: " + std::strerror(errno) +
+                                     ": check the path and that praefect's user may read it");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN") == std::string::npos)
+    return FailedPrecondition(std::string(key) + " \"" + path + "\" is not PEM (no -----BEGIN line)");
+  return text.str();
+}
+
+// [tls] certificate and key for tls_listen_addr (the key from key_path or
+// inline `key`).
+StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const config::Tls& tls) {
+  auto cert = ReadPem(tls.certificate_path, "tls.certificate_path");
+  if (!cert.ok()) return cert.status();
+  std::string key = tls.key;
+  if (key.empty()) {
+    auto read = ReadPem(tls.key_path, "tls.key_path");
+    if (!read.ok()) return read.status();
+    key = std::move(*read);
+  }
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+int Fail(std::ostream& err, const std::string& message) {
+  err << "praefect: " << message << "\n";
+  log::Error("praefect could not start", {{"error", message}});
+  return 1;
+}
+
+}  // namespace
+
+int Run(const config::Config& config, std::ostream& err) {
+  // Every thread started from here on (grpc's included) inherits the mask;
+  // this thread takes the signals with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  log::Default().SetLevel(ToLogLevel(config.logging.level));
+  log::Default().SetSink(std::make_shared<log::StreamSink>(
+      2, config.logging.format == config::LogFormat::kJson ? log::Format::kJson : log::Format::kText));
+
+  if (config.listen_addr.empty() && config.socket_path.empty() && config.tls_listen_addr.empty())
+    return Fail(err, "nothing to listen on: set listen_addr, tls_listen_addr and/or socket_path in the configuration");
+  std::shared_ptr<grpc::ServerCredentials> tls_credentials;
+  if (!config.tls_listen_addr.empty()) {
+    auto creds = TlsCredentials(config.tls);
+    if (!creds.ok()) return Fail(err, creds.status().message());
+    tls_credentials = std::move(*creds);
+  }
+
+  std::vector<protoregistry::MethodSpec> specs;
+  for (const config::MethodEntry& e : config.registry_methods) {
+    specs.push_back({e.name, e.operation, e.scope, e.target_repository_field, e.additional_repository_field,
+                     e.storage_field, e.shape});
+  }
+  auto registry = protoregistry::Registry::Create(specs);
+  if (!registry.ok()) return Fail(err, registry.status().message());
+
+  proxy::Options proxy_options;
+  auto nodes = nodes::NodeSet::Create(config, proxy::UpstreamChannelArguments(proxy_options));
+  if (!nodes.ok()) return Fail(err, nodes.status().message());
+
+  metrics::Options metrics_options;
+  metrics_options.grpc_latency_buckets = config.prometheus.grpc_latency_buckets;
+  const protoregistry::Registry* reg = registry->get();
+  metrics_options.grpc_type = [reg](std::string_view method) {
+    const protoregistry::MethodInfo* info = reg->Lookup(method);
+    return info == nullptr ? metrics::GrpcType::kBidiStream : ToGrpcType(info->shape);
+  };
+  metrics::Metrics metrics(std::move(metrics_options));
+
+  coordinator::PrimaryRouter router;
+  coordinator::Options coordinator_options;
+  coordinator_options.auth_token = config.auth.token;
+  coordinator_options.auth_transitioning = config.auth.transitioning;
+  coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options);
+  proxy::Proxy proxy(&coordinator);
+  services::ServerService server_service(nodes->get(), [&coordinator](const grpc::ServerContext& ctx) {
+    return coordinator.Authenticate(ctx.client_metadata());
+  });
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  proxy::ConfigureServer(proxy_options, &builder);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(metrics.NewServerInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  int tcp_port = 0;
+  if (!config.listen_addr.empty()) {
+    if (Status st = ProbeTcpListen(config.listen_addr); !st.ok()) return Fail(err, st.message());
+    builder.AddListeningPort(config.listen_addr, grpc::InsecureServerCredentials(), &tcp_port);
+  }
+  int tls_port = 0;
+  if (!config.tls_listen_addr.empty()) {
+    if (Status st = ProbeTcpListen(config.tls_listen_addr); !st.ok()) return Fail(err, st.message());
+    builder.AddListeningPort(config.tls_listen_addr, tls_credentials, &tls_port);
+  }
+  if (!config.socket_path.empty()) {
+    if (Status st = PrepareUnixSocket(config.socket_path); !st.ok()) return Fail(err, st.message());
+    builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
+  }
+  builder.RegisterService(&server_service);
+  builder.RegisterCallbackGenericService(&proxy);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return Fail(err, "cannot start the gRPC server on the configured addresses (see the log above)");
+  if (!config.listen_addr.empty() && tcp_port == 0)
+    return Fail(err, "cannot listen on listen_addr \"" + config.listen_addr + "\"");
+  if (!config.tls_listen_addr.empty() && tls_port == 0)
+    return Fail(err, "cannot listen on tls_listen_addr \"" + config.tls_listen_addr + "\"");
+
+  std::unique_ptr<metrics::Exposer> exposer;
+  if (!config.prometheus_listen_addr.empty()) {
+    auto listening = metrics::Exposer::Listen(config.prometheus_listen_addr, {metrics::MetricsEndpoint(metrics)});
+    if (!listening.ok()) {
+      server->Shutdown();
+      return Fail(err, listening.status().message());
+    }
+    exposer = std::move(*listening);
+  }
+
+  (*nodes)->SetHealthObserver([&metrics](const nodes::Node& node, std::chrono::nanoseconds latency, bool) {
+    metrics.NodeLatency(node.storage).ObserveDuration(latency);
+  });
+  // A first verdict on every node before the periodic checks.
+  (*nodes)->CheckAll(std::chrono::seconds(1));
+  (*nodes)->StartHealthChecks(std::chrono::seconds(1), std::chrono::seconds(1));
+
+  for (const auto& vs : (*nodes)->virtual_storages()) {
+    for (const auto& node : vs.nodes) {
+      log::Info("node", {{"virtual_storage", vs.name},
+                         {"storage", node->storage},
+                         {"address", node->address},
+                         {"primary", node.get() == &vs.Primary() ? "true" : "false"},
+                         {"healthy", node->healthy.load() ? "true" : "false"}});
+    }
+  }
+  if (!config.listen_addr.empty())
+    log::Info("listening", {{"address", config.listen_addr}, {"port", tcp_port}});
+  if (!config.tls_listen_addr.empty())
+    log::Info("listening", {{"address", config.tls_listen_addr}, {"port", tls_port}, {"tls", "true"}});
+  if (!config.socket_path.empty()) log::Info("listening", {{"address", "unix:" + config.socket_path}});
+  if (exposer) log::Info("serving metrics", {{"address", config.prometheus_listen_addr}, {"port", exposer->port()}});
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::Info("stopping: in-flight calls get graceful_stop_timeout to finish",
+            {{"signal", sig}, {"graceful_stop_timeout_s", static_cast<long long>(std::chrono::duration_cast<
+                                                              std::chrono::seconds>(config.graceful_stop_timeout)
+                                                              .count())}});
+  server->Shutdown(std::chrono::system_clock::now() + config.graceful_stop_timeout);
+  (*nodes)->StopHealthChecks();
+  exposer.reset();
+  if (!config.socket_path.empty()) unlink(config.socket_path.c_str());
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace praefect::server

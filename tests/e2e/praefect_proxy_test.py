@@ -1,0 +1,380 @@
+#!/usr/bin/python3
+"""praefect's data path end to end: three praefect-storage-node processes,
+praefect in front of them, and clients that are not ours: Python grpcio with
+stubs generated now from Debian's packaged Gitaly protos, and real git
+through git-remote-gitaly. Covers unary, server-streaming and bidi calls,
+authentication, storage-name rewriting, errors, ServerInfo, /metrics and a
+node killed with SIGKILL.
+
+usage: praefect_proxy_test.py PRAEFECT_BIN_DIR PROTO_DIR WORK_DIR
+  (PRAEFECT_BIN_DIR holds praefect, praefect-storage-node, git-remote-gitaly)
+"""
+import hashlib
+import hmac
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+BIN, PROTO_DIR, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
+CLIENT_TOKEN = "client-secret"
+NODE_TOKEN = "node-secret"
+
+
+def generate_stubs(out):
+    os.makedirs(out)
+    protos = sorted(p for p in os.listdir(PROTO_DIR) if p.endswith(".proto"))
+    subprocess.run(["protoc", "--proto_path=" + PROTO_DIR, "--proto_path=/usr/include",
+                    "--python_out=" + out, "--grpc_out=" + out,
+                    "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"] + protos, check=True)
+    sys.path.insert(0, out)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bearer(secret):
+    """Gitaly's v2 token, computed here independently of praefect's code."""
+    ts = str(int(time.time()))
+    mac = hmac.new(secret.encode(), ts.encode(), hashlib.sha256).hexdigest()
+    return "Bearer v2.%s.%s" % (mac, ts)
+
+
+def auth():
+    return [("authorization", bearer(CLIENT_TOKEN))]
+
+
+class PraefectProxyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        import grpc
+        cls.root = tempfile.mkdtemp(prefix="e2e-praefect-", dir=WORK)
+        generate_stubs(os.path.join(cls.root, "gen"))
+        cls.home = os.path.join(cls.root, "home")
+        os.makedirs(cls.home)
+        cls.env = dict(os.environ, PATH=BIN + ":" + os.environ["PATH"], HOME=cls.home,
+                       GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="E2E", GIT_AUTHOR_EMAIL="e2e@example.com",
+                       GIT_COMMITTER_NAME="E2E", GIT_COMMITTER_EMAIL="e2e@example.com",
+                       GITALY_TOKEN=CLIENT_TOKEN)
+        cls.nodes = []
+        for i in (1, 2, 3):
+            storage = os.path.join(cls.root, "storage-%d" % i)
+            config = os.path.join(cls.root, "node-%d.toml" % i)
+            with open(config, "w") as f:
+                f.write('listen_addr = "127.0.0.1:0"\n[auth]\ntoken = "%s"\n'
+                        '[[storage]]\nname = "gitaly-%d"\npath = "%s"\n' % (NODE_TOKEN, i, storage))
+            proc = subprocess.Popen([os.path.join(BIN, "praefect-storage-node"), "-config", config],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            line = proc.stdout.readline().decode()
+            assert line.startswith("listening on tcp://"), line
+            cls.nodes.append({"proc": proc, "storage": storage,
+                              "address": "tcp://" + line.strip()[len("listening on tcp://"):]})
+        cls.port = free_port()
+        cls.metrics_port = free_port()
+        cls.tls_port = free_port()
+        cls.cert = os.path.join(cls.root, "cert.pem")
+        cls.key = os.path.join(cls.root, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=praefect-e2e", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", cls.key, "-out", cls.cert], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.config = os.path.join(cls.root, "praefect.toml")
+        with open(cls.config, "w") as f:
+            f.write('listen_addr = "127.0.0.1:%d"\nprometheus_listen_addr = "127.0.0.1:%d"\n'
+                    'tls_listen_addr = "127.0.0.1:%d"\n[tls]\ncertificate_path = "%s"\nkey_path = "%s"\n'
+                    '[auth]\ntoken = "%s"\n[[virtual_storage]]\nname = "default"\n'
+                    % (cls.port, cls.metrics_port, cls.tls_port, cls.cert, cls.key, CLIENT_TOKEN))
+            for i, node in enumerate(cls.nodes, 1):
+                f.write('[[virtual_storage.node]]\nstorage = "gitaly-%d"\naddress = "%s"\ntoken = "%s"\n'
+                        % (i, node["address"], NODE_TOKEN))
+        cls.log = open(os.path.join(cls.root, "praefect.log"), "w+")
+        cls.praefect = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", cls.config],
+                                        stdout=cls.log, stderr=subprocess.STDOUT)
+        cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
+        grpc.channel_ready_future(cls.channel).result(timeout=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.praefect.send_signal(signal.SIGTERM)
+        code = cls.praefect.wait(timeout=60)
+        for node in cls.nodes:
+            if node["proc"].poll() is None:
+                node["proc"].terminate()
+                node["proc"].wait(timeout=30)
+        cls.log.seek(0)
+        log = cls.log.read()
+        cls.log.close()
+        if code != 0 or "level=error" in log:
+            print(log, file=sys.stderr)
+        assert code == 0, "praefect exited with %d after SIGTERM" % code
+        shutil.rmtree(cls.root)
+
+    def repo(self, rel, storage="default"):
+        import shared_pb2
+        return shared_pb2.Repository(storage_name=storage, relative_path=rel)
+
+    def git(self, *args, cwd=None, check=True):
+        result = subprocess.run(["git"] + list(args), cwd=cwd, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if check and result.returncode != 0:
+            self.fail("git %s failed (%d): %s" % (" ".join(args), result.returncode, result.stderr.decode()))
+        return result
+
+    def create(self, rel):
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        rs_grpc.RepositoryServiceStub(self.channel).CreateRepository(
+            rs.CreateRepositoryRequest(repository=self.repo(rel)), metadata=auth(), timeout=30)
+        return os.path.join(self.nodes[0]["storage"], rel)
+
+    def test_tls_listener(self):
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        with open(self.cert, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        with grpc.secure_channel("127.0.0.1:%d" % self.tls_port, creds) as channel:
+            exists = rs_grpc.RepositoryServiceStub(channel).RepositoryExists(
+                rs.RepositoryExistsRequest(repository=self.repo("tls/none.git")), metadata=auth(), timeout=30)
+            self.assertFalse(exists.exists)
+
+    def test_health_needs_no_token(self):
+        health = self.channel.unary_unary("/grpc.health.v1.Health/Check",
+                                          request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        self.assertEqual(health(b"", timeout=30), b"\x08\x01")  # status: SERVING
+
+    def test_unauthenticated_calls_refused(self):
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        stub = rs_grpc.RepositoryServiceStub(self.channel)
+        request = rs.RepositoryExistsRequest(repository=self.repo("a.git"))
+        with self.assertRaises(grpc.RpcError) as err:
+            stub.RepositoryExists(request, timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        with self.assertRaises(grpc.RpcError) as err:
+            stub.RepositoryExists(request, metadata=[("authorization", bearer("wrong"))], timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+
+    def test_unary_rewrites_the_virtual_storage(self):
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        stub = rs_grpc.RepositoryServiceStub(self.channel)
+        path = self.create("e2e/unary.git")
+        # The primary (the first node) holds it under its own storage.
+        self.assertTrue(os.path.isfile(os.path.join(path, "HEAD")))
+        self.assertTrue(stub.RepositoryExists(rs.RepositoryExistsRequest(repository=self.repo("e2e/unary.git")),
+                                              metadata=auth(), timeout=30).exists)
+        self.assertFalse(stub.RepositoryExists(rs.RepositoryExistsRequest(repository=self.repo("e2e/none.git")),
+                                               metadata=auth(), timeout=30).exists)
+
+    def test_git_push_and_clone_through_praefect(self):
+        path = self.create("e2e/git.git")
+        work = os.path.join(self.root, "work-git")
+        self.git("init", "-q", "-b", "main", work)
+        for i in range(20):
+            with open(os.path.join(work, "file"), "w") as f:
+                f.write("line %d\n" % i)
+            self.git("add", "file", cwd=work)
+            self.git("commit", "-q", "-m", "commit %d" % i, cwd=work)
+            if i % 5 == 0:
+                self.git("tag", "v%d" % i, cwd=work)
+        url = "gitaly://127.0.0.1:%d/default/e2e/git.git" % self.port
+        self.git("push", "-q", url, "main", "--tags", cwd=work)
+        self.git("--git-dir=" + path, "symbolic-ref", "HEAD", "refs/heads/main")
+        clone = os.path.join(self.root, "clone-git")
+        self.git("clone", "-q", url, clone)
+        want = self.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags",
+                        cwd=work).stdout
+        got = self.git("--git-dir=" + path, "for-each-ref", "--format=%(objectname) %(refname)",
+                       "refs/heads", "refs/tags").stdout
+        self.assertEqual(want, got)
+        self.assertEqual(self.git("rev-parse", "HEAD", cwd=clone).stdout,
+                         self.git("rev-parse", "HEAD", cwd=work).stdout)
+        self.git("fsck", "--no-progress", cwd=clone)
+        # A rejected push reaches git as git reports it.
+        self.git("reset", "-q", "--hard", "HEAD~1", cwd=work)
+        self.git("commit", "-q", "--allow-empty", "-m", "diverged", cwd=work)
+        rejected = self.git("push", url, "main", cwd=work, check=False)
+        self.assertNotEqual(rejected.returncode, 0)
+        self.assertIn(b"[rejected]", rejected.stderr)
+
+    def test_server_streaming_blob(self):
+        import blob_pb2, blob_pb2_grpc
+        path = self.create("e2e/blob.git")
+        blob = os.urandom(1024 * 1024)
+        oid = subprocess.run(["git", "--git-dir=" + path, "hash-object", "-w", "--stdin"], input=blob,
+                             stdout=subprocess.PIPE, check=True, env=self.env).stdout.decode().strip()
+        chunks = list(blob_pb2_grpc.BlobServiceStub(self.channel).GetBlob(
+            blob_pb2.GetBlobRequest(repository=self.repo("e2e/blob.git"), oid=oid, limit=-1),
+            metadata=auth(), timeout=30))
+        self.assertGreater(len(chunks), 1)
+        self.assertEqual(b"".join(c.data for c in chunks), blob)
+
+    def test_one_gib_through_praefect_in_constant_memory(self):
+        import blob_pb2, blob_pb2_grpc
+        path = self.create("e2e/big.git")
+        blob = os.urandom(64 * 1024 * 1024)
+        oid = subprocess.run(["git", "--git-dir=" + path, "hash-object", "-w", "--stdin"], input=blob,
+                             stdout=subprocess.PIPE, check=True, env=self.env).stdout.decode().strip()
+        digest = hashlib.sha256(blob).digest()
+        del blob
+
+        def peak_rss_kib():
+            with open("/proc/%d/status" % self.praefect.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+            return -1
+
+        stub = blob_pb2_grpc.BlobServiceStub(self.channel)
+        request = blob_pb2.GetBlobRequest(repository=self.repo("e2e/big.git"), oid=oid, limit=-1)
+        # One warm-up stream, so that buffers grpc keeps are counted before.
+        for _ in stub.GetBlob(request, metadata=auth(), timeout=120):
+            pass
+        before = peak_rss_kib()
+        total = 0
+        for _ in range(16):  # 16 x 64 MiB = 1 GiB
+            h = hashlib.sha256()
+            for msg in stub.GetBlob(request, metadata=auth(), timeout=120):
+                h.update(msg.data)
+                total += len(msg.data)
+            self.assertEqual(h.digest(), digest)
+        after = peak_rss_kib()
+        print("1 GiB through praefect: VmHWM %d KiB before, %d KiB after" % (before, after), file=sys.stderr)
+        self.assertEqual(total, 1024 * 1024 * 1024)
+        # The proxy holds at most one message per direction per call; grpc's
+        # flow-control windows add a few MiB. A leak or whole-blob buffering
+        # would add at least 64 MiB.
+        self.assertLess(after - before, 32 * 1024, "praefect's peak RSS grew by %d KiB" % (after - before))
+        # And absolutely: holding one 64 MiB blob whole (already during the
+        # warm-up) would put the peak above this.
+        self.assertLess(after, 80 * 1024, "praefect's peak RSS is %d KiB" % after)
+
+    def test_bidi_upload_pack_advertisement(self):
+        import ssh_pb2, ssh_pb2_grpc
+        path = self.create("e2e/bidi.git")
+        work = os.path.join(self.root, "work-bidi")
+        self.git("init", "-q", "-b", "main", work)
+        self.git("commit", "-q", "--allow-empty", "-m", "one", cwd=work)
+        self.git("push", "-q", path, "main", cwd=work)
+        tip = self.git("rev-parse", "HEAD", cwd=work).stdout.decode().strip()
+
+        def requests():
+            yield ssh_pb2.SSHUploadPackRequest(repository=self.repo("e2e/bidi.git"))
+            yield ssh_pb2.SSHUploadPackRequest(stdin=b"0000")  # flush: want nothing
+
+        out = b""
+        exit_code = None
+        for msg in ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth(),
+                                                                           timeout=30):
+            out += msg.stdout
+            if msg.HasField("exit_status"):
+                exit_code = msg.exit_status.value
+        self.assertIn(("%s refs/heads/main" % tip).encode(), out)
+        # As Gitaly, a zero exit ends the stream OK without an exit_status.
+        self.assertIn(exit_code, (None, 0))
+
+    def test_errors(self):
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        stub = rs_grpc.RepositoryServiceStub(self.channel)
+        with self.assertRaises(grpc.RpcError) as err:
+            stub.RepositoryExists(rs.RepositoryExistsRequest(repository=self.repo("a.git", "nope")),
+                                  metadata=auth(), timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn('virtual storage "nope"', err.exception.details())
+        with self.assertRaises(grpc.RpcError) as err:
+            stub.RepositoryExists(rs.RepositoryExistsRequest(), metadata=auth(), timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        # The node's own error passes through with its code and message.
+        with self.assertRaises(grpc.RpcError) as err:
+            stub.RepositoryExists(rs.RepositoryExistsRequest(repository=self.repo("../escape.git")),
+                                  metadata=auth(), timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("escapes root directory", err.exception.details())
+        unknown = self.channel.unary_unary("/gitaly.NoSuchService/Frobnicate",
+                                           request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with self.assertRaises(grpc.RpcError) as err:
+            unknown(b"", metadata=auth(), timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("/gitaly.NoSuchService/Frobnicate", err.exception.details())
+
+    def test_server_info_per_virtual_storage(self):
+        import server_pb2, server_pb2_grpc
+        info = server_pb2_grpc.ServerServiceStub(self.channel).ServerInfo(
+            server_pb2.ServerInfoRequest(), metadata=auth(), timeout=30)
+        self.assertEqual([s.storage_name for s in info.storage_statuses], ["default"])
+        status = info.storage_statuses[0]
+        self.assertTrue(status.readable)
+        self.assertTrue(status.writeable)
+        self.assertEqual(len(status.filesystem_id), 36)
+        self.assertTrue(info.git_version)
+
+    def test_metrics(self):
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        rs_grpc.RepositoryServiceStub(self.channel).RepositoryExists(
+            rs.RepositoryExistsRequest(repository=self.repo("m.git")), metadata=auth(), timeout=30)
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=30).read()
+        text = text.decode()
+        self.assertRegex(text, r'grpc_server_handled_total\{grpc_code="OK",grpc_method="RepositoryExists",'
+                               r'grpc_service="gitaly.RepositoryService",grpc_type="unary"\} [1-9]')
+        self.assertRegex(text, r'gitaly_praefect_method_types\{method_type="accessor"\} [1-9]')
+        self.assertIn("grpc_server_handling_seconds_bucket", text)
+        self.assertRegex(text, r'gitaly_praefect_node_latency_count\{gitaly_storage="gitaly-2"\} [1-9]')
+        self.assertRegex(text, r'gitaly_authentications_total\{enforced="true",status="ok"\} [1-9]')
+
+    def dial_nodes(self, config):
+        return subprocess.run([os.path.join(BIN, "praefect"), "-config", config, "dial-nodes", "-timeout", "3s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+
+    def test_dial_nodes(self):
+        result = self.dial_nodes(self.config)
+        out = result.stdout.decode()
+        self.assertEqual(result.returncode, 0, out + result.stderr.decode())
+        for i, node in enumerate(self.nodes, 1):
+            prefix = "[%s]: " % node["address"]
+            for line in ("dialed successfully!", "SUCCESS: node is healthy!",
+                         'SUCCESS: confirmed Gitaly storage "gitaly-%d" in virtual storages [default] is writeable'
+                         % i, "SUCCESS: node configuration is consistent!"):
+                self.assertIn(prefix + line, out)
+        # A wrong node token is an ERROR naming the cause, and exit status 1.
+        wrong = os.path.join(self.root, "wrong-token.toml")
+        with open(self.config) as f, open(wrong, "w") as g:
+            g.write(f.read().replace('token = "%s"' % NODE_TOKEN, 'token = "not-the-token"'))
+        result = self.dial_nodes(wrong)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("check the node's token", result.stdout.decode())
+
+    def test_zz_primary_killed_is_unavailable(self):
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        node = self.nodes[0]
+        node["proc"].send_signal(signal.SIGKILL)
+        node["proc"].wait(timeout=30)
+        with self.assertRaises(grpc.RpcError) as err:
+            rs_grpc.RepositoryServiceStub(self.channel).RepositoryExists(
+                rs.RepositoryExistsRequest(repository=self.repo("e2e/unary.git")), metadata=auth(), timeout=30)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertIn('virtual storage "default", node "gitaly-1"', err.exception.details())
+        result = self.dial_nodes(self.config)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("[%s]: ERROR: dialing failed" % node["address"], result.stdout.decode())
+        self.assertIn("1 of 3 node(s) unhealthy", result.stderr.decode())
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])

@@ -1,0 +1,252 @@
+// The coordinator's decisions: authentication, classification, routing and
+// the rewrite of storage names, on real request messages from the packaged
+// protos. No network: node channels are created but never dialed.
+#include "coordinator/coordinator.h"
+
+#include <map>
+
+#include "auth/token.h"
+#include "config/load.h"
+#include "namespace.pb.h"
+#include "repository-service.pb.h"
+#include "test_support.h"
+
+namespace {
+
+using praefect::StatusCode;
+using praefect::coordinator::Coordinator;
+using praefect::coordinator::PrimaryRouter;
+using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+
+constexpr char kConfig[] = R"(
+listen_addr = "127.0.0.1:2305"
+[auth]
+token = "client-secret"
+[[virtual_storage]]
+name = "default"
+[[virtual_storage.node]]
+storage = "gitaly-1"
+address = "tcp://127.0.0.1:1"
+token = "token-1"
+[[virtual_storage.node]]
+storage = "gitaly-2"
+address = "tcp://127.0.0.1:2"
+token = "token-2"
+primary = true
+[[virtual_storage.node]]
+storage = "gitaly-3"
+address = "unix:/nonexistent/gitaly-3.sock"
+[[virtual_storage]]
+name = "other"
+[[virtual_storage.node]]
+storage = "other-1"
+address = "tcp://127.0.0.1:3"
+)";
+
+const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+
+struct Fixture {
+  explicit Fixture(bool transitioning = false) {
+    auto loaded = praefect::config::LoadString(kConfig, "coordinator_test.toml",
+                                               praefect::config::Environment{});
+    expect_that(loaded.ok(), "test config loads");
+    config = *loaded.config;
+    auto created_registry = praefect::protoregistry::Registry::Create({});
+    expect_that(created_registry.ok(), "registry");
+    registry = std::move(*created_registry);
+    auto created_nodes = praefect::nodes::NodeSet::Create(config, grpc::ChannelArguments());
+    expect_that(created_nodes.ok(), "node set");
+    nodes = std::move(*created_nodes);
+    praefect::coordinator::Options options;
+    options.auth_token = config.auth.token;
+    options.auth_transitioning = transitioning;
+    options.now = [] { return kNow; };
+    coordinator = std::make_unique<Coordinator>(registry.get(), nodes.get(), &router, nullptr, options);
+    bearer = praefect::auth::BearerV2("client-secret", kNow);
+    metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(bearer));
+  }
+
+  praefect::StatusOr<praefect::proxy::Route> Decide(const std::string& method, const std::string& message) {
+    praefect::proxy::CallInfo call;
+    call.method = method;
+    call.metadata = &metadata;
+    call.first_message = message;
+    return coordinator->Decide(call);
+  }
+
+  praefect::nodes::Node& NodeNamed(const std::string& storage) {
+    for (const auto& vs : nodes->virtual_storages())
+      for (const auto& n : vs.nodes)
+        if (n->storage == storage) return *n;
+    fail_msg("no node %s", storage.c_str());
+    abort();
+  }
+
+  praefect::config::Config config;
+  std::unique_ptr<praefect::protoregistry::Registry> registry;
+  std::unique_ptr<praefect::nodes::NodeSet> nodes;
+  PrimaryRouter router;
+  std::unique_ptr<Coordinator> coordinator;
+  std::string bearer;
+  Metadata metadata;
+};
+
+std::string Exists(const std::string& storage, const std::string& path) {
+  gitaly::RepositoryExistsRequest req;
+  req.mutable_repository()->set_storage_name(storage);
+  req.mutable_repository()->set_relative_path(path);
+  return req.SerializeAsString();
+}
+
+std::string Find(const std::vector<std::pair<std::string, std::string>>& md, const std::string& key) {
+  for (const auto& [k, v] : md)
+    if (k == key) return v;
+  return "";
+}
+
+void RepositoryCallGoesToThePrimaryRewritten(void**) {
+  Fixture f;
+  auto route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "group/project.git"));
+  assert_status_ok(route.status());
+  assert_true(route->channel == f.NodeNamed("gitaly-2").channel);
+  expect_that(route->label == "virtual storage \"default\", node \"gitaly-2\"", route->label);
+  gitaly::RepositoryExistsRequest sent;
+  assert_true(route->first_message.has_value() && sent.ParseFromString(*route->first_message));
+  assert_string_equal(sent.repository().storage_name().c_str(), "gitaly-2");
+  assert_string_equal(sent.repository().relative_path().c_str(), "group/project.git");
+  // The client's token is replaced by one signed with the node's token.
+  std::string auth = Find(route->set_metadata, "authorization");
+  expect_that(auth == praefect::auth::BearerV2("token-2", kNow), "node token: " + auth);
+  assert_status_ok(praefect::auth::VerifyV2(auth, "token-2", kNow));
+  // A correlation id is created when the client sent none.
+  expect_that(!Find(route->set_metadata, "x-gitlab-correlation-id").empty(), "correlation id created");
+}
+
+void CorrelationIdKeptAndTokenlessNodeGetsNoAuthorization(void**) {
+  Fixture f;
+  f.metadata.emplace(grpc::string_ref("x-gitlab-correlation-id"), grpc::string_ref("abc123"));
+  f.router = PrimaryRouter();
+  auto route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("other", "x.git"));
+  assert_status_ok(route.status());
+  expect_that(Find(route->set_metadata, "x-gitlab-correlation-id").empty(), "the client's id is kept, not set");
+  bool dropped = false;
+  for (const auto& k : route->drop_metadata) dropped |= k == "authorization";
+  expect_that(dropped, "a node without a token gets no authorization header");
+}
+
+void Refusals(void**) {
+  Fixture f;
+  struct Case {
+    std::string method, message;
+    StatusCode code;
+    std::string needle;
+  } cases[] = {
+      {"/gitaly.RepositoryService/RepositoryExists", Exists("nope", "a.git"), StatusCode::kInvalidArgument,
+       "virtual storage \"nope\" does not exist"},
+      {"/gitaly.RepositoryService/RepositoryExists", "", StatusCode::kInvalidArgument, "names no repository"},
+      {"/gitaly.RepositoryService/RepositoryExists", std::string("\x0a\x05\x12", 3), StatusCode::kInvalidArgument,
+       "malformed protobuf message"},
+      {"/gitaly.NoSuchService/Frobnicate", "", StatusCode::kUnimplemented, "/gitaly.NoSuchService/Frobnicate"},
+  };
+  for (const auto& c : cases) {
+    auto route = f.Decide(c.method, c.message);
+    expect_that(route.status().code() == c.code, c.method + ": " + route.status().message());
+    expect_that(route.status().message().find(c.needle) != std::string::npos,
+                "\"" + route.status().message() + "\" contains \"" + c.needle + "\"");
+  }
+  praefect::proxy::CallInfo call;
+  call.method = "/gitaly.RepositoryService/RepositoryExists";
+  call.metadata = &f.metadata;
+  auto none = f.coordinator->Decide(call);
+  assert_int_equal(static_cast<int>(none.status().code()), static_cast<int>(StatusCode::kInvalidArgument));
+}
+
+void Authentication(void**) {
+  Fixture f;
+  f.metadata.clear();
+  auto route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "a.git"));
+  assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kUnauthenticated));
+  std::string wrong = praefect::auth::BearerV2("wrong", kNow);
+  f.metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(wrong));
+  route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "a.git"));
+  assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kPermissionDenied));
+
+  Fixture transitioning(true);
+  transitioning.metadata.clear();
+  route = transitioning.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "a.git"));
+  assert_status_ok(route.status());
+}
+
+void AdditionalRepositoryRewritten(void**) {
+  Fixture f;
+  gitaly::CreateForkRequest req;
+  req.mutable_repository()->set_storage_name("default");
+  req.mutable_repository()->set_relative_path("fork.git");
+  req.mutable_source_repository()->set_storage_name("default");
+  req.mutable_source_repository()->set_relative_path("source.git");
+  auto route = f.Decide("/gitaly.RepositoryService/CreateFork", req.SerializeAsString());
+  assert_status_ok(route.status());
+  gitaly::CreateForkRequest sent;
+  assert_true(sent.ParseFromString(*route->first_message));
+  assert_string_equal(sent.repository().storage_name().c_str(), "gitaly-2");
+  assert_string_equal(sent.source_repository().storage_name().c_str(), "gitaly-2");
+  assert_string_equal(sent.source_repository().relative_path().c_str(), "source.git");
+
+  req.mutable_source_repository()->set_storage_name("other");
+  route = f.Decide("/gitaly.RepositoryService/CreateFork", req.SerializeAsString());
+  expect_that(!route.ok() && route.status().message().find("\"other\"") != std::string::npos,
+              route.status().message());
+}
+
+void StorageScopedCalls(void**) {
+  Fixture f;
+  gitaly::NamespaceExistsRequest exists;
+  exists.set_storage_name("default");
+  exists.set_name("ns");
+  // No node healthy yet: UNAVAILABLE naming the virtual storage.
+  auto route = f.Decide("/gitaly.NamespaceService/NamespaceExists", exists.SerializeAsString());
+  expect_that(route.status().code() == StatusCode::kUnavailable &&
+                  route.status().message().find("\"default\"") != std::string::npos,
+              route.status().message());
+  // The primary is unhealthy, gitaly-3 is: the accessor goes there.
+  f.NodeNamed("gitaly-3").healthy = true;
+  route = f.Decide("/gitaly.NamespaceService/NamespaceExists", exists.SerializeAsString());
+  assert_status_ok(route.status());
+  assert_true(route->channel == f.NodeNamed("gitaly-3").channel);
+  gitaly::NamespaceExistsRequest sent;
+  assert_true(sent.ParseFromString(*route->first_message));
+  assert_string_equal(sent.storage_name().c_str(), "gitaly-3");
+  assert_string_equal(sent.name().c_str(), "ns");
+
+  // A mutator goes to the primary, and (after success) to the others.
+  gitaly::AddNamespaceRequest add;
+  add.set_storage_name("default");
+  add.set_name("ns");
+  route = f.Decide("/gitaly.NamespaceService/AddNamespace", add.SerializeAsString());
+  assert_status_ok(route.status());
+  assert_true(route->channel == f.NodeNamed("gitaly-2").channel);
+  expect_that(static_cast<bool>(route->finalizer), "a finalizer fans the mutator out");
+  // A failed primary call fans out nothing (and must not touch the network).
+  route->finalizer(grpc::Status(grpc::StatusCode::INTERNAL, "boom"));
+}
+
+void ServerScopedNotProxied(void**) {
+  Fixture f;
+  auto route = f.Decide("/gitaly.ServerService/ServerInfo", "");
+  assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kUnimplemented));
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(RepositoryCallGoesToThePrimaryRewritten),
+      cmocka_unit_test(CorrelationIdKeptAndTokenlessNodeGetsNoAuthorization),
+      cmocka_unit_test(Refusals),
+      cmocka_unit_test(Authentication),
+      cmocka_unit_test(AdditionalRepositoryRewritten),
+      cmocka_unit_test(StorageScopedCalls),
+      cmocka_unit_test(ServerScopedNotProxied),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
