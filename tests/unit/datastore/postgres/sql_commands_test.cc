@@ -1,0 +1,216 @@
+// The sql-* subcommands as an operator runs them: the praefect binary with a
+// config.toml whose [database] is the harness's PostgreSQL.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <vector>
+
+#include "pg_harness.h"
+#include "test_support.h"
+
+using praefect::testing::PgServer;
+
+namespace {
+
+struct Run {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string g_dir;  // configs and captured output
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Starts praefect with `args`; stdout and stderr go to files named by `tag`.
+pid_t Start(const std::vector<std::string>& args, const std::string& tag) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen((g_dir + "/" + tag + ".out").c_str(), "w", stdout);
+    freopen((g_dir + "/" + tag + ".err").c_str(), "w", stderr);
+    std::vector<char*> argv{const_cast<char*>(PRAEFECT_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(PRAEFECT_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+Run Finish(pid_t pid, const std::string& tag) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Run r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(g_dir + "/" + tag + ".out");
+  r.err = Slurp(g_dir + "/" + tag + ".err");
+  return r;
+}
+
+Run Praefect(const std::vector<std::string>& args) {
+  static int n = 0;
+  std::string tag = "run" + std::to_string(++n);
+  return Finish(Start(args, tag), tag);
+}
+
+// A config.toml for a fresh database; returns its path.
+std::string FreshConfig() {
+  static int n = 0;
+  PgServer& pg = PgServer::Shared();
+  std::string path = g_dir + "/config" + std::to_string(++n) + ".toml";
+  std::ofstream f(path);
+  f << "listen_addr = \"127.0.0.1:0\"\n"
+       "[[virtual_storage]]\nname = \"default\"\n"
+       "[[virtual_storage.node]]\nstorage = \"gitaly-1\"\naddress = \"tcp://127.0.0.1:9999\"\n"
+       "[database]\nhost = \""
+    << pg.socket_dir() << "\"\nport = " << pg.port() << "\nuser = \"" << pg.user() << "\"\ndbname = \""
+    << pg.CreateDatabase() << "\"\nsslmode = \"disable\"\n";
+  return path;
+}
+
+#define expect_run(r, code, what)                                                                  \
+  expect_that((r).rc == (code), std::string(what) + ": exit " + std::to_string(code) + ", got " + \
+                                    std::to_string((r).rc) + "\nstdout:\n" + (r).out + "stderr:\n" + (r).err)
+
+void test_sql_ping_ok(void**) {
+  Run r = Praefect({"-config", FreshConfig(), "sql-ping"});
+  expect_run(r, 0, "sql-ping");
+  expect_that(r.out == "praefect sql-ping: OK\n", "praefect sql-ping: OK, got " + r.out);
+}
+
+void test_migrate_twice(void**) {
+  std::string cfg = FreshConfig();
+  Run first = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(first, 0, "sql-migrate");
+  std::regex shape(
+      "praefect sql-migrate: migrations to apply: 2\n\n"
+      "=  \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d 0001_initial_schema: migrating\n"
+      "== \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d 0001_initial_schema: applied \\([0-9.]+[µm]?s\\)\n"
+      "=  .* 0002_notify_triggers: migrating\n"
+      "== .* 0002_notify_triggers: applied \\([0-9.]+[µm]?s\\)\n\n"
+      "praefect sql-migrate: OK \\(applied 2 migrations\\)\n");
+  expect_that(std::regex_match(first.out, shape), "Praefect's sql-migrate lines, got\n" + first.out);
+  Run second = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(second, 0, "sql-migrate again");
+  expect_that(second.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "0 applied, got " + second.out);
+}
+
+void test_migrate_verbose_prints_sql(void**) {
+  Run r = Praefect({"-config", FreshConfig(), "sql-migrate", "-verbose"});
+  expect_run(r, 0, "sql-migrate -verbose");
+  expect_that(r.out.find("CREATE TABLE repositories (") != std::string::npos, "the migration's SQL, got " + r.out);
+}
+
+void test_migrate_status(void**) {
+  std::string cfg = FreshConfig();
+  Run before = Praefect({"-config", cfg, "sql-migrate-status"});
+  expect_run(before, 0, "sql-migrate-status");
+  expect_that(before.out.find("|      MIGRATION       | APPLIED |") != std::string::npos &&
+                  before.out.find("| 0001_initial_schema  | no      |") != std::string::npos,
+              "the table with both migrations not applied, got\n" + before.out);
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  Run after = Praefect({"-config", cfg, "sql-migrate-status"});
+  expect_run(after, 0, "sql-migrate-status");
+  std::regex applied("\\| 0002_notify_triggers \\| \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{6} \\+0000 UTC \\|\n");
+  expect_that(std::regex_search(after.out, applied), "an applied time, got\n" + after.out);
+  fprintf(stderr, "%s", after.out.c_str());
+}
+
+void test_down_dry_run_then_force_round_trips(void**) {
+  std::string cfg = FreshConfig();
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  Run dry = Praefect({"-config", cfg, "sql-migrate-down", "1"});
+  expect_run(dry, 0, "sql-migrate-down 1");
+  expect_that(dry.out == "DRY RUN -- would roll back:\n\n- 0002_notify_triggers\n\nTo apply these migrations run with -f\n",
+              "the dry run, got " + dry.out);
+  Run still = Praefect({"-config", cfg, "sql-migrate"});
+  expect_that(still.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "a dry run to change nothing");
+  Run down = Praefect({"-config", cfg, "sql-migrate-down", "-f", "1"});
+  expect_run(down, 0, "sql-migrate-down -f 1");
+  expect_that(down.out == "OK (applied 1 \"down\" migrations)\n", "one down migration, got " + down.out);
+  Run up = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(up, 0, "sql-migrate after down");
+  expect_that(up.out.ends_with("praefect sql-migrate: OK (applied 1 migrations)\n") &&
+                  up.out.find("0002_notify_triggers: applied") != std::string::npos,
+              "the rolled back migration applied again, got " + up.out);
+  Run bad = Praefect({"-config", cfg, "sql-migrate-down"});
+  expect_run(bad, 1, "sql-migrate-down without N");
+  expect_that(bad.err.find("requires a single positional argument") != std::string::npos, "the usage, got " + bad.err);
+  Run zero = Praefect({"-config", cfg, "sql-migrate-down", "0"});
+  expect_run(zero, 1, "sql-migrate-down 0");
+}
+
+void test_concurrent_migrates_do_not_collide(void**) {
+  std::string cfg = FreshConfig();
+  pid_t a = Start({"-config", cfg, "sql-migrate"}, "conc-a");
+  pid_t b = Start({"-config", cfg, "sql-migrate"}, "conc-b");
+  Run ra = Finish(a, "conc-a");
+  Run rb = Finish(b, "conc-b");
+  expect_run(ra, 0, "the first concurrent sql-migrate");
+  expect_run(rb, 0, "the second concurrent sql-migrate");
+  auto applied = [](const std::string& out) {
+    std::smatch m;
+    return std::regex_search(out, m, std::regex("OK \\(applied (\\d+) migrations\\)")) ? std::stoi(m[1]) : -1;
+  };
+  int total = applied(ra.out) + applied(rb.out);
+  expect_that(total == 2, "the two runs to apply 2 migrations between them, got\n" + ra.out + "---\n" + rb.out);
+  Run status = Praefect({"-config", cfg, "sql-migrate-status"});
+  expect_that(status.out.find("| no ") == std::string::npos, "every migration applied, got\n" + status.out);
+}
+
+void test_no_config(void**) {
+  Run r = Praefect({"sql-ping"});
+  expect_run(r, 1, "sql-ping without -config");
+  expect_that(r.err == "praefect sql-ping: no configuration: run praefect -config FILE sql-ping\n", "got " + r.err);
+}
+
+// Last: stops the shared server.
+void test_sql_ping_with_database_down(void**) {
+  std::string cfg = FreshConfig();
+  assert_true(PgServer::Shared().Stop());
+  auto start = std::chrono::steady_clock::now();
+  Run r = Praefect({"-config", cfg, "sql-ping"});
+  auto took = std::chrono::steady_clock::now() - start;
+  expect_run(r, 1, "sql-ping with the database down");
+  expect_that(r.out.empty(), "nothing on stdout");
+  expect_that(r.err.starts_with("praefect sql-ping: fail: database unavailable: connection to server on socket") &&
+                  r.err.ends_with("; check [database] in the configuration and that PostgreSQL runs\n"),
+              "the reason and what to check, got " + r.err);
+  expect_that(took < std::chrono::seconds(5), "a quick failure");
+  fprintf(stderr, "%s", r.err.c_str());
+  Run m = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(m, 1, "sql-migrate with the database down");
+  assert_true(PgServer::Shared().Start());
+  expect_run(Praefect({"-config", cfg, "sql-ping"}), 0, "sql-ping once the database is back");
+}
+
+}  // namespace
+
+int main() {
+  char tmpl[] = "/tmp/praefect-sql-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return 1;
+  g_dir = tmpl;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sql_ping_ok),
+      cmocka_unit_test(test_migrate_twice),
+      cmocka_unit_test(test_migrate_verbose_prints_sql),
+      cmocka_unit_test(test_migrate_status),
+      cmocka_unit_test(test_down_dry_run_then_force_round_trips),
+      cmocka_unit_test(test_concurrent_migrates_do_not_collide),
+      cmocka_unit_test(test_no_config),
+      cmocka_unit_test(test_sql_ping_with_database_down),
+  };
+  int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
+  std::string cmd = "rm -rf " + g_dir;
+  if (std::system(cmd.c_str()) != 0) fprintf(stderr, "cannot remove %s\n", g_dir.c_str());
+  return rc;
+}
