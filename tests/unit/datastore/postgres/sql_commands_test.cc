@@ -1,5 +1,6 @@
 // The sql-* subcommands as an operator runs them: the praefect binary with a
 // config.toml whose [database] is the harness's PostgreSQL.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,6 +174,29 @@ void test_no_config(void**) {
   expect_that(r.err == "praefect sql-ping: no configuration: run praefect -config FILE sql-ping\n", "got " + r.err);
 }
 
+void test_serve_refuses_an_outdated_schema(void**) {
+  std::string cfg = FreshConfig();
+  Run refused = Praefect({"-config", cfg});
+  expect_run(refused, 1, "serve on an empty database");
+  expect_that(refused.err.find("praefect: the database schema is outdated: 2 migration(s) not applied "
+                               "(0001_initial_schema, 0002_notify_triggers); run praefect -config " +
+                               cfg + " sql-migrate\n") != std::string::npos,
+              "the command to run, got " + refused.err);
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  pid_t pid = Start({"-config", cfg}, "serve");
+  bool listening = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       !listening && std::chrono::steady_clock::now() < deadline;) {
+    listening = Slurp(g_dir + "/serve.err").find("listening") != std::string::npos;
+    int status = 0;
+    if (!listening && waitpid(pid, &status, WNOHANG) == pid) break;
+    usleep(20000);
+  }
+  kill(pid, SIGTERM);
+  Run served = Finish(pid, "serve");
+  expect_that(listening, "serve to start on a current schema, got\n" + served.err);
+}
+
 // Last: stops the shared server.
 void test_sql_ping_with_database_down(void**) {
   std::string cfg = FreshConfig();
@@ -207,6 +231,7 @@ int main() {
       cmocka_unit_test(test_down_dry_run_then_force_round_trips),
       cmocka_unit_test(test_concurrent_migrates_do_not_collide),
       cmocka_unit_test(test_no_config),
+      cmocka_unit_test(test_serve_refuses_an_outdated_schema),
       cmocka_unit_test(test_sql_ping_with_database_down),
   };
   int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
