@@ -27,7 +27,8 @@ class Lease {
  public:
   Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
   Lease(Lease&&) noexcept = default;
-  Lease& operator=(Lease&&) noexcept = default;
+  // Assigning over a lease would drop its connection without telling the pool.
+  Lease& operator=(Lease&&) = delete;
   ~Lease();
   Connection* operator->() const { return conn_.get(); }
   Connection& operator*() const { return *conn_; }
