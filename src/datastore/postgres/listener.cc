@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "datastore/postgres/conn_string.h"
+
 namespace praefect::datastore::postgres {
 
 Listener::Listener(std::string conninfo, std::chrono::milliseconds connect_timeout)
@@ -62,6 +64,10 @@ bool Listener::TakeReconnected() {
   bool r = reconnected_;
   reconnected_ = false;
   return r;
+}
+
+std::unique_ptr<Listener> NewListener(const config::Database& db, std::chrono::milliseconds connect_timeout) {
+  return std::make_unique<Listener>(ConnString(db.SessionConnection(), connect_timeout), connect_timeout);
 }
 
 }  // namespace praefect::datastore::postgres

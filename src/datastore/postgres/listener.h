@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "datastore/postgres/connection.h"
 
 namespace praefect::datastore::postgres {
@@ -44,5 +45,10 @@ class Listener {
   std::chrono::milliseconds backoff_{0};
   Status last_error_;
 };
+
+// The LISTEN connection for [database]: SessionConnection(), i.e.
+// [database.session_pooled] with its fallbacks.
+std::unique_ptr<Listener> NewListener(const config::Database& db,
+                                      std::chrono::milliseconds connect_timeout = std::chrono::seconds(5));
 
 }  // namespace praefect::datastore::postgres

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "datastore/postgres/conn_string.h"
+
 namespace praefect::datastore::postgres {
 
 Lease::~Lease() {
@@ -76,6 +78,10 @@ StatusOr<Rows> Pool::Exec(std::string_view sql, const std::vector<Param>& params
   auto lease = Acquire(deadline);
   if (!lease.ok()) return lease.status();
   return (*lease)->Exec(sql, params, deadline);
+}
+
+std::unique_ptr<Pool> NewPool(const config::Database& db, PoolOptions options) {
+  return std::make_unique<Pool>(ConnString(db.MainConnection(), options.connect_timeout), options);
 }
 
 }  // namespace praefect::datastore::postgres

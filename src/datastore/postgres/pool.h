@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "datastore/postgres/connection.h"
 
 namespace praefect::datastore::postgres {
@@ -76,5 +77,8 @@ class Pool {
   std::chrono::milliseconds backoff_{0};           // GUARDED_BY(mu_)
   Status last_dial_error_;                         // GUARDED_BY(mu_)
 };
+
+// The pool for [database] (MainConnection()).
+std::unique_ptr<Pool> NewPool(const config::Database& db, PoolOptions options = {});
 
 }  // namespace praefect::datastore::postgres

@@ -161,6 +161,45 @@ void test_listen_notify(void**) {
               "the notification with its payload");
 }
 
+// A host that does not answer (TEST-NET-1, RFC 5737): the caller's deadline
+// bounds the dial, whatever libpq's connect_timeout.
+void test_unreachable_host_never_hangs_past_the_deadline(void**) {
+  praefect::config::DatabaseConnection c = HarnessConn("postgres");
+  c.host = "192.0.2.1";
+  c.port = 5432;
+  Pool pool(ConnString(c, milliseconds(30000)), PoolOptions{});
+  auto start = Clock::now();
+  auto r = pool.Exec("SELECT 1", {}, In(milliseconds(500)));
+  auto took = Clock::now() - start;
+  expect_that(r.status().code() == StatusCode::kUnavailable &&
+                  r.status().message().starts_with("database unavailable: "),
+              "UNAVAILABLE, got " + r.status().ToString());
+  expect_that(took < milliseconds(1500), "the call to end by its deadline, took " +
+                                             std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
+                                             " ms");
+  // Within the backoff, the next call fails at once with the same reason.
+  start = Clock::now();
+  auto again = pool.Exec("SELECT 1", {}, In(milliseconds(5000)));
+  expect_that(again.status().message() == r.status().message() && Clock::now() - start < milliseconds(50),
+              "a fast repeat of the failure during the backoff");
+}
+
+// The listener dials [database.session_pooled] (falling back to [database]),
+// the pool [database].
+void test_factories_use_main_and_session_connections(void**) {
+  praefect::config::Database db;
+  static_cast<praefect::config::DatabaseConnection&>(db) = HarnessConn(PgServer::Shared().CreateDatabase());
+  db.session_pooled.host = db.host;
+  db.host = "/nonexistent-main-socket-dir";
+  auto pool = NewPool(db);
+  auto listener = NewListener(db);
+  auto r = pool->Exec("SELECT 1", {}, In(milliseconds(2000)));
+  expect_that(r.status().code() == StatusCode::kUnavailable &&
+                  r.status().message().find("/nonexistent-main-socket-dir") != std::string::npos,
+              "the pool to dial [database] host, got " + r.status().ToString());
+  assert_status_ok(listener->Listen("repositories_updates", In(milliseconds(5000))));
+}
+
 // Last: it stops and restarts the shared server.
 void test_database_down_fails_fast_and_recovers(void**) {
   std::string conninfo = Fresh();
@@ -223,6 +262,8 @@ int main() {
       cmocka_unit_test(test_pool_size_bounds_connections),
       cmocka_unit_test(test_concurrent_users),
       cmocka_unit_test(test_listen_notify),
+      cmocka_unit_test(test_unreachable_host_never_hangs_past_the_deadline),
+      cmocka_unit_test(test_factories_use_main_and_session_connections),
       cmocka_unit_test(test_database_down_fails_fast_and_recovers),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
