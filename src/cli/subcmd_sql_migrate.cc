@@ -60,10 +60,11 @@ int RunSqlMigrate(const Invocation& inv) {
   using datastore::postgres::Migrator;
   Migrator migrator(conn->get(), datastore::postgres::EmbeddedMigrations(),
                     datastore::postgres::Clock::now() + std::chrono::hours(1));
-  auto pending = migrator.Pending();
-  if (!pending.ok()) return SqlFail(inv, kName, pending.status());
-  if (!pending->empty())
-    inv.out << SqlCommandName(kName) << ": migrations to apply: " << pending->size() << "\n\n" << std::flush;
+  size_t planned = 0;
+  auto on_plan = [&](const std::vector<datastore::postgres::Migration>& pending) {
+    planned = pending.size();
+    if (planned > 0) inv.out << SqlCommandName(kName) << ": migrations to apply: " << planned << "\n\n" << std::flush;
+  };
   auto applied = migrator.Apply(ignore_unknown, [&](Migrator::Event e, const datastore::postgres::Migration& m,
                                                     std::chrono::nanoseconds took) {
     if (e == Migrator::Event::kMigrating) {
@@ -73,9 +74,9 @@ int RunSqlMigrate(const Invocation& inv) {
       inv.out << "== " << Now() << " " << m.id << ": applied (" << FormatGoDuration(took) << ")\n";
     }
     inv.out << std::flush;
-  });
+  }, on_plan);
   if (!applied.ok()) return SqlFail(inv, kName, applied.status());
-  if (!pending->empty()) inv.out << "\n";
+  if (planned > 0) inv.out << "\n";
   inv.out << SqlCommandName(kName) << ": OK (applied " << applied->size() << " migrations)\n";
   return 0;
 }

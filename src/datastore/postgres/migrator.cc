@@ -71,7 +71,8 @@ StatusOr<std::vector<Migration>> Migrator::Pending() {
   return out;
 }
 
-StatusOr<std::vector<std::string>> Migrator::Apply(bool ignore_unknown, const Progress& progress) {
+StatusOr<std::vector<std::string>> Migrator::Apply(bool ignore_unknown, const Progress& progress,
+                                                   const Plan& plan) {
   if (praefect::Status st = Lock(); !st.ok()) return st;
   auto result = [&]() -> StatusOr<std::vector<std::string>> {
     if (auto r = conn_->Exec(kCreateTable, {}, deadline_); !r.ok()) return r.status();
@@ -84,11 +85,12 @@ StatusOr<std::vector<std::string>> Migrator::Apply(bool ignore_unknown, const Pr
       }
       if (!unknown.empty())
         return FailedPrecondition("the database has migrations this praefect does not know: " + unknown +
-                                  " (applied by a newer praefect); upgrade praefect, or run with "
-                                  "-ignore-unknown to apply this one's anyway");
+                                  " (applied by a newer praefect); upgrade praefect, or leave out "
+                                  "-ignore-unknown=false to apply the migrations this praefect has anyway");
     }
     auto pending = Pending();
     if (!pending.ok()) return pending.status();
+    if (plan) plan(*pending);
     std::vector<std::string> done;
     for (const Migration& m : *pending) {
       if (progress) progress(Event::kMigrating, m, {});

@@ -41,10 +41,15 @@ class Migrator {
 
   // The migrations that Apply would run, in order.
   StatusOr<std::vector<Migration>> Pending();
+  // Called once Apply holds the lock, with what it is about to apply (so
+  // a run that waited for another one reports what is left, not what was).
+  using Plan = std::function<void(const std::vector<Migration>&)>;
+
   // Applies every pending migration, in id order; returns the ids applied.
   // Unless `ignore_unknown`, FAILED_PRECONDITION when the database has
   // migrations this binary does not know (a newer praefect applied them).
-  StatusOr<std::vector<std::string>> Apply(bool ignore_unknown, const Progress& progress = {});
+  StatusOr<std::vector<std::string>> Apply(bool ignore_unknown, const Progress& progress = {},
+                                           const Plan& plan = {});
   // Every migration known to the binary or recorded in the database, by id.
   StatusOr<std::vector<MigrationState>> Status();
   // Rolls back the newest `n` applied migrations (newest first) and returns
