@@ -62,6 +62,9 @@ StatusOr<Lease> Pool::Acquire(Deadline deadline) {
       }
       --open_;
       cv_.notify_one();
+      // A dial cut short by this caller's own deadline says nothing about the
+      // database: no backoff, or one hurried caller would fail everyone's calls.
+      if (dial_deadline == deadline && Clock::now() >= deadline) return conn.status();
       backoff_ = std::clamp(backoff_ * 2, options_.min_backoff, options_.max_backoff);
       next_dial_ = Clock::now() + backoff_;
       last_dial_error_ = conn.status();

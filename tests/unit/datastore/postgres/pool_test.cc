@@ -1,4 +1,9 @@
 // The connection pool and the LISTEN connection against a real PostgreSQL.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -161,12 +166,21 @@ void test_listen_notify(void**) {
               "the notification with its payload");
 }
 
-// A host that does not answer (TEST-NET-1, RFC 5737): the caller's deadline
-// bounds the dial, whatever libpq's connect_timeout.
-void test_unreachable_host_never_hangs_past_the_deadline(void**) {
+// A server that takes the connection and never answers: a listening
+// socket nobody accepts on (the kernel completes the handshake). The
+// caller's deadline bounds the dial, whatever libpq's connect_timeout.
+void test_unanswering_server_never_hangs_past_the_deadline(void**) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  assert_int_equal(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  assert_int_equal(listen(fd, 16), 0);
+  assert_int_equal(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   praefect::config::DatabaseConnection c = HarnessConn("postgres");
-  c.host = "192.0.2.1";
-  c.port = 5432;
+  c.host = "127.0.0.1";
+  c.port = ntohs(addr.sin_port);
   Pool pool(ConnString(c, milliseconds(30000)), PoolOptions{});
   auto start = Clock::now();
   auto r = pool.Exec("SELECT 1", {}, In(milliseconds(500)));
@@ -177,11 +191,25 @@ void test_unreachable_host_never_hangs_past_the_deadline(void**) {
   expect_that(took < milliseconds(1500), "the call to end by its deadline, took " +
                                              std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
                                              " ms");
-  // Within the backoff, the next call fails at once with the same reason.
+  // That was the caller's deadline, not the database's verdict: no backoff.
   start = Clock::now();
-  auto again = pool.Exec("SELECT 1", {}, In(milliseconds(5000)));
-  expect_that(again.status().message() == r.status().message() && Clock::now() - start < milliseconds(50),
+  auto again = pool.Exec("SELECT 1", {}, In(milliseconds(300)));
+  expect_that(again.status().code() == StatusCode::kUnavailable && Clock::now() - start >= milliseconds(250),
+              "a second full attempt, not a backoff set by the first caller's deadline");
+
+  // connect_timeout expiring is the database's verdict: calls within the
+  // backoff fail at once with the same reason.
+  PoolOptions o;
+  o.connect_timeout = milliseconds(300);
+  o.min_backoff = milliseconds(2000);
+  Pool short_dials(ConnString(c, o.connect_timeout), o);
+  auto first = short_dials.Exec("SELECT 1", {}, In(milliseconds(5000)));
+  expect_that(first.status().code() == StatusCode::kUnavailable, "UNAVAILABLE, got " + first.status().ToString());
+  start = Clock::now();
+  auto repeat = short_dials.Exec("SELECT 1", {}, In(milliseconds(5000)));
+  expect_that(repeat.status().message() == first.status().message() && Clock::now() - start < milliseconds(50),
               "a fast repeat of the failure during the backoff");
+  close(fd);
 }
 
 // The listener dials [database.session_pooled] (falling back to [database]),
@@ -262,7 +290,7 @@ int main() {
       cmocka_unit_test(test_pool_size_bounds_connections),
       cmocka_unit_test(test_concurrent_users),
       cmocka_unit_test(test_listen_notify),
-      cmocka_unit_test(test_unreachable_host_never_hangs_past_the_deadline),
+      cmocka_unit_test(test_unanswering_server_never_hangs_past_the_deadline),
       cmocka_unit_test(test_factories_use_main_and_session_connections),
       cmocka_unit_test(test_database_down_fails_fast_and_recovers),
   };
