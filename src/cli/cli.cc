@@ -20,6 +20,10 @@ constexpr std::array kSubcommands{
     Subcommand{"configuration", RunConfigurationValidate,
                "configuration validate: check a configuration and print every problem"},
     Subcommand{"dial-nodes", RunDialNodes, "check that every node can be reached, is healthy and serves its storages"},
+    Subcommand{"sql-ping", RunSqlPing, "check that the database in [database] can be reached"},
+    Subcommand{"sql-migrate", RunSqlMigrate, "apply the database migrations this praefect has and the database lacks"},
+    Subcommand{"sql-migrate-status", RunSqlMigrateStatus, "list the database migrations and when each was applied"},
+    Subcommand{"sql-migrate-down", RunSqlMigrateDown, "roll back the newest N database migrations (-f to do it)"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 
@@ -27,7 +31,7 @@ void PrintUsage(std::ostream& os) {
   os << "usage: praefect [-config FILE] [subcommand] [flags]\n\nsubcommands:\n";
   for (const Subcommand& s : kSubcommands) {
     os << "  " << s.name;
-    for (size_t i = s.name.size(); i < 16; ++i) os << ' ';
+    for (size_t i = s.name.size(); i < 20; ++i) os << ' ';
     os << s.summary << '\n';
   }
   os << "\nSee praefect(8) and praefect.toml(5).\n";

@@ -24,5 +24,9 @@ int RunVersion(const Invocation& inv);
 int RunConfigurationValidate(const Invocation& inv);
 int RunServe(const Invocation& inv);
 int RunDialNodes(const Invocation& inv);
+int RunSqlPing(const Invocation& inv);
+int RunSqlMigrate(const Invocation& inv);
+int RunSqlMigrateStatus(const Invocation& inv);
+int RunSqlMigrateDown(const Invocation& inv);
 
 }  // namespace praefect::cli

@@ -1,0 +1,273 @@
+// The sql-* subcommands as an operator runs them: the praefect binary with a
+// config.toml whose [database] is the harness's PostgreSQL.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include "pg_harness.h"
+#include "test_support.h"
+
+using praefect::testing::PgServer;
+
+namespace {
+
+struct Run {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string g_dir;  // configs and captured output
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Starts praefect with `args`; stdout and stderr go to files named by `tag`.
+pid_t Start(const std::vector<std::string>& args, const std::string& tag) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen((g_dir + "/" + tag + ".out").c_str(), "w", stdout);
+    freopen((g_dir + "/" + tag + ".err").c_str(), "w", stderr);
+    std::vector<char*> argv{const_cast<char*>(PRAEFECT_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(PRAEFECT_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+Run Finish(pid_t pid, const std::string& tag) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Run r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(g_dir + "/" + tag + ".out");
+  r.err = Slurp(g_dir + "/" + tag + ".err");
+  return r;
+}
+
+Run Praefect(const std::vector<std::string>& args) {
+  static int n = 0;
+  std::string tag = "run" + std::to_string(++n);
+  return Finish(Start(args, tag), tag);
+}
+
+// A config.toml for a fresh database; returns its path.
+std::string FreshConfig() {
+  static int n = 0;
+  PgServer& pg = PgServer::Shared();
+  std::string path = g_dir + "/config" + std::to_string(++n) + ".toml";
+  std::ofstream f(path);
+  f << "listen_addr = \"127.0.0.1:0\"\n"
+       "[[virtual_storage]]\nname = \"default\"\n"
+       "[[virtual_storage.node]]\nstorage = \"gitaly-1\"\naddress = \"tcp://127.0.0.1:9999\"\n"
+       "[database]\nhost = \""
+    << pg.socket_dir() << "\"\nport = " << pg.port() << "\nuser = \"" << pg.user() << "\"\ndbname = \""
+    << pg.CreateDatabase() << "\"\nsslmode = \"disable\"\n";
+  return path;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// "2006-01-02T15:04:05" (sep 'T') or "2006-01-02 15:04:05" (sep ' ').
+bool IsTime(const std::string& s, char sep) {
+  const std::string shape = std::string("dddd-dd-dd") + sep + "dd:dd:dd";
+  if (s.size() != shape.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (shape[i] == 'd' ? !isdigit(static_cast<unsigned char>(s[i])) : s[i] != shape[i]) return false;
+  }
+  return true;
+}
+
+// "=  <time> <id>: migrating" / "== <time> <id>: applied (<duration>)"
+bool IsStep(const std::string& line, const std::string& mark, const std::string& id, const std::string& what) {
+  if (!line.starts_with(mark + " ") || line.size() < mark.size() + 21) return false;
+  if (!IsTime(line.substr(mark.size() + 1, 19), 'T')) return false;
+  std::string rest = line.substr(mark.size() + 21);
+  if (what == "migrating") return rest == id + ": migrating";
+  return rest.starts_with(id + ": applied (") && rest.ends_with("s)");
+}
+
+int AppliedCount(const std::string& out) {
+  size_t at = out.find("OK (applied ");
+  return at == std::string::npos ? -1 : std::atoi(out.c_str() + at + 12);
+}
+
+#define expect_run(r, code, what)                                                                  \
+  expect_that((r).rc == (code), std::string(what) + ": exit " + std::to_string(code) + ", got " + \
+                                    std::to_string((r).rc) + "\nstdout:\n" + (r).out + "stderr:\n" + (r).err)
+
+void test_sql_ping_ok(void**) {
+  Run r = Praefect({"-config", FreshConfig(), "sql-ping"});
+  expect_run(r, 0, "sql-ping");
+  expect_that(r.out == "praefect sql-ping: OK\n", "praefect sql-ping: OK, got " + r.out);
+}
+
+void test_migrate_twice(void**) {
+  std::string cfg = FreshConfig();
+  Run first = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(first, 0, "sql-migrate");
+  auto l = Lines(first.out);
+  expect_that(l.size() == 8 && l[0] == "praefect sql-migrate: migrations to apply: 2" && l[1].empty() &&
+                  IsStep(l[2], "= ", "0001_initial_schema", "migrating") &&
+                  IsStep(l[3], "==", "0001_initial_schema", "applied") &&
+                  IsStep(l[4], "= ", "0002_notify_triggers", "migrating") &&
+                  IsStep(l[5], "==", "0002_notify_triggers", "applied") && l[6].empty() &&
+                  l[7] == "praefect sql-migrate: OK (applied 2 migrations)",
+              "Praefect's sql-migrate lines, got\n" + first.out);
+  Run second = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(second, 0, "sql-migrate again");
+  expect_that(second.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "0 applied, got " + second.out);
+}
+
+void test_migrate_verbose_prints_sql(void**) {
+  Run r = Praefect({"-config", FreshConfig(), "sql-migrate", "-verbose"});
+  expect_run(r, 0, "sql-migrate -verbose");
+  expect_that(r.out.find("CREATE TABLE repositories (") != std::string::npos, "the migration's SQL, got " + r.out);
+}
+
+void test_migrate_status(void**) {
+  std::string cfg = FreshConfig();
+  Run before = Praefect({"-config", cfg, "sql-migrate-status"});
+  expect_run(before, 0, "sql-migrate-status");
+  expect_that(before.out.find("|      MIGRATION       | APPLIED |") != std::string::npos &&
+                  before.out.find("| 0001_initial_schema  | no      |") != std::string::npos,
+              "the table with both migrations not applied, got\n" + before.out);
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  Run after = Praefect({"-config", cfg, "sql-migrate-status"});
+  expect_run(after, 0, "sql-migrate-status");
+  const std::string row = "| 0002_notify_triggers | ";
+  size_t at = after.out.find(row);
+  std::string cell = at == std::string::npos ? "" : after.out.substr(at + row.size(), 36);
+  expect_that(IsTime(cell.substr(0, 19), ' ') && cell.substr(19, 1) == "." && cell.ends_with(" +0000 UTC"),
+              "an applied time, got\n" + after.out);
+  fprintf(stderr, "%s", after.out.c_str());
+}
+
+void test_down_dry_run_then_force_round_trips(void**) {
+  std::string cfg = FreshConfig();
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  Run dry = Praefect({"-config", cfg, "sql-migrate-down", "1"});
+  expect_run(dry, 0, "sql-migrate-down 1");
+  expect_that(dry.out == "DRY RUN -- would roll back:\n\n- 0002_notify_triggers\n\nTo apply these migrations run with -f\n",
+              "the dry run, got " + dry.out);
+  Run still = Praefect({"-config", cfg, "sql-migrate"});
+  expect_that(still.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "a dry run to change nothing");
+  Run down = Praefect({"-config", cfg, "sql-migrate-down", "-f", "1"});
+  expect_run(down, 0, "sql-migrate-down -f 1");
+  expect_that(down.out == "OK (applied 1 \"down\" migrations)\n", "one down migration, got " + down.out);
+  Run up = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(up, 0, "sql-migrate after down");
+  expect_that(up.out.ends_with("praefect sql-migrate: OK (applied 1 migrations)\n") &&
+                  up.out.find("0002_notify_triggers: applied") != std::string::npos,
+              "the rolled back migration applied again, got " + up.out);
+  Run bad = Praefect({"-config", cfg, "sql-migrate-down"});
+  expect_run(bad, 1, "sql-migrate-down without N");
+  expect_that(bad.err.find("requires a single positional argument") != std::string::npos, "the usage, got " + bad.err);
+  Run zero = Praefect({"-config", cfg, "sql-migrate-down", "0"});
+  expect_run(zero, 1, "sql-migrate-down 0");
+}
+
+void test_concurrent_migrates_do_not_collide(void**) {
+  std::string cfg = FreshConfig();
+  pid_t a = Start({"-config", cfg, "sql-migrate"}, "conc-a");
+  pid_t b = Start({"-config", cfg, "sql-migrate"}, "conc-b");
+  Run ra = Finish(a, "conc-a");
+  Run rb = Finish(b, "conc-b");
+  expect_run(ra, 0, "the first concurrent sql-migrate");
+  expect_run(rb, 0, "the second concurrent sql-migrate");
+  int total = AppliedCount(ra.out) + AppliedCount(rb.out);
+  expect_that(total == 2, "the two runs to apply 2 migrations between them, got\n" + ra.out + "---\n" + rb.out);
+  // The run that waited for the lock reports what was left for it: nothing.
+  const std::string idle = "praefect sql-migrate: OK (applied 0 migrations)\n";
+  expect_that(ra.out == idle || rb.out == idle, "the waiting run to report 0 to apply, got\n" + ra.out + "---\n" + rb.out);
+  Run status = Praefect({"-config", cfg, "sql-migrate-status"});
+  expect_that(status.out.find("| no ") == std::string::npos, "every migration applied, got\n" + status.out);
+}
+
+void test_no_config(void**) {
+  Run r = Praefect({"sql-ping"});
+  expect_run(r, 1, "sql-ping without -config");
+  expect_that(r.err == "praefect sql-ping: no configuration: run praefect -config FILE sql-ping\n", "got " + r.err);
+}
+
+void test_serve_refuses_an_outdated_schema(void**) {
+  std::string cfg = FreshConfig();
+  Run refused = Praefect({"-config", cfg});
+  expect_run(refused, 1, "serve on an empty database");
+  expect_that(refused.err.find("praefect: the database schema is outdated: 2 migration(s) not applied "
+                               "(0001_initial_schema, 0002_notify_triggers); run praefect -config " +
+                               cfg + " sql-migrate\n") != std::string::npos,
+              "the command to run, got " + refused.err);
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  pid_t pid = Start({"-config", cfg}, "serve");
+  bool listening = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       !listening && std::chrono::steady_clock::now() < deadline;) {
+    listening = Slurp(g_dir + "/serve.err").find("listening") != std::string::npos;
+    int status = 0;
+    if (!listening && waitpid(pid, &status, WNOHANG) == pid) break;
+    usleep(20000);
+  }
+  kill(pid, SIGTERM);
+  Run served = Finish(pid, "serve");
+  expect_that(listening, "serve to start on a current schema, got\n" + served.err);
+}
+
+// Last: stops the shared server.
+void test_sql_ping_with_database_down(void**) {
+  std::string cfg = FreshConfig();
+  assert_true(PgServer::Shared().Stop());
+  auto start = std::chrono::steady_clock::now();
+  Run r = Praefect({"-config", cfg, "sql-ping"});
+  auto took = std::chrono::steady_clock::now() - start;
+  expect_run(r, 1, "sql-ping with the database down");
+  expect_that(r.out.empty(), "nothing on stdout");
+  expect_that(r.err.starts_with("praefect sql-ping: fail: database unavailable: connection to server on socket") &&
+                  r.err.ends_with("; check [database] in the configuration and that PostgreSQL runs\n"),
+              "the reason and what to check, got " + r.err);
+  expect_that(took < std::chrono::seconds(5), "a quick failure");
+  fprintf(stderr, "%s", r.err.c_str());
+  Run m = Praefect({"-config", cfg, "sql-migrate"});
+  expect_run(m, 1, "sql-migrate with the database down");
+  assert_true(PgServer::Shared().Start());
+  expect_run(Praefect({"-config", cfg, "sql-ping"}), 0, "sql-ping once the database is back");
+}
+
+}  // namespace
+
+int main() {
+  char tmpl[] = "/tmp/praefect-sql-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return 1;
+  g_dir = tmpl;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sql_ping_ok),
+      cmocka_unit_test(test_migrate_twice),
+      cmocka_unit_test(test_migrate_verbose_prints_sql),
+      cmocka_unit_test(test_migrate_status),
+      cmocka_unit_test(test_down_dry_run_then_force_round_trips),
+      cmocka_unit_test(test_concurrent_migrates_do_not_collide),
+      cmocka_unit_test(test_no_config),
+      cmocka_unit_test(test_serve_refuses_an_outdated_schema),
+      cmocka_unit_test(test_sql_ping_with_database_down),
+  };
+  int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
+  std::string cmd = "rm -rf " + g_dir;
+  if (std::system(cmd.c_str()) != 0) fprintf(stderr, "cannot remove %s\n", g_dir.c_str());
+  return rc;
+}
