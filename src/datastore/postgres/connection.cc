@@ -26,7 +26,9 @@ std::string OneLine(std::string_view s) {
 }
 
 int RemainingMs(Deadline deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  // Rounded up: poll() must not wake before the deadline, or a caller would
+  // see "timed out" while its deadline has not passed yet.
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
   if (left <= 0) return 0;
   return left > 1000000 ? 1000000 : static_cast<int>(left);
 }
@@ -38,7 +40,8 @@ bool PollFd(int fd, short events, Deadline deadline) {
     int ms = RemainingMs(deadline);
     int n = poll(&p, 1, ms);
     if (n > 0) return true;
-    if (n == 0) return false;
+    if (n == 0 && Clock::now() >= deadline) return false;
+    if (n == 0) continue;
     if (errno != EINTR) return true;  // let libpq report the socket's error
   }
 }
