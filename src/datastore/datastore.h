@@ -140,11 +140,20 @@ class Datastore {
   [[nodiscard]] virtual StatusOr<std::vector<int64_t>> Acknowledge(JobState state,
                                                                    const std::vector<int64_t>& ids) = 0;
 
+  // Keeps in_progress jobs fresh: a worker calls it while it runs them.
+  [[nodiscard]] virtual Status Heartbeat(const std::vector<int64_t>& ids) = 0;
+
+  // Jobs left in_progress by a worker that died (no heartbeat for
+  // `older_than`) are failed (ready again while attempts remain) and their
+  // replica locks released. Returns how many.
+  [[nodiscard]] virtual StatusOr<int64_t> ReleaseStale(std::chrono::seconds older_than) = 0;
+
   // Jobs in `state` (for metrics, tests and operators).
   [[nodiscard]] virtual StatusOr<int64_t> CountJobs(JobState state) = 0;
 
   // Called (on any thread, must not block) after jobs were enqueued for a
   // target, so that its worker starts at once instead of at its next poll.
+  // Empty names mean "some target, unknown which": wake every worker.
   using EnqueueListener = std::function<void(const std::string& virtual_storage, const std::string& target)>;
   virtual void SetEnqueueListener(EnqueueListener listener) = 0;
 };

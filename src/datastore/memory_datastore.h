@@ -25,6 +25,9 @@ class MemoryDatastore final : public Datastore {
                                                   std::string_view target_node_storage, int count) override;
   StatusOr<std::vector<int64_t>> Acknowledge(JobState state, const std::vector<int64_t>& ids) override;
   StatusOr<int64_t> CountJobs(JobState state) override;
+  // One process: a dead worker is a dead process, and its memory is gone.
+  Status Heartbeat(const std::vector<int64_t>&) override { return Status::Ok(); }
+  StatusOr<int64_t> ReleaseStale(std::chrono::seconds) override { return int64_t{0}; }
   void SetEnqueueListener(EnqueueListener listener) override;
 
   // Every job still held (tests).

@@ -1,0 +1,374 @@
+#include "datastore/postgres_datastore.h"
+
+#include "log/log.h"
+
+namespace praefect::datastore {
+namespace {
+
+using postgres::Param;
+using postgres::Rows;
+
+Param P(std::string_view v) { return std::string(v); }
+Param P(int64_t v) { return std::to_string(v); }
+
+// The job JSON, built in SQL from the statement's own columns.
+constexpr const char* kUpdateJob = R"(jsonb_build_object(
+    'change', 'update', 'repository_id', r.repository_id, 'virtual_storage', r.virtual_storage,
+    'relative_path', r.relative_path, 'replica_path', r.replica_path,
+    'source_node_storage', $SOURCE, 'target_node_storage', t))";
+
+std::string UpdateJob(const std::string& source_param) {
+  std::string sql = kUpdateJob;
+  sql.replace(sql.find("$SOURCE"), 7, source_param);
+  return sql;
+}
+
+ChangeType ParseChange(const std::string& text) {
+  return text == "delete_replica" ? ChangeType::kDeleteReplica : ChangeType::kUpdate;
+}
+
+}  // namespace
+
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ",";
+    out += "\"";
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += "\"";
+  }
+  return out + "}";
+}
+
+PostgresDatastore::PostgresDatastore(std::unique_ptr<postgres::Pool> pool,
+                                     std::unique_ptr<postgres::Listener> listener,
+                                     std::chrono::milliseconds call_timeout)
+    : pool_(std::move(pool)), listener_conn_(std::move(listener)), call_timeout_(call_timeout) {
+  if (listener_conn_) listen_thread_ = std::thread([this] { ListenLoop(); });
+}
+
+PostgresDatastore::~PostgresDatastore() {
+  stopping_ = true;
+  if (listen_thread_.joinable()) listen_thread_.join();
+}
+
+void PostgresDatastore::ListenLoop() {
+  bool listening = false;
+  while (!stopping_.load()) {
+    if (!listening) {
+      Status st = listener_conn_->Listen("replication_queue_enqueued", Deadline());
+      listening = st.ok();
+      if (!st.ok()) {
+        log::Warn("replication: cannot LISTEN for new jobs; workers poll until the database is back",
+                  {{"error", st.message()}});
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        continue;
+      }
+    }
+    auto got = listener_conn_->Wait(std::chrono::milliseconds(200));
+    if (!got.ok()) continue;  // the Listener re-dials and re-LISTENs
+    bool any = !got->empty() || listener_conn_->TakeReconnected();
+    if (!any) continue;
+    EnqueueListener listener;
+    {
+      std::lock_guard lock(mu_);
+      listener = listener_;
+    }
+    if (listener) listener("", "");
+  }
+}
+
+void PostgresDatastore::SetEnqueueListener(EnqueueListener listener) {
+  std::lock_guard lock(mu_);
+  listener_ = std::move(listener);
+}
+
+StatusOr<int64_t> PostgresDatastore::ReserveRepositoryId() {
+  auto rows = pool_->Exec("SELECT nextval(pg_get_serial_sequence('repositories', 'repository_id'))", {}, Deadline());
+  if (!rows.ok()) return rows.status();
+  return rows->Int64(0, 0);
+}
+
+Status PostgresDatastore::CreateRepository(const NewRepository& repo) {
+  const std::string sql = R"(
+WITH r AS (
+  INSERT INTO repositories (repository_id, virtual_storage, relative_path, replica_path, "primary", generation)
+  VALUES ($1, $2, $3, $4, $5, 0)
+  RETURNING repository_id, virtual_storage, relative_path, replica_path
+), replica AS (
+  INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
+  SELECT repository_id, virtual_storage, relative_path, $5, 0 FROM r
+)
+INSERT INTO replication_queue (lock_id, job, meta)
+SELECT r.virtual_storage || '|' || t || '|' || r.relative_path, )" +
+                          UpdateJob("$5::text") + R"(, jsonb_build_object('correlation_id', $7::text)
+FROM r, unnest($6::text[]) AS t)";
+  auto rows = pool_->Exec(sql,
+                          {P(repo.repository_id), P(repo.virtual_storage), P(repo.relative_path), P(repo.replica_path),
+                           P(repo.primary), TextArray(repo.outdated), P(repo.correlation_id)},
+                          Deadline());
+  if (rows.status().code() == StatusCode::kAlreadyExists)
+    return Status(StatusCode::kAlreadyExists, "repository \"" + repo.relative_path +
+                                                  "\" already exists in virtual storage \"" + repo.virtual_storage +
+                                                  "\"");
+  return rows.status();
+}
+
+StatusOr<std::optional<RepositoryMetadata>> PostgresDatastore::GetRepository(std::string_view virtual_storage,
+                                                                             std::string_view relative_path) {
+  auto rows = pool_->Exec(R"(
+SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), COALESCE(r.generation, 0), s.storage, s.generation
+FROM repositories r LEFT JOIN storage_repositories s USING (repository_id)
+WHERE r.virtual_storage = $1 AND r.relative_path = $2
+ORDER BY s.storage)",
+                          {P(virtual_storage), P(relative_path)}, Deadline());
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<RepositoryMetadata>();
+  RepositoryMetadata meta;
+  auto id = rows->Int64(0, 0);
+  if (!id.ok()) return id.status();
+  meta.repository_id = *id;
+  meta.virtual_storage = std::string(virtual_storage);
+  meta.relative_path = std::string(relative_path);
+  meta.replica_path = rows->Text(0, 1);
+  meta.primary = rows->Text(0, 2);
+  meta.generation = 0;
+  for (size_t i = 0; i < rows->size(); ++i) {
+    if (rows->IsNull(i, 4)) continue;
+    auto gen = rows->Int64(i, 5);
+    if (!gen.ok()) return gen.status();
+    meta.replicas.push_back(Replica{rows->Text(i, 4), *gen});
+    meta.generation = std::max(meta.generation, *gen);
+  }
+  return std::optional<RepositoryMetadata>(std::move(meta));
+}
+
+Status PostgresDatastore::RecordWrite(const Write& write) {
+  std::vector<std::string> took = write.updated;
+  took.push_back(write.primary);
+  const std::string sql = R"(
+WITH r AS (
+  UPDATE repositories SET generation = COALESCE(generation, -1) + 1
+  WHERE repository_id = $1
+  RETURNING repository_id, virtual_storage, relative_path, replica_path, generation
+), bumped AS (
+  INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
+  SELECT r.repository_id, r.virtual_storage, r.relative_path, s, r.generation FROM r, unnest($2::text[]) AS s
+  ON CONFLICT (repository_id, storage) DO UPDATE SET generation = EXCLUDED.generation
+), jobs AS (
+  INSERT INTO replication_queue (lock_id, job, meta)
+  SELECT r.virtual_storage || '|' || t || '|' || r.relative_path, )" +
+                          UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
+  FROM r, unnest($3::text[]) AS t
+  WHERE NOT EXISTS (
+    SELECT 1 FROM replication_queue q
+    WHERE q.state = 'ready' AND q.lock_id = r.virtual_storage || '|' || t || '|' || r.relative_path
+      AND q.job->>'change' = 'update' AND q.job->>'source_node_storage' = $4::text)
+)
+SELECT count(*) FROM r)";
+  auto rows = pool_->Exec(sql,
+                          {P(write.repository_id), TextArray(took), TextArray(write.outdated), P(write.primary),
+                           P(write.correlation_id)},
+                          Deadline());
+  if (!rows.ok()) return rows.status();
+  auto n = rows->Int64(0, 0);
+  if (!n.ok()) return n.status();
+  if (*n == 0) return NotFound("repository " + std::to_string(write.repository_id) + " is no longer registered");
+  return Status::Ok();
+}
+
+Status PostgresDatastore::SetGeneration(int64_t repository_id, std::string_view storage, int64_t generation) {
+  auto rows = pool_->Exec(R"(
+INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
+SELECT repository_id, virtual_storage, relative_path, $2, $3 FROM repositories WHERE repository_id = $1
+ON CONFLICT (repository_id, storage)
+DO UPDATE SET generation = GREATEST(storage_repositories.generation, EXCLUDED.generation))",
+                          {P(repository_id), P(storage), P(generation)}, Deadline());
+  if (!rows.ok()) return rows.status();
+  if (rows->affected == 0) return NotFound("repository " + std::to_string(repository_id) + " is not registered");
+  return Status::Ok();
+}
+
+StatusOr<std::optional<RepositoryMetadata>> PostgresDatastore::DeleteRepository(std::string_view virtual_storage,
+                                                                                std::string_view relative_path,
+                                                                                std::string_view except_storage,
+                                                                                std::string_view correlation_id) {
+  auto rows = pool_->Exec(R"(
+WITH r AS (
+  DELETE FROM repositories WHERE virtual_storage = $1 AND relative_path = $2
+  RETURNING repository_id, virtual_storage, relative_path, replica_path, "primary"
+), replicas AS (
+  SELECT s.storage, s.generation FROM storage_repositories s JOIN r USING (repository_id)
+), dropped AS (
+  DELETE FROM replication_queue q USING r
+  WHERE q.state = 'ready' AND (q.job->>'repository_id')::bigint = r.repository_id
+), jobs AS (
+  INSERT INTO replication_queue (lock_id, job, meta)
+  SELECT r.virtual_storage || '|' || replicas.storage || '|' || r.relative_path,
+         jsonb_build_object('change', 'delete_replica', 'repository_id', r.repository_id,
+                            'virtual_storage', r.virtual_storage, 'relative_path', r.relative_path,
+                            'replica_path', r.replica_path, 'source_node_storage', '',
+                            'target_node_storage', replicas.storage),
+         jsonb_build_object('correlation_id', $4::text)
+  FROM r, replicas WHERE replicas.storage <> $3
+)
+SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), replicas.storage, replicas.generation
+FROM r LEFT JOIN replicas ON true)",
+                          {P(virtual_storage), P(relative_path), P(except_storage), P(correlation_id)}, Deadline());
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<RepositoryMetadata>();
+  RepositoryMetadata meta;
+  auto id = rows->Int64(0, 0);
+  if (!id.ok()) return id.status();
+  meta.repository_id = *id;
+  meta.virtual_storage = std::string(virtual_storage);
+  meta.relative_path = std::string(relative_path);
+  meta.replica_path = rows->Text(0, 1);
+  meta.primary = rows->Text(0, 2);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    if (rows->IsNull(i, 3)) continue;
+    auto gen = rows->Int64(i, 4);
+    if (!gen.ok()) return gen.status();
+    meta.replicas.push_back(Replica{rows->Text(i, 3), *gen});
+    meta.generation = std::max(meta.generation, *gen);
+  }
+  return std::optional<RepositoryMetadata>(std::move(meta));
+}
+
+StatusOr<std::vector<ReplicationEvent>> PostgresDatastore::Dequeue(std::string_view virtual_storage,
+                                                                   std::string_view target_node_storage, int count) {
+  auto rows = pool_->Exec(R"(
+WITH candidate AS (
+  SELECT id, lock_id FROM replication_queue q
+  WHERE state = 'ready' AND job->>'virtual_storage' = $1 AND job->>'target_node_storage' = $2
+    AND NOT EXISTS (SELECT 1 FROM replication_queue_lock l WHERE l.id = q.lock_id AND l.acquired)
+  ORDER BY id
+  LIMIT $3
+  FOR UPDATE SKIP LOCKED
+), one_per_lock AS (
+  SELECT DISTINCT ON (lock_id) id, lock_id FROM candidate ORDER BY lock_id, id
+), locked AS (
+  INSERT INTO replication_queue_lock (id, acquired)
+  SELECT lock_id, true FROM one_per_lock
+  ON CONFLICT (id) DO UPDATE SET acquired = true WHERE replication_queue_lock.acquired = false
+  RETURNING id
+), taken AS (
+  UPDATE replication_queue q SET state = 'in_progress', attempt = q.attempt - 1, updated_at = now()
+  FROM one_per_lock o JOIN locked ON locked.id = o.lock_id
+  WHERE q.id = o.id
+  RETURNING q.id, q.lock_id, q.attempt, q.created_at, q.job, q.meta
+), job_locks AS (
+  INSERT INTO replication_queue_job_lock (job_id, lock_id) SELECT id, lock_id FROM taken
+)
+SELECT id, attempt, (extract(epoch from created_at) * 1000000)::bigint, job->>'change',
+       (job->>'repository_id')::bigint, job->>'relative_path', job->>'replica_path',
+       COALESCE(job->>'source_node_storage', ''), COALESCE(meta->>'correlation_id', '')
+FROM taken ORDER BY id)",
+                          {P(virtual_storage), P(target_node_storage), P(static_cast<int64_t>(count))}, Deadline());
+  if (!rows.ok()) return rows.status();
+  std::vector<ReplicationEvent> events;
+  for (size_t i = 0; i < rows->size(); ++i) {
+    ReplicationEvent e;
+    auto id = rows->Int64(i, 0);
+    auto attempt = rows->Int64(i, 1);
+    auto created = rows->Int64(i, 2);
+    auto repo_id = rows->Int64(i, 4);
+    if (!id.ok() || !attempt.ok() || !created.ok() || !repo_id.ok())
+      return Internal("dequeue: malformed job row " + rows->Text(i, 0));
+    e.id = *id;
+    e.state = JobState::kInProgress;
+    e.attempts_left = static_cast<int>(*attempt);
+    e.created_at = std::chrono::system_clock::time_point(std::chrono::microseconds(*created));
+    e.job.change = ParseChange(rows->Text(i, 3));
+    e.job.repository_id = *repo_id;
+    e.job.virtual_storage = std::string(virtual_storage);
+    e.job.relative_path = rows->Text(i, 5);
+    e.job.replica_path = rows->Text(i, 6);
+    e.job.source_node_storage = rows->Text(i, 7);
+    e.job.target_node_storage = std::string(target_node_storage);
+    e.correlation_id = rows->Text(i, 8);
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+StatusOr<std::vector<int64_t>> PostgresDatastore::Acknowledge(JobState state, const std::vector<int64_t>& ids) {
+  if (state != JobState::kCompleted && state != JobState::kFailed && state != JobState::kDead)
+    return InvalidArgument("acknowledging jobs as " + std::string(JobStateName(state)) +
+                           ": only completed, failed or dead end a job");
+  if (ids.empty()) return std::vector<int64_t>();
+  std::vector<std::string> id_texts;
+  for (int64_t id : ids) id_texts.push_back(std::to_string(id));
+  std::string sql;
+  if (state == JobState::kCompleted) {
+    sql = R"(
+WITH done AS (
+  DELETE FROM replication_queue WHERE id = ANY($1::bigint[]) AND state = 'in_progress' RETURNING id, lock_id
+), unlocked AS (
+  UPDATE replication_queue_lock l SET acquired = false FROM done WHERE l.id = done.lock_id
+)
+SELECT id FROM done)";
+  } else {
+    sql = std::string(R"(
+WITH done AS (
+  UPDATE replication_queue SET updated_at = now(), state = )") +
+          (state == JobState::kDead ? "'dead'" : "CASE WHEN attempt > 0 THEN 'ready' ELSE 'dead' END") + R"(
+  WHERE id = ANY($1::bigint[]) AND state = 'in_progress' RETURNING id, lock_id
+), released AS (
+  DELETE FROM replication_queue_job_lock j USING done WHERE j.job_id = done.id
+), unlocked AS (
+  UPDATE replication_queue_lock l SET acquired = false FROM done WHERE l.id = done.lock_id
+)
+SELECT id FROM done)";
+  }
+  auto rows = pool_->Exec(sql, {TextArray(id_texts)}, Deadline());
+  if (!rows.ok()) return rows.status();
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < rows->size(); ++i) {
+    auto id = rows->Int64(i, 0);
+    if (id.ok()) out.push_back(*id);
+  }
+  return out;
+}
+
+Status PostgresDatastore::Heartbeat(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return Status::Ok();
+  std::vector<std::string> id_texts;
+  for (int64_t id : ids) id_texts.push_back(std::to_string(id));
+  return pool_->Exec("UPDATE replication_queue_job_lock SET triggered_at = now() WHERE job_id = ANY($1::bigint[])",
+                     {TextArray(id_texts)}, Deadline())
+      .status();
+}
+
+StatusOr<int64_t> PostgresDatastore::ReleaseStale(std::chrono::seconds older_than) {
+  auto rows = pool_->Exec(R"(
+WITH stale AS (
+  SELECT job_id, lock_id FROM replication_queue_job_lock
+  WHERE triggered_at < now() - make_interval(secs => $1)
+  FOR UPDATE SKIP LOCKED
+), done AS (
+  UPDATE replication_queue q SET state = CASE WHEN attempt > 0 THEN 'ready' ELSE 'dead' END, updated_at = now()
+  FROM stale WHERE q.id = stale.job_id AND q.state = 'in_progress'
+  RETURNING q.id, q.lock_id
+), released AS (
+  DELETE FROM replication_queue_job_lock j USING stale WHERE j.job_id = stale.job_id
+), unlocked AS (
+  UPDATE replication_queue_lock l SET acquired = false FROM stale WHERE l.id = stale.lock_id
+)
+SELECT count(*) FROM done)",
+                          {P(static_cast<int64_t>(older_than.count()))}, Deadline());
+  if (!rows.ok()) return rows.status();
+  return rows->Int64(0, 0);
+}
+
+StatusOr<int64_t> PostgresDatastore::CountJobs(JobState state) {
+  auto rows = pool_->Exec("SELECT count(*) FROM replication_queue WHERE state = $1", {P(JobStateName(state))},
+                          Deadline());
+  if (!rows.ok()) return rows.status();
+  return rows->Int64(0, 0);
+}
+
+}  // namespace praefect::datastore

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "config/config.h"
+#include "datastore/datastore.h"
+#include "datastore/postgres/listener.h"
+#include "datastore/postgres/pool.h"
+
+namespace praefect::datastore {
+
+// The Datastore in PostgreSQL (schema: sql/migrations), shared by every
+// praefect of a cluster. Each method is one statement (one transaction);
+// RecordWrite bumps generations and enqueues jobs in the same statement.
+// Jobs are locked per replica (replication_queue_lock) so that two workers,
+// of one praefect or of several, never run jobs on one replica at once;
+// Dequeue skips rows other transactions hold (FOR UPDATE SKIP LOCKED).
+// A background thread LISTENs on replication_queue_enqueued and calls the
+// enqueue listener with empty names ("some target has work"), so workers
+// start within milliseconds of a write anywhere in the cluster.
+//
+// Every call is bounded by `call_timeout`; a database that cannot be reached
+// is UNAVAILABLE at once (the pool's backoff), never a hang. Thread-safe.
+class PostgresDatastore final : public Datastore {
+ public:
+  PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
+                    std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
+  ~PostgresDatastore() override;
+
+  StatusOr<int64_t> ReserveRepositoryId() override;
+  Status CreateRepository(const NewRepository& repo) override;
+  StatusOr<std::optional<RepositoryMetadata>> GetRepository(std::string_view virtual_storage,
+                                                            std::string_view relative_path) override;
+  Status RecordWrite(const Write& write) override;
+  Status SetGeneration(int64_t repository_id, std::string_view storage, int64_t generation) override;
+  StatusOr<std::optional<RepositoryMetadata>> DeleteRepository(std::string_view virtual_storage,
+                                                               std::string_view relative_path,
+                                                               std::string_view except_storage,
+                                                               std::string_view correlation_id) override;
+  StatusOr<std::vector<ReplicationEvent>> Dequeue(std::string_view virtual_storage,
+                                                  std::string_view target_node_storage, int count) override;
+  StatusOr<std::vector<int64_t>> Acknowledge(JobState state, const std::vector<int64_t>& ids) override;
+  StatusOr<int64_t> CountJobs(JobState state) override;
+  void SetEnqueueListener(EnqueueListener listener) override;
+  Status Heartbeat(const std::vector<int64_t>& ids) override;
+  StatusOr<int64_t> ReleaseStale(std::chrono::seconds older_than) override;
+
+ private:
+  postgres::Deadline Deadline() const { return postgres::Clock::now() + call_timeout_; }
+  void ListenLoop();
+
+  std::unique_ptr<postgres::Pool> pool_;
+  std::unique_ptr<postgres::Listener> listener_conn_;
+  const std::chrono::milliseconds call_timeout_;
+  std::mutex mu_;
+  EnqueueListener listener_;  // GUARDED_BY(mu_)
+  std::atomic<bool> stopping_{false};
+  std::thread listen_thread_;
+};
+
+// A text[] literal for a parameter: {"a","b"} with quotes and backslashes
+// escaped.
+std::string TextArray(const std::vector<std::string>& values);
+
+}  // namespace praefect::datastore
