@@ -104,10 +104,35 @@ void Replicator::Start() {
     Worker* worker = w.get();
     worker->thread = std::thread([this, worker] { Run(worker); });
   }
+  janitor_ = std::thread([this] { Janitor(); });
+}
+
+void Replicator::Janitor() {
+  std::unique_lock lock(janitor_mu_);
+  while (!stopping_.load()) {
+    janitor_cv_.wait_for(lock, options_.heartbeat_interval, [this] { return stopping_.load(); });
+    if (stopping_.load()) break;
+    std::vector<int64_t> ids;
+    {
+      std::lock_guard in(in_flight_mu_);
+      ids.assign(in_flight_.begin(), in_flight_.end());
+    }
+    if (Status st = store_->Heartbeat(ids); !st.ok())
+      log::Warn("replication: heartbeat of running jobs failed", {{"error", st.message()}});
+    auto released = store_->ReleaseStale(options_.stale_after);
+    if (released.ok() && *released > 0)
+      log::Warn("replication: jobs of a worker that stopped were released for retry",
+                {{"jobs", static_cast<long long>(*released)}});
+  }
 }
 
 void Replicator::Stop() {
   if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard lock(janitor_mu_);
+  }
+  janitor_cv_.notify_all();
+  if (janitor_.joinable()) janitor_.join();
   store_->SetEnqueueListener(nullptr);
   for (auto& w : workers_) {
     {
@@ -123,7 +148,8 @@ void Replicator::Stop() {
 
 void Replicator::Wake(const std::string& virtual_storage, const std::string& target) {
   for (auto& w : workers_) {
-    if (w->virtual_storage == virtual_storage && w->target->storage == target) {
+    const bool any = virtual_storage.empty() && target.empty();
+    if (any || (w->virtual_storage == virtual_storage && w->target->storage == target)) {
       {
         std::lock_guard lock(w->mu);
         w->woken = true;
@@ -144,6 +170,10 @@ void Replicator::Run(Worker* worker) {
                  {"error", jobs.status().message()}});
     } else if (!jobs->empty()) {
       idle = std::chrono::milliseconds(50);
+      {
+        std::lock_guard in(in_flight_mu_);
+        for (const auto& event : *jobs) in_flight_.insert(event.id);
+      }
       std::map<datastore::JobState, std::vector<int64_t>> outcome;
       for (const auto& event : *jobs) outcome[Process(event)].push_back(event.id);
       for (const auto& [state, ids] : outcome) {
@@ -151,6 +181,10 @@ void Replicator::Run(Worker* worker) {
         if (!acked.ok())
           log::Warn("replication: cannot acknowledge jobs; they will be retried",
                     {{"storage", worker->target->storage}, {"error", acked.status().message()}});
+      }
+      {
+        std::lock_guard in(in_flight_mu_);
+        for (const auto& event : *jobs) in_flight_.erase(event.id);
       }
       continue;
     }

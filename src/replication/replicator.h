@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,10 @@ struct Options {
   // wakes it at once.
   std::chrono::milliseconds max_idle_wait{5000};
   std::chrono::milliseconds job_timeout{std::chrono::minutes(10)};
+  // In-progress jobs are heartbeated this often; jobs of any praefect whose
+  // heartbeat is older than stale_after (a worker that died) are retried.
+  std::chrono::milliseconds heartbeat_interval{5000};
+  std::chrono::seconds stale_after{30};
 };
 
 // Thread-safe. The pointees must outlive the Replicator; `metrics` may be
@@ -53,6 +58,7 @@ class Replicator {
   Status Update(const datastore::ReplicationJob& job);
   Status DeleteReplica(const datastore::ReplicationJob& job);
   void Wake(const std::string& virtual_storage, const std::string& target);
+  void Janitor();
 
   datastore::Datastore* store_;
   const nodes::NodeSet* nodes_;
@@ -60,6 +66,11 @@ class Replicator {
   const Options options_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};
+  std::mutex in_flight_mu_;
+  std::set<int64_t> in_flight_;  // GUARDED_BY(in_flight_mu_)
+  std::mutex janitor_mu_;
+  std::condition_variable janitor_cv_;
+  std::thread janitor_;
 };
 
 // The gitaly-servers metadata value: base64 (standard, padded) of

@@ -13,6 +13,8 @@
 
 #include "coordinator/coordinator.h"
 #include "datastore/memory_datastore.h"
+#include "datastore/postgres_datastore.h"
+#include "server/work_pool.h"
 #include "replication/replicator.h"
 #include "services/repository_exists_service.h"
 #include "log/log.h"
@@ -130,22 +132,33 @@ int Run(const config::Config& config, std::ostream& err) {
   };
   metrics::Metrics metrics(std::move(metrics_options));
 
-  // The datastore. PostgreSQL arrives with the next step of the Datastore
-  // issue; until then the metadata lives in memory, as Praefect's
-  // memory_queue_enabled keeps its queue.
-  datastore::MemoryDatastore store;
-  log::Warn("repository metadata and replication jobs are kept in memory: they are lost when praefect stops, "
-            "and repositories created before a restart are unknown after it (PostgreSQL support is not in this "
-            "build yet)",
-            {{"memory_queue_enabled", config.memory_queue_enabled ? "true" : "false"}});
+  // The datastore: PostgreSQL when [database] names one (the schema was
+  // checked before Run), else memory, as Praefect's memory_queue_enabled.
+  std::unique_ptr<datastore::Datastore> store_owner;
+  if (!config.database.host.empty() || !config.database.dbname.empty()) {
+    store_owner = std::make_unique<datastore::PostgresDatastore>(datastore::postgres::NewPool(config.database),
+                                                                 datastore::postgres::NewListener(config.database));
+    log::Info("repository metadata and replication jobs are kept in PostgreSQL",
+              {{"database", config.database.dbname}, {"host", config.database.host}});
+  } else {
+    store_owner = std::make_unique<datastore::MemoryDatastore>();
+    log::Warn("no [database] configured: repository metadata and replication jobs are kept in memory; they are "
+              "lost when praefect stops, and repositories created before a restart are unknown after it. Configure "
+              "[database] for production",
+              {{"memory_queue_enabled", config.memory_queue_enabled ? "true" : "false"}});
+  }
+  datastore::Datastore& store = *store_owner;
   replication::Options replication_options;
   replication_options.batch_size = static_cast<int>(config.replication.batch_size);
   replication::Replicator replicator(&store, nodes->get(), &metrics, replication_options);
+  // Blocking datastore calls run on a small pool, off gRPC's threads.
+  WorkPool work_pool(8);
 
   coordinator::PrimaryRouter router;
   coordinator::Options coordinator_options;
   coordinator_options.auth_token = config.auth.token;
   coordinator_options.auth_transitioning = config.auth.transitioning;
+  coordinator_options.executor = [&work_pool](std::function<void()> fn) { work_pool.Submit(std::move(fn)); };
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
   proxy::Proxy proxy(&coordinator);
   services::Authenticator authenticate = [&coordinator](const grpc::ServerContext& ctx) {
