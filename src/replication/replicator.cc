@@ -2,6 +2,8 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include <algorithm>
+
 #include "auth/token.h"
 #include "common/json.h"
 #include "log/log.h"
@@ -161,7 +163,16 @@ void Replicator::Wake(const std::string& virtual_storage, const std::string& tar
 
 void Replicator::Run(Worker* worker) {
   std::chrono::milliseconds idle{50};
+  // After a failed job, a pause before the next attempt (doubling to 5 s):
+  // a node that just went down is then marked unhealthy by the health
+  // checks before its jobs have burnt their attempts.
+  std::chrono::milliseconds failure_pause{0};
   while (!stopping_.load()) {
+    if (!worker->target->healthy.load()) {
+      std::unique_lock lock(worker->mu);
+      worker->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_.load(); });
+      continue;
+    }
     auto jobs = store_->Dequeue(worker->virtual_storage, worker->target->storage, options_.batch_size);
     if (!jobs.ok()) {
       log::Warn("replication: cannot dequeue jobs; retrying",
@@ -176,6 +187,10 @@ void Replicator::Run(Worker* worker) {
       }
       std::map<datastore::JobState, std::vector<int64_t>> outcome;
       for (const auto& event : *jobs) outcome[Process(event)].push_back(event.id);
+      const bool any_failed = outcome.count(datastore::JobState::kFailed) + outcome.count(datastore::JobState::kDead) > 0;
+      failure_pause = any_failed ? std::clamp(failure_pause * 2, std::chrono::milliseconds(500),
+                                              std::chrono::milliseconds(5000))
+                                 : std::chrono::milliseconds(0);
       for (const auto& [state, ids] : outcome) {
         auto acked = store_->Acknowledge(state, ids);
         if (!acked.ok())
@@ -185,6 +200,10 @@ void Replicator::Run(Worker* worker) {
       {
         std::lock_guard in(in_flight_mu_);
         for (const auto& event : *jobs) in_flight_.erase(event.id);
+      }
+      if (failure_pause.count() > 0) {
+        std::unique_lock lock(worker->mu);
+        worker->cv.wait_for(lock, failure_pause, [&] { return stopping_.load(); });
       }
       continue;
     }

@@ -15,7 +15,9 @@
 #include "nodes/node_set.h"
 
 // The replication workers: for every node of every virtual storage, a
-// worker takes that node's ready jobs from the datastore and carries them
+// worker takes that node's ready jobs from the datastore (only while the
+// node passes its health checks: jobs for a node that is down wait for it
+// instead of burning their attempts) and carries them
 // out on the node: `update` with ReplicateRepository (the node pulls from
 // the source node, whose address and token travel in the gitaly-servers
 // metadata), `delete_replica` with RemoveRepository. A completed update
@@ -31,8 +33,8 @@ struct Options {
   std::chrono::milliseconds job_timeout{std::chrono::minutes(10)};
   // In-progress jobs are heartbeated this often; jobs of any praefect whose
   // heartbeat is older than stale_after (a worker that died) are retried.
-  std::chrono::milliseconds heartbeat_interval{5000};
-  std::chrono::seconds stale_after{30};
+  std::chrono::milliseconds heartbeat_interval{2000};
+  std::chrono::seconds stale_after{10};
 };
 
 // Thread-safe. The pointees must outlive the Replicator; `metrics` may be

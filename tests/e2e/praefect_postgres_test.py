@@ -1,0 +1,317 @@
+#!/usr/bin/python3
+"""praefect with PostgreSQL, end to end: a real PostgreSQL (Debian's server
+binaries, initdb into a temporary directory, unix socket only), three
+praefect-storage-node processes, praefect, and real git through
+git-remote-gitaly. Checks that pushes reach every replica (and reports how
+long that takes), and the faults of the Datastore issue: praefect SIGKILLed
+with jobs queued, a secondary stopped during pushes, PostgreSQL restarted
+under load. The assertion is always the same: every acknowledged push is on
+every replica in the end.
+
+usage: praefect_postgres_test.py BIN_DIR WORK_DIR
+"""
+import glob
+import hashlib
+import hmac
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BIN, WORK = (os.path.abspath(a) for a in sys.argv[1:3])
+PGBIN = os.environ.get("PRAEFECT_PG_BINDIR", "/usr/lib/postgresql/15/bin")
+CLIENT_TOKEN = "client-secret"
+NODE_TOKEN = "node-secret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bearer(secret):
+    ts = str(int(time.time()))
+    return "Bearer v2.%s.%s" % (hmac.new(secret.encode(), ts.encode(), hashlib.sha256).hexdigest(), ts)
+
+
+def as_postgres_user():
+    """Arguments that run a command as nobody when we are root (PostgreSQL
+    refuses to run as root)."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+
+
+class Postgres:
+    def __init__(self, root):
+        self.dir = tempfile.mkdtemp(prefix="praefect-e2e-pg-")
+        self.data = os.path.join(self.dir, "data")
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "nobody", "nogroup")
+        subprocess.run(as_postgres_user() + [os.path.join(PGBIN, "initdb"), "-D", self.data, "-U", "postgres",
+                                             "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = None
+        self.log = os.path.join(self.dir, "postgres.log")
+        self.start()
+        self.psql("CREATE DATABASE praefect")
+
+    def start(self):
+        log = open(self.log, "a")
+        self.proc = subprocess.Popen(as_postgres_user() + [
+            os.path.join(PGBIN, "postgres"), "-D", self.data, "-k", self.dir, "-c", "listen_addresses=",
+            "-c", "fsync=off", "-c", "unix_socket_permissions=0777"], stdout=log, stderr=log)
+        deadline = time.time() + 30
+        while not os.path.exists(os.path.join(self.dir, ".s.PGSQL.5432")):
+            assert time.time() < deadline, "PostgreSQL did not start: " + open(self.log).read()
+            time.sleep(0.05)
+        while subprocess.run(["psql", "-h", self.dir, "-U", "postgres", "-c", "SELECT 1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            assert time.time() < deadline, "PostgreSQL does not answer"
+            time.sleep(0.05)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)  # fast shutdown
+        self.proc.wait(timeout=60)
+
+    def psql(self, sql, db="postgres"):
+        return subprocess.run(["psql", "-h", self.dir, "-U", "postgres", "-d", db, "-At", "-c", sql], check=True,
+                              stdout=subprocess.PIPE).stdout.decode().strip()
+
+    def destroy(self):
+        if self.proc and self.proc.poll() is None:
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PraefectPostgresTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="e2e-praefect-pg-", dir=WORK)
+        cls.pg = Postgres(cls.root)
+        cls.home = os.path.join(cls.root, "home")
+        os.makedirs(cls.home)
+        cls.env = dict(os.environ, PATH=BIN + ":" + os.environ["PATH"], HOME=cls.home, GIT_CONFIG_NOSYSTEM="1",
+                       GIT_AUTHOR_NAME="E2E", GIT_AUTHOR_EMAIL="e2e@example.com", GIT_COMMITTER_NAME="E2E",
+                       GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=CLIENT_TOKEN)
+        cls.nodes = []
+        for i in (1, 2, 3):
+            node = {"name": "gitaly-%d" % i, "storage": os.path.join(cls.root, "storage-%d" % i),
+                    "port": free_port(), "config": os.path.join(cls.root, "node-%d.toml" % i)}
+            with open(node["config"], "w") as f:
+                f.write('listen_addr = "127.0.0.1:%d"\n[auth]\ntoken = "%s"\n[[storage]]\nname = "%s"\npath = "%s"\n'
+                        % (node["port"], NODE_TOKEN, node["name"], node["storage"]))
+            cls.nodes.append(node)
+            cls.start_node(node)
+        cls.port = free_port()
+        cls.config = os.path.join(cls.root, "praefect.toml")
+        with open(cls.config, "w") as f:
+            f.write('listen_addr = "127.0.0.1:%d"\n[auth]\ntoken = "%s"\n'
+                    '[database]\nhost = "%s"\nuser = "postgres"\ndbname = "praefect"\nsslmode = "disable"\n'
+                    '[[virtual_storage]]\nname = "default"\n' % (cls.port, CLIENT_TOKEN, cls.pg.dir))
+            for node in cls.nodes:
+                f.write('[[virtual_storage.node]]\nstorage = "%s"\naddress = "tcp://127.0.0.1:%d"\ntoken = "%s"\n'
+                        % (node["name"], node["port"], NODE_TOKEN))
+        out = cls.praefect_cmd("sql-migrate")
+        assert "OK (applied 2 migrations)" in out, out
+        out = cls.praefect_cmd("sql-migrate")
+        assert "OK (applied 0 migrations)" in out, out
+        cls.log = open(os.path.join(cls.root, "praefect.log"), "a")
+        cls.praefect = None
+        cls.start_praefect()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.praefect.poll() is None:
+            cls.praefect.terminate()
+            cls.praefect.wait(timeout=60)
+        for node in cls.nodes:
+            if node["proc"].poll() is None:
+                node["proc"].terminate()
+                node["proc"].wait(timeout=30)
+        cls.pg.destroy()
+        cls.log.close()
+        if os.environ.get("PRAEFECT_E2E_KEEP") != "1":
+            shutil.rmtree(cls.root)
+        else:
+            print("kept " + cls.root, file=sys.stderr)
+
+    @classmethod
+    def praefect_cmd(cls, *args):
+        r = subprocess.run([os.path.join(BIN, "praefect"), "-config", cls.config] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        return r.stdout.decode()
+
+    @classmethod
+    def start_node(cls, node):
+        node["proc"] = subprocess.Popen([os.path.join(BIN, "praefect-storage-node"), "-config", node["config"]],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = node["proc"].stdout.readline().decode()
+        assert line.startswith("listening on tcp://"), line
+
+    @classmethod
+    def start_praefect(cls):
+        import grpc
+        cls.praefect = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", cls.config], stdout=cls.log,
+                                        stderr=subprocess.STDOUT)
+        with grpc.insecure_channel("127.0.0.1:%d" % cls.port) as ch:
+            grpc.channel_ready_future(ch).result(timeout=30)
+
+    def git(self, *args, cwd=None, check=True):
+        r = subprocess.run(["git"] + list(args), cwd=cwd, env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        if check and r.returncode != 0:
+            self.fail("git %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr.decode()))
+        return r
+
+    def url(self, rel):
+        return "gitaly://127.0.0.1:%d/default/%s" % (self.port, rel)
+
+    def new_repo(self, rel):
+        """Creates `rel` through praefect with one commit; returns (work tree,
+        replica path relative to the storages)."""
+        before = set(glob.glob(os.path.join(self.nodes[0]["storage"], "@cluster/repositories/*/*/*")))
+        work = os.path.join(self.root, "work-" + rel.replace("/", "-"))
+        self.git("init", "-q", "-b", "main", work)
+        self.git("commit", "-q", "--allow-empty", "-m", "root", cwd=work)
+        # git push to a missing repository fails; create it first by pushing
+        # through CreateRepository, via the Python client.
+        import grpc
+        with grpc.insecure_channel("127.0.0.1:%d" % self.port) as ch:
+            create = ch.unary_unary("/gitaly.RepositoryService/CreateRepository",
+                                    request_serializer=lambda b: b, response_deserializer=lambda b: b)
+            repo = b"\x12" + bytes([7]) + b"default" + b"\x1a" + bytes([len(rel)]) + rel.encode()
+            create(b"\x0a" + bytes([len(repo)]) + repo, metadata=[("authorization", bearer(CLIENT_TOKEN))],
+                   timeout=30)
+        created = set(glob.glob(os.path.join(self.nodes[0]["storage"], "@cluster/repositories/*/*/*"))) - before
+        self.assertEqual(len(created), 1)
+        replica = os.path.relpath(created.pop(), self.nodes[0]["storage"])
+        self.git("push", "-q", self.url(rel), "main", cwd=work)
+        return work, replica
+
+    def refs(self, node, replica):
+        path = os.path.join(node["storage"], replica)
+        if not os.path.isdir(path):
+            return None
+        return subprocess.run(["git", "--git-dir=" + path, "for-each-ref", "--format=%(objectname) %(refname)"],
+                              stdout=subprocess.PIPE, env=self.env).stdout
+
+    def wait_converged(self, replica, want=None, timeout=60):
+        """Waits until every node's refs equal the primary's (or `want`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            refs = [self.refs(n, replica) for n in self.nodes]
+            target = want if want is not None else refs[0]
+            if refs[0] == target and all(r == target for r in refs):
+                return
+            if time.monotonic() > deadline:
+                self.fail("replicas did not converge:\n" + "\n".join(
+                    "%s: %r" % (n["name"], r) for n, r in zip(self.nodes, refs)))
+            time.sleep(0.005)
+
+    def commit_and_push(self, work, rel, i):
+        with open(os.path.join(work, "file"), "w") as f:
+            f.write("%d\n" % i)
+        self.git("add", "file", cwd=work)
+        self.git("commit", "-q", "-m", "c%d" % i, cwd=work)
+        return self.git("push", "-q", self.url(rel), "main", cwd=work, check=False).returncode == 0
+
+    def test_1_pushes_reach_every_replica(self):
+        work, replica = self.new_repo("pg/latency.git")
+        self.wait_converged(replica)
+        latencies = []
+        for i in range(20):
+            self.assertTrue(self.commit_and_push(work, "pg/latency.git", i))
+            acked = time.monotonic()
+            self.wait_converged(replica)
+            latencies.append((time.monotonic() - acked) * 1000)
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        print("push acknowledged -> both secondaries converged, 20 pushes: p50 %.1f ms, p99 %.1f ms, max %.1f ms"
+              % (p50, p99, latencies[-1]), file=sys.stderr)
+        deadline = time.monotonic() + 10  # the last acknowledgement may trail the copy
+        while self.pg.psql("SELECT count(*) FROM replication_queue", "praefect") != "0":
+            self.assertLess(time.monotonic(), deadline, "completed jobs do not accumulate")
+            time.sleep(0.05)
+
+    def test_2_praefect_sigkill_with_jobs_queued(self):
+        work, replica = self.new_repo("pg/sigkill.git")
+        for i in range(10):
+            self.assertTrue(self.commit_and_push(work, "pg/sigkill.git", i))
+        self.praefect.send_signal(signal.SIGKILL)
+        self.praefect.wait(timeout=30)
+        want = self.git("for-each-ref", "--format=%(objectname) %(refname)", cwd=work).stdout
+        want = self.refs(self.nodes[0], replica)  # the primary took every acknowledged push
+        self.start_praefect()
+        self.wait_converged(replica, want, timeout=90)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM replication_queue WHERE state = 'dead'", "praefect"), "0")
+
+    def test_3_secondary_stopped_during_pushes(self):
+        work, replica = self.new_repo("pg/stopped.git")
+        self.wait_converged(replica)
+        node = self.nodes[2]
+        node["proc"].send_signal(signal.SIGKILL)
+        node["proc"].wait(timeout=30)
+        for i in range(5):
+            self.assertTrue(self.commit_and_push(work, "pg/stopped.git", i), "writes continue with a secondary down")
+        time.sleep(2)  # jobs for the dead node wait for it
+        self.start_node(node)
+        self.wait_converged(replica, timeout=90)
+
+    def test_4_postgres_restart_under_load(self):
+        work, replica = self.new_repo("pg/restart.git")
+        self.wait_converged(replica)
+        acknowledged = []
+        failed = []
+        stop = threading.Event()
+
+        def pushes():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                if self.commit_and_push(work, "pg/restart.git", 1000 + i):
+                    acknowledged.append(self.git("rev-parse", "HEAD", cwd=work).stdout.decode().strip())
+                else:
+                    # Not acknowledged: the commit stays and goes with the
+                    # next push (the primary may or may not hold it).
+                    failed.append(i)
+                    time.sleep(0.05)
+
+        t = threading.Thread(target=pushes)
+        t.start()
+        time.sleep(1)
+        self.pg.stop()
+        time.sleep(2)
+        self.pg.start()
+        time.sleep(3)
+        stop.set()
+        t.join()
+        print("PostgreSQL restart: %d pushes acknowledged, %d refused during the outage"
+              % (len(acknowledged), len(failed)), file=sys.stderr)
+        self.assertTrue(failed, "pushes during the outage fail instead of being acknowledged unrecorded")
+        self.assertGreater(len(acknowledged), 0)
+        # praefect recovered without a restart: a new push is acknowledged...
+        self.assertTrue(self.commit_and_push(work, "pg/restart.git", 99999))
+        acknowledged.append(self.git("rev-parse", "HEAD", cwd=work).stdout.decode().strip())
+        self.assertIsNone(self.praefect.poll(), "praefect kept running")
+        # ...and every acknowledged push is on every replica.
+        self.wait_converged(replica, timeout=90)
+        for node in self.nodes:
+            path = os.path.join(node["storage"], replica)
+            for oid in acknowledged:
+                r = subprocess.run(["git", "--git-dir=" + path, "cat-file", "-e", oid + "^{commit}"],
+                                   env=self.env)
+                self.assertEqual(r.returncode, 0, "acknowledged commit %s on %s" % (oid, node["name"]))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
