@@ -94,10 +94,12 @@ Replicator::~Replicator() { Stop(); }
 void Replicator::Start() {
   for (const auto& vs : nodes_->virtual_storages()) {
     for (const auto& node : vs.nodes) {
-      auto worker = std::make_unique<Worker>();
-      worker->virtual_storage = vs.name;
-      worker->target = node.get();
-      workers_.push_back(std::move(worker));
+      for (int i = 0; i < std::max(1, options_.workers_per_storage); ++i) {
+        auto worker = std::make_unique<Worker>();
+        worker->virtual_storage = vs.name;
+        worker->target = node.get();
+        workers_.push_back(std::move(worker));
+      }
     }
   }
   store_->SetEnqueueListener(

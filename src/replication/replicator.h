@@ -27,6 +27,9 @@ namespace praefect::replication {
 
 struct Options {
   int batch_size = 10;  // [replication] batch_size
+  // Workers per node ([replication] parallel_storage_processing_workers);
+  // the per-replica job locks keep them off each other's replicas.
+  int workers_per_storage = 1;
   // Longest sleep of an idle worker between polls; an enqueue notification
   // wakes it at once.
   std::chrono::milliseconds max_idle_wait{5000};
@@ -46,7 +49,7 @@ class Replicator {
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
 
-  // Starts one worker thread per node and subscribes to enqueue
+  // Starts workers_per_storage worker threads per node and subscribes to enqueue
   // notifications.
   void Start();
   // Stops and joins the workers; a job in flight is finished first.

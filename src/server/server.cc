@@ -150,6 +150,7 @@ int Run(const config::Config& config, std::ostream& err) {
   datastore::Datastore& store = *store_owner;
   replication::Options replication_options;
   replication_options.batch_size = static_cast<int>(config.replication.batch_size);
+  replication_options.workers_per_storage = static_cast<int>(config.replication.parallel_storage_processing_workers);
   replication::Replicator replicator(&store, nodes->get(), &metrics, replication_options);
   // Blocking datastore calls run on a small pool, off gRPC's threads.
   WorkPool work_pool(8);
