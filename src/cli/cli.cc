@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "cli/flags.h"
 #include "cli/subcommand.h"
 
 namespace praefect::cli {
@@ -37,26 +38,6 @@ void PrintUsage(std::ostream& os) {
   os << "\nSee praefect(8) and praefect.toml(5).\n";
 }
 
-// Go's flag package accepts -flag, --flag, -flag=value and -flag value.
-bool MatchFlag(std::string_view arg, std::string_view name, std::string_view* inline_value) {
-  if (arg.starts_with("--")) {
-    arg.remove_prefix(2);
-  } else if (arg.starts_with("-")) {
-    arg.remove_prefix(1);
-  } else {
-    return false;
-  }
-  if (arg == name) {
-    *inline_value = {};
-    return true;
-  }
-  if (arg.starts_with(name) && arg.size() > name.size() && arg[name.size()] == '=') {
-    *inline_value = arg.substr(name.size() + 1);
-    return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 int Run(const std::vector<std::string>& argv, std::istream& in, std::ostream& out, std::ostream& err) {
@@ -64,9 +45,11 @@ int Run(const std::vector<std::string>& argv, std::istream& in, std::ostream& ou
   size_t i = 1;
   for (; i < argv.size(); ++i) {
     std::string_view arg = argv[i];
+    std::optional<std::string_view> inline_value;
     std::string_view value;
-    if (MatchFlag(arg, "config", &value)) {
-      if (value.empty()) {
+    if (MatchFlag(arg, "config", &inline_value)) {
+      if (inline_value) value = *inline_value;
+      if (!inline_value) {
         if (i + 1 >= argv.size()) {
           err << "praefect: flag needs an argument: -config FILE\n";
           return 2;
@@ -74,9 +57,9 @@ int Run(const std::vector<std::string>& argv, std::istream& in, std::ostream& ou
         value = argv[++i];
       }
       inv.config_path = std::string(value);
-    } else if (MatchFlag(arg, "version", &value)) {
+    } else if (MatchFlag(arg, "version", &inline_value)) {
       return RunVersion(inv);
-    } else if (MatchFlag(arg, "help", &value) || MatchFlag(arg, "h", &value)) {
+    } else if (MatchFlag(arg, "help", &inline_value) || MatchFlag(arg, "h", &inline_value)) {
       PrintUsage(out);
       return 0;
     } else if (arg.starts_with("-")) {

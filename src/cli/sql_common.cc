@@ -2,6 +2,7 @@
 
 #include <ostream>
 
+#include "cli/flags.h"
 #include "cli/load_config.h"
 #include "datastore/postgres/conn_string.h"
 
@@ -37,19 +38,13 @@ int SqlFail(const Invocation& inv, std::string_view name, const Status& st) {
 }
 
 bool ParseBoolFlag(std::string_view arg, std::string_view name, bool* value, bool* bad) {
-  if (arg.starts_with("--")) {
-    arg.remove_prefix(2);
-  } else if (arg.starts_with("-")) {
-    arg.remove_prefix(1);
-  } else {
-    return false;
-  }
-  if (arg == name) {
+  std::optional<std::string_view> inline_value;
+  if (!MatchFlag(arg, name, &inline_value)) return false;
+  if (!inline_value) {
     *value = true;
     return true;
   }
-  if (!arg.starts_with(name) || arg.size() <= name.size() || arg[name.size()] != '=') return false;
-  std::string_view v = arg.substr(name.size() + 1);
+  std::string_view v = *inline_value;
   // Go's strconv.ParseBool.
   if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") {
     *value = true;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "auth/token.h"
+#include "cli/flags.h"
 #include "cli/load_config.h"
 #include "cli/subcommand.h"
 #include "common/duration.h"
@@ -114,16 +115,18 @@ bool DialOne(const Address& a, std::chrono::milliseconds timeout, std::ostream& 
 int RunDialNodes(const Invocation& inv) {
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
   for (size_t i = 0; i < inv.args.size(); ++i) {
-    std::string arg = inv.args[i];
+    const std::string& arg = inv.args[i];
     std::string value;
-    if (arg == "-timeout" || arg == "--timeout") {
-      if (i + 1 >= inv.args.size()) {
+    std::optional<std::string_view> inline_value;
+    if (MatchFlag(arg, "timeout", &inline_value)) {
+      if (inline_value) {
+        value = std::string(*inline_value);
+      } else if (i + 1 < inv.args.size()) {
+        value = inv.args[++i];
+      } else {
         inv.err << "praefect dial-nodes: flag needs an argument: -timeout\n" << kUsage;
         return 2;
       }
-      value = inv.args[++i];
-    } else if (arg.rfind("-timeout=", 0) == 0 || arg.rfind("--timeout=", 0) == 0) {
-      value = arg.substr(arg.find('=') + 1);
     } else {
       inv.err << "praefect dial-nodes: unknown argument \"" << arg << "\"\n" << kUsage;
       return 2;

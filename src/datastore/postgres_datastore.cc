@@ -23,6 +23,28 @@ std::string UpdateJob(const std::string& source_param) {
   return sql;
 }
 
+// Metadata from rows of (repository_id, replica_path, primary, storage,
+// generation), one per replica (storage NULL when there is none).
+StatusOr<RepositoryMetadata> MetadataFromRows(const Rows& rows, std::string_view virtual_storage,
+                                              std::string_view relative_path) {
+  RepositoryMetadata meta;
+  auto id = rows.Int64(0, 0);
+  if (!id.ok()) return id.status();
+  meta.repository_id = *id;
+  meta.virtual_storage = std::string(virtual_storage);
+  meta.relative_path = std::string(relative_path);
+  meta.replica_path = rows.Text(0, 1);
+  meta.primary = rows.Text(0, 2);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows.IsNull(i, 3)) continue;
+    auto gen = rows.Int64(i, 4);
+    if (!gen.ok()) return gen.status();
+    meta.replicas.push_back(Replica{rows.Text(i, 3), *gen});
+    meta.generation = std::max(meta.generation, *gen);
+  }
+  return meta;
+}
+
 ChangeType ParseChange(const std::string& text) {
   return text == "delete_replica" ? ChangeType::kDeleteReplica : ChangeType::kUpdate;
 }
@@ -120,30 +142,16 @@ FROM r, unnest($6::text[]) AS t)";
 StatusOr<std::optional<RepositoryMetadata>> PostgresDatastore::GetRepository(std::string_view virtual_storage,
                                                                              std::string_view relative_path) {
   auto rows = pool_->Exec(R"(
-SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), COALESCE(r.generation, 0), s.storage, s.generation
+SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), s.storage, s.generation
 FROM repositories r LEFT JOIN storage_repositories s USING (repository_id)
 WHERE r.virtual_storage = $1 AND r.relative_path = $2
 ORDER BY s.storage)",
                           {P(virtual_storage), P(relative_path)}, Deadline());
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::optional<RepositoryMetadata>();
-  RepositoryMetadata meta;
-  auto id = rows->Int64(0, 0);
-  if (!id.ok()) return id.status();
-  meta.repository_id = *id;
-  meta.virtual_storage = std::string(virtual_storage);
-  meta.relative_path = std::string(relative_path);
-  meta.replica_path = rows->Text(0, 1);
-  meta.primary = rows->Text(0, 2);
-  meta.generation = 0;
-  for (size_t i = 0; i < rows->size(); ++i) {
-    if (rows->IsNull(i, 4)) continue;
-    auto gen = rows->Int64(i, 5);
-    if (!gen.ok()) return gen.status();
-    meta.replicas.push_back(Replica{rows->Text(i, 4), *gen});
-    meta.generation = std::max(meta.generation, *gen);
-  }
-  return std::optional<RepositoryMetadata>(std::move(meta));
+  auto meta = MetadataFromRows(*rows, virtual_storage, relative_path);
+  if (!meta.ok()) return meta.status();
+  return std::optional<RepositoryMetadata>(std::move(*meta));
 }
 
 Status PostgresDatastore::RecordWrite(const Write& write) {
@@ -220,22 +228,9 @@ FROM r LEFT JOIN replicas ON true)",
                           {P(virtual_storage), P(relative_path), P(except_storage), P(correlation_id)}, Deadline());
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::optional<RepositoryMetadata>();
-  RepositoryMetadata meta;
-  auto id = rows->Int64(0, 0);
-  if (!id.ok()) return id.status();
-  meta.repository_id = *id;
-  meta.virtual_storage = std::string(virtual_storage);
-  meta.relative_path = std::string(relative_path);
-  meta.replica_path = rows->Text(0, 1);
-  meta.primary = rows->Text(0, 2);
-  for (size_t i = 0; i < rows->size(); ++i) {
-    if (rows->IsNull(i, 3)) continue;
-    auto gen = rows->Int64(i, 4);
-    if (!gen.ok()) return gen.status();
-    meta.replicas.push_back(Replica{rows->Text(i, 3), *gen});
-    meta.generation = std::max(meta.generation, *gen);
-  }
-  return std::optional<RepositoryMetadata>(std::move(meta));
+  auto meta = MetadataFromRows(*rows, virtual_storage, relative_path);
+  if (!meta.ok()) return meta.status();
+  return std::optional<RepositoryMetadata>(std::move(*meta));
 }
 
 StatusOr<std::vector<ReplicationEvent>> PostgresDatastore::Dequeue(std::string_view virtual_storage,

@@ -72,6 +72,11 @@ std::vector<std::string> GitArgv(const GitEnv& env, const std::string& repo_path
   return argv;
 }
 
+std::string TrimTrailing(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
 Status PrepareGitHome(const GitEnv& env) {
   if (mkdir(env.home.c_str(), 0700) != 0 && errno != EEXIST) return Errno("creating " + env.home);
   std::ofstream cfg(env.home + "/gitconfig", std::ios::trunc);

@@ -80,6 +80,9 @@ std::vector<std::string> GitArgv(const GitEnv& env, const std::string& repo_path
                                              const std::string& input = "",
                                              const std::vector<std::string>& extra_env = {});
 
+// `text` without trailing newlines and blanks (git's stderr in messages).
+std::string TrimTrailing(std::string text);
+
 // Creates env.home with a global gitconfig. Call once at start.
 [[nodiscard]] Status PrepareGitHome(const GitEnv& env);
 

@@ -14,10 +14,6 @@
 namespace praefect::storagenode {
 namespace {
 
-std::string Trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 bool WriteAll(int fd, const std::string& data) {
   size_t done = 0;
@@ -61,12 +57,12 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromBundle(
 
   auto init = RunProgram(deps_->git, {deps_->git.git_binary, "init", "--bare", "--quiet", staged});
   if (!init.ok()) return fail(init.status());
-  if (init->exit_code != 0) return fail(Internal("CreateRepositoryFromBundle: git init: " + Trim(init->err)));
+  if (init->exit_code != 0) return fail(Internal("CreateRepositoryFromBundle: git init: " + TrimTrailing(init->err)));
   auto fetch = RunGit(deps_->git, staged, {"fetch", "--quiet", "--atomic", bundle, "+refs/*:refs/*"});
   if (!fetch.ok()) return fail(fetch.status());
   if (fetch->exit_code != 0)
     return fail(InvalidArgument("CreateRepositoryFromBundle: the data is not a usable git bundle: " +
-                                Trim(fetch->err)));
+                                TrimTrailing(fetch->err)));
   // A bundle records HEAD's object, not its branch: point HEAD at the branch
   // at that object (main or master first), as cloning the bundle would.
   auto heads = RunGit(deps_->git, staged, {"bundle", "list-heads", bundle});

@@ -37,10 +37,6 @@ std::string GitalyUrl(const gitaly::Repository& repo) {
   return url;
 }
 
-std::string Trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 }  // namespace
 
@@ -58,18 +54,18 @@ Status RepositoryServiceImpl::PullFrom(const std::string& repo_path, const gital
                           "", env);
   if (!fetch.ok()) return fetch.status();
   if (fetch->exit_code != 0)
-    return Internal("ReplicateRepository: fetching from " + where + ": " + Trimmed(fetch->err));
+    return Internal("ReplicateRepository: fetching from " + where + ": " + TrimTrailing(fetch->err));
   auto head = RunProgram(deps_->git, GitArgv(deps_->git, repo_path, {"ls-remote", "--symref", url, "HEAD"}), "", env);
   if (!head.ok()) return head.status();
   if (head->exit_code != 0)
-    return Internal("ReplicateRepository: reading HEAD of the source at " + where + ": " + Trimmed(head->err));
+    return Internal("ReplicateRepository: reading HEAD of the source at " + where + ": " + TrimTrailing(head->err));
   // "ref: refs/heads/main\tHEAD"; absent when the source's HEAD is unborn.
   const std::string prefix = "ref: ";
   if (head->out.compare(0, prefix.size(), prefix) == 0) {
     std::string target = head->out.substr(prefix.size(), head->out.find('\t') - prefix.size());
     auto set = RunGit(deps_->git, repo_path, {"symbolic-ref", "HEAD", target});
     if (!set.ok()) return set.status();
-    if (set->exit_code != 0) return Internal("ReplicateRepository: setting HEAD: " + Trimmed(set->err));
+    if (set->exit_code != 0) return Internal("ReplicateRepository: setting HEAD: " + TrimTrailing(set->err));
   }
   return Status::Ok();
 }
@@ -110,7 +106,7 @@ grpc::Status RepositoryServiceImpl::ReplicateRepository(grpc::ServerContext* ctx
   std::string staged = *tmp + "/repo.git";
   auto init = RunProgram(deps_->git, {deps_->git.git_binary, "init", "--bare", "--quiet", staged});
   Status st = !init.ok() ? init.status()
-              : init->exit_code != 0 ? Internal("ReplicateRepository: git init: " + Trimmed(init->err))
+              : init->exit_code != 0 ? Internal("ReplicateRepository: git init: " + TrimTrailing(init->err))
                                      : PullFrom(staged, source, server->second);
   if (st.ok()) st = MakeDirs(Dirname(*path));
   if (!st.ok()) {

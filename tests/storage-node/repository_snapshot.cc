@@ -41,10 +41,6 @@ grpc::Status RepositoryServiceImpl::GetSnapshot(grpc::ServerContext* ctx, const 
 namespace praefect::storagenode {
 namespace {
 
-std::string Trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 }  // namespace
 
@@ -94,7 +90,7 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromSnapshot(grpc::ServerCon
   if (!fetched.ok()) return fail(fetched.status());
   if (fetched->exit_code != 0)
     return fail(Internal("CreateRepositoryFromSnapshot: fetching the snapshot from " + url + ": " +
-                         Trim(fetched->err)));
+                         TrimTrailing(fetched->err)));
   if (Status st = MakeDirs(staged); !st.ok()) return fail(st);
   // --no-same-owner/--no-same-permissions: the archive's ownership is not
   // ours to keep; -P is not given, so absolute names and .. are refused.
@@ -106,14 +102,14 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromSnapshot(grpc::ServerCon
   // optional); a broken archive also exits 2, which the repository check
   // below catches.
   if (unpacked->exit_code != 0 && unpacked->exit_code != 2)
-    return fail(Internal("CreateRepositoryFromSnapshot: unpacking: " + Trim(unpacked->err)));
+    return fail(Internal("CreateRepositoryFromSnapshot: unpacking: " + TrimTrailing(unpacked->err)));
   if (!IsGitDirectory(staged))
     return fail(InvalidArgument("CreateRepositoryFromSnapshot: the snapshot at " + url +
                                 " is not a repository snapshot (no HEAD, objects/ and refs/): " +
-                                Trim(unpacked->err)));
+                                TrimTrailing(unpacked->err)));
   auto init = RunProgram(deps_->git, {deps_->git.git_binary, "init", "--bare", "--quiet", staged});
   if (!init.ok()) return fail(init.status());
-  if (init->exit_code != 0) return fail(Internal("CreateRepositoryFromSnapshot: git init: " + Trim(init->err)));
+  if (init->exit_code != 0) return fail(Internal("CreateRepositoryFromSnapshot: git init: " + TrimTrailing(init->err)));
   if (Status st = MakeDirs(Dirname(*path)); !st.ok()) return fail(st);
   SyncDir(staged);
   if (rename(staged.c_str(), path->c_str()) != 0) {
