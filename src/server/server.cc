@@ -140,6 +140,9 @@ int Run(const config::Config& config, std::ostream& err) {
                                                                  datastore::postgres::NewListener(config.database));
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
+    if (config.memory_queue_enabled)
+      log::Warn("memory_queue_enabled is ignored: with [database] set, the replication queue is kept in "
+                "PostgreSQL, where every praefect sees it");
   } else {
     store_owner = std::make_unique<datastore::MemoryDatastore>();
     log::Warn("no [database] configured: repository metadata and replication jobs are kept in memory; they are "
