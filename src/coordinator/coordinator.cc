@@ -198,6 +198,17 @@ bool CreatesRepository(std::string_view method) {
 
 constexpr std::string_view kRemoveRepository = "/gitaly.RepositoryService/RemoveRepository";
 
+// Reads Praefect sends to the primary: sizes (replicas may differ in packing)
+// and calls whose client asks for it.
+bool ReadsFromPrimary(std::string_view method, const proxy::CallInfo& call) {
+  if (method == "/gitaly.RepositoryService/RepositorySize" ||
+      method == "/gitaly.RepositoryService/GetObjectDirectorySize")
+    return true;
+  static constexpr std::string_view kPolicy = "gitaly-route-repository-accessor-policy";
+  auto it = call.metadata->find(grpc::string_ref(kPolicy.data(), kPolicy.size()));
+  return it != call.metadata->end() && std::string_view(it->second.data(), it->second.size()) == "primary-only";
+}
+
 std::string CorrelationId(const proxy::CallInfo& call, const proxy::Route& route) {
   auto it = call.metadata->find(grpc::string_ref(kCorrelationIdKey.data(), kCorrelationIdKey.size()));
   if (it != call.metadata->end()) return std::string(it->second.data(), it->second.size());
@@ -242,9 +253,26 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   auto node = router_->RouteRepository(vs, relative_path, info.operation);
   if (!node.ok()) return node.status();
   const nodes::Node& primary = **node;
+  // Reads of a registered repository spread over its healthy, up-to-date
+  // replicas (the primary among them); size queries and clients asking for
+  // the primary stay on it. Writes, and reads with no such replica, go to
+  // the primary.
+  const nodes::Node* target = &primary;
+  if (info.operation == Operation::kAccessor && !creating && existing->has_value() && !ReadsFromPrimary(method, call)) {
+    std::vector<const nodes::Node*> candidates;
+    for (const auto& storage : (*existing)->UpToDate()) {
+      const nodes::Node* n = vs.FindNode(storage);
+      if (n != nullptr && n->healthy.load()) candidates.push_back(n);
+    }
+    if (!candidates.empty()) {
+      thread_local std::mt19937_64 rng{std::random_device{}()};
+      target = candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)];
+    }
+    if (metrics_ != nullptr) metrics_->ReadDistribution(vs.name, target->storage).Increment();
+  }
 
   auto rewritten = wire::RewriteRepository(message, info.target_repository,
-                                           wire::RepositoryRewrite{primary.storage, replica_path});
+                                           wire::RepositoryRewrite{target->storage, replica_path});
   if (!rewritten.ok()) return rewritten.status();
   if (!info.additional_repository.empty()) {
     auto additional = wire::ReadRepository(*rewritten, info.additional_repository);
@@ -260,13 +288,13 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
         return NotFound("additional repository \"" + std::string(additional->relative_path) +
                         "\" not found in virtual storage \"" + vs.name + "\"");
       auto both = wire::RewriteRepository(*rewritten, info.additional_repository,
-                                          wire::RepositoryRewrite{primary.storage, (*other)->replica_path});
+                                          wire::RepositoryRewrite{target->storage, (*other)->replica_path});
       if (!both.ok()) return both.status();
       rewritten = std::move(both);
     }
   }
 
-  proxy::Route route = RouteTo(primary, call);
+  proxy::Route route = RouteTo(*target, call);
   route.first_message = std::move(*rewritten);
   if (info.operation != Operation::kMutator) return route;
 

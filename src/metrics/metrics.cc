@@ -63,6 +63,10 @@ struct Metrics::Impl {
                               .Name("gitaly_praefect_replication_delay")
                               .Help("Seconds from the creation of a replication job to its start, by change type.")
                               .Register(registry)),
+        read_distribution(prometheus::BuildCounter()
+                              .Name("gitaly_praefect_read_distribution")
+                              .Help("Reads routed to each storage of a virtual storage.")
+                              .Register(registry)),
         replication_jobs(prometheus::BuildGauge()
                              .Name("gitaly_praefect_replication_jobs")
                              .Help("Replication jobs in progress.")
@@ -77,6 +81,7 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& authentications;
   prometheus::Family<prometheus::Histogram>& replication_latency;
   prometheus::Family<prometheus::Histogram>& replication_delay;
+  prometheus::Family<prometheus::Counter>& read_distribution;
   prometheus::Family<prometheus::Gauge>& replication_jobs;
 };
 
@@ -114,6 +119,11 @@ Histogram Metrics::ReplicationLatency(std::string_view type) {
 
 Histogram Metrics::ReplicationDelay(std::string_view type) {
   return Histogram(&impl_->replication_delay.Add({{"type", std::string(type)}}, impl_->node_latency_buckets));
+}
+
+Counter Metrics::ReadDistribution(std::string_view virtual_storage, std::string_view storage) {
+  return Counter(&impl_->read_distribution.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"storage", std::string(storage)}}));
 }
 
 Gauge Metrics::ReplicationJobs(std::string_view virtual_storage, std::string_view storage,

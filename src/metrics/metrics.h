@@ -141,6 +141,10 @@ class Metrics {
   // replication jobs in progress.
   Gauge ReplicationJobs(std::string_view virtual_storage, std::string_view storage, std::string_view change_type);
 
+  // gitaly_praefect_read_distribution{virtual_storage,storage}: reads routed
+  // to each storage.
+  Counter ReadDistribution(std::string_view virtual_storage, std::string_view storage);
+
   // Every series in the Prometheus text exposition format 0.0.4.
   std::string Render() const;
 

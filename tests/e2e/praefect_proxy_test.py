@@ -10,6 +10,7 @@ usage: praefect_proxy_test.py PRAEFECT_BIN_DIR PROTO_DIR WORK_DIR
   (PRAEFECT_BIN_DIR holds praefect, praefect-storage-node, git-remote-gitaly)
 """
 import hashlib
+import re
 import hmac
 import os
 import shutil
@@ -51,6 +52,13 @@ def bearer(secret):
 
 def auth():
     return [("authorization", bearer(CLIENT_TOKEN))]
+
+
+def auth_primary():
+    """For reads of what a test wrote straight to the primary's disk (behind
+    praefect's back, so the other replicas do not have it): Gitaly's header
+    that pins a read to the primary."""
+    return auth() + [("gitaly-route-repository-accessor-policy", "primary-only")]
 
 
 class PraefectProxyTest(unittest.TestCase):
@@ -114,7 +122,7 @@ class PraefectProxyTest(unittest.TestCase):
         cls.log.seek(0)
         log = cls.log.read()
         cls.log.close()
-        if code != 0 or "level=error" in log:
+        if code != 0 or "level=error" in log or os.environ.get("PRAEFECT_E2E_LOG") == "1":
             print(log, file=sys.stderr)
         assert code == 0, "praefect exited with %d after SIGTERM" % code
         shutil.rmtree(cls.root)
@@ -215,6 +223,8 @@ class PraefectProxyTest(unittest.TestCase):
             if i % 5 == 0:
                 self.git("tag", "v%d" % i, cwd=work)
         url = "gitaly://127.0.0.1:%d/default/e2e/git.git" % self.port
+        # HEAD on main before the push, so that replication copies it too.
+        self.git("--git-dir=" + path, "symbolic-ref", "HEAD", "refs/heads/main")
         self.git("push", "-q", url, "main", "--tags", cwd=work)
         acknowledged = time.monotonic()
         # Replication: both secondaries converge to the primary's checksum.
@@ -229,7 +239,22 @@ class PraefectProxyTest(unittest.TestCase):
         converged = time.monotonic() - acknowledged
         self.assertEqual(sums, [want_sum, want_sum], "the secondaries converge to the primary")
         print("push acknowledged -> both secondaries converged: %.1f ms" % (converged * 1000), file=sys.stderr)
-        self.git("--git-dir=" + path, "symbolic-ref", "HEAD", "refs/heads/main")
+        # Reads now spread over the three up-to-date replicas.
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        stub = rs_grpc.RepositoryServiceStub(self.channel)
+        deadline = time.monotonic() + 30
+        while True:
+            for _ in range(30):
+                got = stub.CalculateChecksum(rs.CalculateChecksumRequest(repository=self.repo("e2e/git.git")),
+                                             metadata=auth(), timeout=30).checksum
+                self.assertEqual(got, want_sum)
+            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=30).read()
+            storages = set(re.findall(r'gitaly_praefect_read_distribution\{storage="(gitaly-\d)",'
+                                      r'virtual_storage="default"\} [1-9]', text.decode()))
+            if len(storages) == 3 or time.monotonic() > deadline:
+                break
+        self.assertEqual(storages, {"gitaly-1", "gitaly-2", "gitaly-3"}, "reads on every up-to-date replica")
         clone = os.path.join(self.root, "clone-git")
         self.git("clone", "-q", url, clone)
         want = self.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags",
@@ -255,7 +280,7 @@ class PraefectProxyTest(unittest.TestCase):
                              stdout=subprocess.PIPE, check=True, env=self.env).stdout.decode().strip()
         chunks = list(blob_pb2_grpc.BlobServiceStub(self.channel).GetBlob(
             blob_pb2.GetBlobRequest(repository=self.repo("e2e/blob.git"), oid=oid, limit=-1),
-            metadata=auth(), timeout=30))
+            metadata=auth_primary(), timeout=30))
         self.assertGreater(len(chunks), 1)
         self.assertEqual(b"".join(c.data for c in chunks), blob)
 
@@ -278,13 +303,13 @@ class PraefectProxyTest(unittest.TestCase):
         stub = blob_pb2_grpc.BlobServiceStub(self.channel)
         request = blob_pb2.GetBlobRequest(repository=self.repo("e2e/big.git"), oid=oid, limit=-1)
         # One warm-up stream, so that buffers grpc keeps are counted before.
-        for _ in stub.GetBlob(request, metadata=auth(), timeout=120):
+        for _ in stub.GetBlob(request, metadata=auth_primary(), timeout=120):
             pass
         before = peak_rss_kib()
         total = 0
         for _ in range(16):  # 16 x 64 MiB = 1 GiB
             h = hashlib.sha256()
-            for msg in stub.GetBlob(request, metadata=auth(), timeout=120):
+            for msg in stub.GetBlob(request, metadata=auth_primary(), timeout=120):
                 h.update(msg.data)
                 total += len(msg.data)
             self.assertEqual(h.digest(), digest)
@@ -412,7 +437,7 @@ class PraefectProxyTest(unittest.TestCase):
 
         out = b""
         exit_code = None
-        for msg in ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth(),
+        for msg in ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth_primary(),
                                                                            timeout=30):
             out += msg.stdout
             if msg.HasField("exit_status"):
@@ -516,11 +541,20 @@ class PraefectProxyTest(unittest.TestCase):
         node = self.nodes[0]
         node["proc"].send_signal(signal.SIGKILL)
         node["proc"].wait(timeout=30)
+        stub = rs_grpc.RepositoryServiceStub(self.channel)
+        # Writes need the primary: UNAVAILABLE, naming it.
         with self.assertRaises(grpc.RpcError) as err:
-            rs_grpc.RepositoryServiceStub(self.channel).CalculateChecksum(
-                rs.CalculateChecksumRequest(repository=self.repo("e2e/unary.git")), metadata=auth(), timeout=30)
+            stub.WriteRef(rs.WriteRefRequest(repository=self.repo("e2e/git.git"), ref=b"refs/heads/x",
+                                             revision=b"0" * 40), metadata=auth(), timeout=30)
         self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertIn('virtual storage "default", node "gitaly-1"', err.exception.details())
+        # Reads of a repository whose replicas are up to date (the git test
+        # waited for that) go on from them once the health checks have seen
+        # the primary go.
+        time.sleep(2.5)
+        for _ in range(10):
+            stub.CalculateChecksum(rs.CalculateChecksumRequest(repository=self.repo("e2e/git.git")),
+                                   metadata=auth(), timeout=30)
         result = self.dial_nodes(self.config)
         self.assertEqual(result.returncode, 1)
         self.assertIn("[%s]: ERROR: dialing failed" % node["address"], result.stdout.decode())

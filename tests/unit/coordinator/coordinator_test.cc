@@ -4,6 +4,7 @@
 #include "coordinator/coordinator.h"
 
 #include <map>
+#include <set>
 
 #include "auth/token.h"
 #include "config/load.h"
@@ -291,6 +292,50 @@ void RegisteredRepositories(void**) {
   assert_false(store.GetRepository("default", "group/new.git")->has_value());
 }
 
+// Reads spread over healthy, up-to-date replicas; size queries and
+// primary-only calls stay on the primary; writes go to the primary.
+void ReadsSpreadOverUpToDateReplicas(void**) {
+  praefect::datastore::MemoryDatastore store;
+  Fixture f(false, &store);
+  gitaly::CreateRepositoryRequest create;
+  create.mutable_repository()->set_storage_name("default");
+  create.mutable_repository()->set_relative_path("r.git");
+  auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
+  assert_status_ok(route.status());
+  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  assert_status_ok(store.SetGeneration(1, "gitaly-1", 0));  // gitaly-1 caught up; gitaly-3 did not
+  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) f.NodeNamed(n).healthy = true;
+
+  std::set<std::string> chosen;
+  for (int i = 0; i < 64; ++i) {
+    route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "r.git"));
+    assert_status_ok(route.status());
+    gitaly::RepositoryExistsRequest sent;
+    assert_true(sent.ParseFromString(*route->first_message));
+    chosen.insert(sent.repository().storage_name());
+  }
+  expect_that((chosen == std::set<std::string>{"gitaly-1", "gitaly-2"}), "reads on both up-to-date replicas only");
+
+  for (const char* method : {"/gitaly.RepositoryService/RepositorySize", "/gitaly.RepositoryService/WriteRef"}) {
+    for (int i = 0; i < 16; ++i) {
+      route = f.Decide(method, Exists("default", "r.git"));
+      assert_status_ok(route.status());
+      expect_that(route->channel == f.NodeNamed("gitaly-2").channel, std::string(method) + " on the primary");
+    }
+  }
+  f.metadata.emplace(grpc::string_ref("gitaly-route-repository-accessor-policy"), grpc::string_ref("primary-only"));
+  for (int i = 0; i < 16; ++i) {
+    route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "r.git"));
+    expect_that(route->channel == f.NodeNamed("gitaly-2").channel, "primary-only reads on the primary");
+  }
+  // The primary down: reads still served by the up-to-date gitaly-1.
+  f.metadata.clear();
+  f.metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(f.bearer));
+  f.NodeNamed("gitaly-2").healthy = false;
+  route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "r.git"));
+  expect_that(route->channel == f.NodeNamed("gitaly-1").channel, "reads survive the primary's failure");
+}
+
 }  // namespace
 
 int main() {
@@ -303,6 +348,7 @@ int main() {
       cmocka_unit_test(StorageScopedCalls),
       cmocka_unit_test(ServerScopedNotProxied),
       cmocka_unit_test(RegisteredRepositories),
+      cmocka_unit_test(ReadsSpreadOverUpToDateReplicas),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
