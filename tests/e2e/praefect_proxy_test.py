@@ -369,7 +369,7 @@ class PraefectProxyTest(unittest.TestCase):
     def test_cancel_stops_the_nodes_work(self):
         import queue
         import ssh_pb2, ssh_pb2_grpc
-        self.create("e2e/cancel.git")
+        replica = self.create("e2e/cancel.git")
         node_pid = self.nodes[0]["proc"].pid
         pending = queue.Queue()
 
@@ -377,11 +377,15 @@ class PraefectProxyTest(unittest.TestCase):
             yield ssh_pb2.SSHUploadPackRequest(repository=self.repo("e2e/cancel.git"))
             pending.get()  # hold the stream open, as a slow client would
 
-        call = ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth(), timeout=60)
+        call = ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth_primary(),
+                                                                       timeout=60)
         next(call)  # the advertisement: git upload-pack runs on the node
 
         def git_children():
-            out = subprocess.run(["pgrep", "-P", str(node_pid), "-f", "upload-pack"], stdout=subprocess.PIPE)
+            # This call's git: upload-pack of this repository (replication
+            # fetches of it are short-lived and end by themselves).
+            out = subprocess.run(["pgrep", "-P", str(node_pid), "-f", "upload-pack.*" + re.escape(replica)],
+                                 stdout=subprocess.PIPE)
             return out.stdout.split()
 
         self.assertTrue(git_children(), "git upload-pack runs on the node while the call is open")
