@@ -133,6 +133,12 @@ proxy::Route Coordinator::RouteTo(const nodes::Node& node, const proxy::CallInfo
   proxy::Route route;
   route.channel = node.channel;
   route.label = node.Label();
+  // A node that could not be reached is checked again at once, so routing
+  // stops sending it calls within a round trip instead of a tick.
+  const nodes::NodeSet* node_set = nodes_;
+  route.finalizer = [node_set](const grpc::Status& st) {
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE) node_set->RequestCheck();
+  };
   if (node.token.empty()) {
     route.drop_metadata.push_back(std::string(auth::kAuthorizationMetadataKey));
   } else {
@@ -384,7 +390,9 @@ StatusOr<proxy::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std
   if (!others.empty()) {
     std::string method(call.method);
     auto now = Now();
-    route.finalizer = [others = std::move(others), method, now](const grpc::Status& st) mutable {
+    route.finalizer = [others = std::move(others), method, now, recheck = std::move(route.finalizer)](
+                          const grpc::Status& st) mutable {
+      if (recheck) recheck(st);
       if (!st.ok()) return;
       for (auto& [node, bytes] : others) FireAndLog(*node, method, std::move(bytes), now);
     };

@@ -201,9 +201,18 @@ void NodeSet::StartHealthChecks(std::chrono::milliseconds interval, std::chrono:
       lock.unlock();
       CheckAll(timeout);
       lock.lock();
-      cv_.wait_for(lock, interval, [this] { return stopping_; });
+      cv_.wait_for(lock, interval, [this] { return stopping_ || check_requested_; });
+      check_requested_ = false;
     }
   });
+}
+
+void NodeSet::RequestCheck() const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    check_requested_ = true;
+  }
+  cv_.notify_all();
 }
 
 void NodeSet::StopHealthChecks() {

@@ -90,14 +90,20 @@ class NodeSet {
   void StartHealthChecks(std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
   void StopHealthChecks();
 
+  // Asks the health checker for a round now instead of at its next tick
+  // (a call on the data path could not reach a node). Cheap; may be called
+  // from any thread, often.
+  void RequestCheck() const;
+
  private:
   NodeSet() = default;
 
   std::vector<VirtualStorage> virtual_storages_;
   HealthObserver observer_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
   bool stopping_ = false;
+  mutable bool check_requested_ = false;  // GUARDED_BY(mu_)
   std::thread checker_;
 };
 
