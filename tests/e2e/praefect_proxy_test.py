@@ -170,6 +170,29 @@ class PraefectProxyTest(unittest.TestCase):
             except grpc.RpcError as err:
                 return "error: %s" % err.code()
 
+    def test_remove_repository_removes_every_replica(self):
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        replica = os.path.relpath(self.create("e2e/remove.git"), self.nodes[0]["storage"])
+        paths = [os.path.join(n["storage"], replica) for n in self.nodes]
+        deadline = time.monotonic() + 30
+        while not all(os.path.isdir(p) for p in paths):
+            self.assertLess(time.monotonic(), deadline, "the new repository replicated to every node")
+            time.sleep(0.02)
+        # RemoveRepository is newer than the packaged protos: its request has
+        # RepositoryExistsRequest's layout.
+        remove = self.channel.unary_unary("/gitaly.RepositoryService/RemoveRepository",
+                                          request_serializer=lambda m: m.SerializeToString(),
+                                          response_deserializer=lambda b: b)
+        remove(rs.RepositoryExistsRequest(repository=self.repo("e2e/remove.git")), metadata=auth(), timeout=30)
+        stub = rs_grpc.RepositoryServiceStub(self.channel)
+        self.assertFalse(stub.RepositoryExists(rs.RepositoryExistsRequest(repository=self.repo("e2e/remove.git")),
+                                               metadata=auth(), timeout=30).exists)
+        deadline = time.monotonic() + 30
+        while any(os.path.exists(p) for p in paths):
+            self.assertLess(time.monotonic(), deadline, "every replica deleted: %r" % [os.path.exists(p) for p in paths])
+            time.sleep(0.02)
+
     def test_tls_listener(self):
         import grpc
         import repository_service_pb2 as rs
