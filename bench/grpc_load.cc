@@ -1,12 +1,15 @@
 // grpc_load: a small Gitaly load generator for bench/run.
 //
 //   grpc_load --target HOST:PORT --storage NAME --path REL [--token SECRET]
-//             --mode exists|ref|blob [--concurrency N] [--duration S]
-//             [--warmup S] [--oid OID] [--ref REF] [--repeat R]
+//             --mode exists|ref|blob|create [--concurrency N] [--duration S]
+//             [--warmup S] [--calls C] [--oid OID] [--ref REF] [--repeat R]
 //
 // exists: RepositoryService/RepositoryExists, N calls in flight for S
 //         seconds (callback API, one channel) → calls/s, p50/p99 latency.
+//         With --calls C: exactly C calls (no warm-up, no deadline), for a
+//         fixed workload under callgrind.
 // ref:    the same with RefService/RefExists.
+// create: one RepositoryService/CreateRepository of PATH.
 // blob:   BlobService/GetBlob of OID, R times, N streams at once →
 //         MiB/s; every byte is counted and the total checked against the
 //         size the server announced.
@@ -43,13 +46,14 @@ struct Options {
   int concurrency = 16;
   double duration = 5, warmup = 0.5;
   int repeat = 1;
+  long calls = 0;  // > 0: a fixed number of unary calls instead of a duration
 };
 
 int Usage(const char* why) {
   std::fprintf(stderr,
                "grpc_load: %s\nusage: grpc_load --target HOST:PORT --storage NAME --path REL "
-               "--mode exists|ref|blob [--token SECRET] [--concurrency N] [--duration S] "
-               "[--warmup S] [--oid OID] [--ref REF] [--repeat R]\n",
+               "--mode exists|ref|blob|create [--token SECRET] [--concurrency N] [--duration S] "
+               "[--warmup S] [--calls C] [--oid OID] [--ref REF] [--repeat R]\n",
                why);
   return 2;
 }
@@ -61,7 +65,7 @@ bool Parse(int argc, char** argv, Options* o) {
   auto take = [&](const char* key, std::string* out) {
     if (auto it = kv.find(key); it != kv.end()) *out = it->second, kv.erase(it);
   };
-  std::string n, d, w, r;
+  std::string n, d, w, r, c;
   take("--target", &o->target);
   take("--storage", &o->storage);
   take("--path", &o->path);
@@ -73,14 +77,18 @@ bool Parse(int argc, char** argv, Options* o) {
   take("--duration", &d);
   take("--warmup", &w);
   take("--repeat", &r);
+  take("--calls", &c);
   if (!kv.empty()) return false;
   if (!n.empty()) o->concurrency = std::atoi(n.c_str());
   if (!d.empty()) o->duration = std::atof(d.c_str());
   if (!w.empty()) o->warmup = std::atof(w.c_str());
   if (!r.empty()) o->repeat = std::atoi(r.c_str());
+  if (!c.empty()) o->calls = std::atol(c.c_str());
+  if (o->calls > 0) o->warmup = 0;
   if (o->target.rfind("tcp://", 0) == 0) o->target = o->target.substr(6);
   return !o->target.empty() && !o->storage.empty() && !o->path.empty() && o->concurrency > 0 &&
-         o->duration > 0 && o->repeat > 0 && (o->mode == "exists" || o->mode == "ref" || o->mode == "blob") &&
+         o->duration > 0 && o->repeat > 0 && o->calls >= 0 &&
+         (o->mode == "exists" || o->mode == "ref" || o->mode == "blob" || o->mode == "create") &&
          (o->mode != "blob" || !o->oid.empty());
 }
 
@@ -118,8 +126,13 @@ class UnaryLoad {
     measure_from_ = start_ + ToDuration(o_.warmup);
     end_ = measure_from_ + ToDuration(o_.duration);
     double cpu0 = 0;
-    active_ = o_.concurrency;
-    for (auto& s : slots_) Start(&s);
+    if (o_.calls > 0) end_ = Clock::time_point::max();
+    int starting = 0;
+    std::vector<Slot*> first;
+    for (auto& s : slots_)
+      if (Claim()) first.push_back(&s), ++starting;
+    active_ = starting;
+    for (Slot* s : first) Start(s);
     std::this_thread::sleep_until(measure_from_);
     cpu0 = CpuSeconds();
     {
@@ -139,9 +152,10 @@ class UnaryLoad {
     };
     // all_calls counts the warm-up too: what the server side did during
     // the whole run, for bench/run's per-call CPU of the proxy.
+    double measured = std::chrono::duration<double>(std::min(end_, Clock::now()) - measure_from_).count();
     std::printf(
         "mode=%s calls=%zu all_calls=%ld calls_per_s=%.1f p50_us=%u p99_us=%u errors=%ld cpu_us_per_call=%.1f\n",
-        o_.mode.c_str(), all.size(), all_calls_.load(), static_cast<double>(all.size()) / o_.duration, pct(0.50),
+        o_.mode.c_str(), all.size(), all_calls_.load(), static_cast<double>(all.size()) / measured, pct(0.50),
         pct(0.99), errors, all.empty() ? 0.0 : cpu * 1e6 / static_cast<double>(all.size()));
     if (errors > 0) std::fprintf(stderr, "grpc_load: %ld calls failed; first: %s\n", errors, first_error_.c_str());
     return errors > 0 || all.empty() ? 1 : 0;
@@ -162,6 +176,9 @@ class UnaryLoad {
   static Clock::duration ToDuration(double seconds) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   }
+
+  // With --calls, a slot starts a call only while calls remain to start.
+  bool Claim() { return o_.calls == 0 || started_.fetch_add(1) < o_.calls; }
 
   void Start(Slot* s) {
     s->ctx = std::make_unique<grpc::ClientContext>();
@@ -195,7 +212,7 @@ class UnaryLoad {
       if (first_error_.empty())
         first_error_ = st.ok() ? "the repository or ref does not exist" : st.error_message();
     }
-    if (now < end_ && ok) {
+    if (now < end_ && ok && Claim()) {
       Start(s);
       return;
     }
@@ -211,6 +228,7 @@ class UnaryLoad {
   std::mutex mu_;
   std::condition_variable done_cv_;
   std::atomic<long> all_calls_{0};
+  std::atomic<long> started_{0};
   int active_ = 0;            // GUARDED_BY(mu_)
   std::string first_error_;   // GUARDED_BY(mu_)
 };
@@ -265,6 +283,23 @@ int RunBlob(const Options& o, std::shared_ptr<grpc::Channel> channel) {
   return errors > 0 ? 1 : 0;
 }
 
+int RunCreate(const Options& o, std::shared_ptr<grpc::Channel> channel) {
+  auto stub = gitaly::RepositoryService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  Authorize(o, &ctx);
+  gitaly::CreateRepositoryRequest req;
+  FillRepository(o, req.mutable_repository());
+  gitaly::CreateRepositoryResponse resp;
+  grpc::Status st = stub->CreateRepository(&ctx, req, &resp);
+  if (!st.ok()) {
+    std::fprintf(stderr, "grpc_load: CreateRepository %s: %s\n", o.path.c_str(), st.error_message().c_str());
+    return 1;
+  }
+  std::printf("mode=create created=%s\n", o.path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -278,6 +313,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (o.mode == "blob") return RunBlob(o, channel);
+  if (o.mode == "create") return RunCreate(o, channel);
   UnaryLoad load(o, channel);
   return load.Run();
 }
