@@ -130,15 +130,20 @@ class PraefectPostgresTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        code = 0
         if cls.praefect.poll() is None:
             cls.praefect.terminate()
-            cls.praefect.wait(timeout=60)
+            code = cls.praefect.wait(timeout=60)
         for node in cls.nodes:
             if node["proc"].poll() is None:
                 node["proc"].terminate()
                 node["proc"].wait(timeout=30)
         cls.pg.destroy()
         cls.log.close()
+        if code != 0:
+            with open(os.path.join(cls.root, "praefect.log")) as f:
+                print(f.read()[-20000:], file=sys.stderr)
+        assert code == 0, "praefect exited with %d after SIGTERM (sanitizer report?)" % code
         if os.environ.get("PRAEFECT_E2E_KEEP") != "1":
             shutil.rmtree(cls.root)
         else:
