@@ -63,4 +63,17 @@ bool PathExists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
+Status MoveIntoPlace(const std::string& staged, const std::string& path, const std::string& what,
+                     const std::string& exists_message) {
+  if (Status st = MakeDirs(Dirname(path)); !st.ok()) return st;
+  SyncDir(staged);
+  if (rename(staged.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    if (err == EEXIST || err == ENOTEMPTY) return Status(StatusCode::kAlreadyExists, exists_message);
+    return Internal(what + ": moving into place: " + std::strerror(err));
+  }
+  SyncDir(Dirname(path));
+  return Status::Ok();
+}
+
 }  // namespace praefect::storagenode

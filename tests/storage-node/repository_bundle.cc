@@ -87,16 +87,11 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromBundle(
       if (chosen.empty() && oid == head_oid) chosen = ref;
     if (!chosen.empty()) (void)RunGit(deps_->git, staged, {"symbolic-ref", "HEAD", chosen});
   }
-  if (Status st = MakeDirs(Dirname(*path)); !st.ok()) return fail(st);
   (void)unlink(bundle.c_str());
-  SyncDir(staged);
-  if (rename(staged.c_str(), path->c_str()) != 0) {
-    int err = errno;
-    if (err == EEXIST || err == ENOTEMPTY)
-      return fail(Status(StatusCode::kAlreadyExists, "CreateRepositoryFromBundle: repository exists already"));
-    return fail(Internal("CreateRepositoryFromBundle: moving into place: " + std::string(std::strerror(err))));
-  }
-  SyncDir(Dirname(*path));
+  if (Status st = MoveIntoPlace(staged, *path, "CreateRepositoryFromBundle",
+                                "CreateRepositoryFromBundle: repository exists already");
+      !st.ok())
+    return fail(st);
   (void)RemoveTree(*tmp);
   return grpc::Status::OK;
 }

@@ -108,24 +108,11 @@ grpc::Status RepositoryServiceImpl::ReplicateRepository(grpc::ServerContext* ctx
   Status st = !init.ok() ? init.status()
               : init->exit_code != 0 ? Internal("ReplicateRepository: git init: " + TrimTrailing(init->err))
                                      : PullFrom(staged, source, server->second);
-  if (st.ok()) st = MakeDirs(Dirname(*path));
-  if (!st.ok()) {
-    (void)RemoveTree(*tmp);
-    return ToGrpc(st);
-  }
-  SyncDir(staged);
-  if (rename(staged.c_str(), path->c_str()) != 0) {
-    int err = errno;
-    (void)RemoveTree(*tmp);
-    if (err != EEXIST && err != ENOTEMPTY)
-      return ToGrpc(Internal("ReplicateRepository: moving into place: " + std::string(std::strerror(err))));
-    // Created meanwhile by another call: bring that one up to date instead.
-    if (Status again = PullFrom(*path, source, server->second); !again.ok()) return ToGrpc(again);
-    return grpc::Status::OK;
-  }
-  SyncDir(Dirname(*path));
+  if (st.ok()) st = MoveIntoPlace(staged, *path, "ReplicateRepository", "created meanwhile");
   (void)RemoveTree(*tmp);
-  return grpc::Status::OK;
+  // Created meanwhile by another call: bring that one up to date instead.
+  if (st.code() == StatusCode::kAlreadyExists) st = PullFrom(*path, source, server->second);
+  return ToGrpc(st);
 }
 
 }  // namespace praefect::storagenode

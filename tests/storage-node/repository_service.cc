@@ -64,21 +64,9 @@ grpc::Status RepositoryServiceImpl::CreateRepository(grpc::ServerContext* ctx,
     (void)RemoveTree(*tmp);
     return ToGrpc(Internal("creating repository: git init: " + (init.ok() ? init->err : init.status().message())));
   }
-  if (Status st = MakeDirs(Dirname(*path)); !st.ok()) {
-    (void)RemoveTree(*tmp);
-    return ToGrpc(st);
-  }
-  SyncDir(staged);
-  if (rename(staged.c_str(), path->c_str()) != 0) {
-    int err = errno;
-    (void)RemoveTree(*tmp);
-    if (err == EEXIST || err == ENOTEMPTY)
-      return ToGrpc(Status(StatusCode::kAlreadyExists, "creating repository: repository exists already"));
-    return ToGrpc(Internal("creating repository: moving into place: " + std::string(std::strerror(err))));
-  }
-  SyncDir(Dirname(*path));
+  Status moved = MoveIntoPlace(staged, *path, "creating repository", "creating repository: repository exists already");
   (void)RemoveTree(*tmp);
-  return grpc::Status::OK;
+  return ToGrpc(moved);
 }
 
 grpc::Status RepositoryServiceImpl::RemoveRepository(grpc::ServerContext* ctx,

@@ -110,15 +110,10 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromSnapshot(grpc::ServerCon
   auto init = RunProgram(deps_->git, {deps_->git.git_binary, "init", "--bare", "--quiet", staged});
   if (!init.ok()) return fail(init.status());
   if (init->exit_code != 0) return fail(Internal("CreateRepositoryFromSnapshot: git init: " + TrimTrailing(init->err)));
-  if (Status st = MakeDirs(Dirname(*path)); !st.ok()) return fail(st);
-  SyncDir(staged);
-  if (rename(staged.c_str(), path->c_str()) != 0) {
-    int err = errno;
-    if (err == EEXIST || err == ENOTEMPTY)
-      return fail(Status(StatusCode::kAlreadyExists, "CreateRepositoryFromSnapshot: destination directory exists"));
-    return fail(Internal("CreateRepositoryFromSnapshot: moving into place: " + std::string(std::strerror(err))));
-  }
-  SyncDir(Dirname(*path));
+  if (Status st = MoveIntoPlace(staged, *path, "CreateRepositoryFromSnapshot",
+                                "CreateRepositoryFromSnapshot: destination directory exists");
+      !st.ok())
+    return fail(st);
   (void)RemoveTree(*tmp);
   return grpc::Status::OK;
 }
