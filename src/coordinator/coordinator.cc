@@ -314,7 +314,7 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   std::function<void(const grpc::Status&, proxy::Route::CommitDone)> commit;
   if (creating) {
     datastore::NewRepository repo{repository_id, vs.name,      std::string(relative_path), replica_path,
-                                  primary.storage, others, correlation_id};
+                                  primary.storage, others, correlation_id, {}};
     commit = [store, repo](const grpc::Status& st, proxy::Route::CommitDone done) {
       if (!st.ok()) return done(std::nullopt);
       Status recorded = store->CreateRepository(repo);

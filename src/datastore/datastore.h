@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,9 +64,14 @@ struct RepositoryMetadata {
   std::string primary;     // empty: none recorded
   int64_t generation = 0;  // the latest generation of any replica
   std::vector<Replica> replicas;  // storages holding it, any generation
+  // The storages assigned to hold it (repository_assignments), sorted;
+  // empty: no assignments recorded, every configured storage is assigned.
+  std::vector<std::string> assigned;
 
   // Storages at the latest generation.
   std::vector<std::string> UpToDate() const;
+  // Whether `storage` is assigned (always true without assignments).
+  bool IsAssigned(std::string_view storage) const;
 };
 
 // A repository a creating call made on `primary`.
@@ -77,6 +83,9 @@ struct NewRepository {
   std::string primary;
   std::vector<std::string> outdated;  // each gets an update job from the primary
   std::string correlation_id;
+  // The replication factor's assignments (the primary among them); empty:
+  // none recorded, every configured storage holds the repository.
+  std::vector<std::string> assigned;
 };
 
 // A write acknowledged by `primary` (and by `updated`, when several replicas
@@ -89,11 +98,42 @@ struct Write {
   std::string correlation_id;
 };
 
+// One praefect's health check of one node (a row of node_status).
+struct NodeHealth {
+  std::string virtual_storage;
+  std::string storage;
+  bool healthy = false;
+};
+
+// Storages healthy by quorum, per virtual storage (each list sorted).
+using HealthyStorages = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+// The outcome of GetPrimary: the repository's primary after the election
+// (empty when no storage is a valid candidate) and why not, for messages.
+struct PrimaryElection {
+  std::string primary;    // empty: none
+  std::string previous;   // the primary recorded before the call (may equal primary)
+  bool changed = false;   // this call elected a new primary (or demoted it to none)
+  std::string reason;     // when primary is empty: what made every candidate invalid
+};
+
 // "@cluster/repositories/<aa>/<bb>/<id>", <aa><bb> the first hex digits of
 // SHA-256 of the decimal id, as Praefect derives replica paths: unique per
 // id, so a create/delete/create race never hands one replica to two
 // repositories.
 std::string DeriveReplicaPath(int64_t repository_id);
+
+// Helpers both stores share.
+// Why GetPrimary found no candidate, in the operator's terms.
+std::string ElectionFailureReason(const RepositoryMetadata& repo, const std::vector<std::string>& healthy);
+// INVALID_ARGUMENT unless 1 <= factor <= configured.
+[[nodiscard]] Status CheckReplicationFactor(int factor, size_t configured);
+// `factor` storages of `configured`: `current` (restricted to configured)
+// plus `primary`, trimmed or grown at random, never dropping `primary`.
+// Sorted.
+std::vector<std::string> PickAssignments(const std::vector<std::string>& current,
+                                         const std::vector<std::string>& configured, const std::string& primary,
+                                         int factor);
 
 // Thread-safe. Errors: UNAVAILABLE when the store cannot be reached (the
 // caller fails the call, it never hangs), NOT_FOUND / ALREADY_EXISTS as
@@ -115,7 +155,12 @@ class Datastore {
                                                                                   std::string_view relative_path) = 0;
 
   // In one statement: the primary and `updated` go to latest + 1, and each
-  // of `outdated` gets an update job. NOT_FOUND when the repository is gone.
+  // of `outdated` gets an update job. Only replicas that were at the latest
+  // generation move up: a write applied on an outdated replica is not
+  // recorded. FAILED_PRECONDITION when the primary was not at the latest
+  // generation (nothing is changed: the write reached a replica that missed
+  // an earlier one, and must not be acknowledged); NOT_FOUND when the
+  // repository is gone.
   [[nodiscard]] virtual Status RecordWrite(const Write& write) = 0;
 
   // After a replication: `storage` holds the repository at `generation`
@@ -147,6 +192,44 @@ class Datastore {
   // `older_than`) are failed (ready again while attempts remain) and their
   // replica locks released. Returns how many.
   [[nodiscard]] virtual StatusOr<int64_t> ReleaseStale(std::chrono::seconds older_than) = 0;
+
+  // --- Health and elections (several praefects share these) ---
+
+  // Records this praefect's latest check of each node: last contact attempt
+  // now, last seen healthy now when `healthy` (node_status upsert).
+  [[nodiscard]] virtual Status RecordHealth(std::string_view praefect_name, const std::vector<NodeHealth>& checks) = 0;
+
+  // The quorum view: a storage is healthy when at least half (rounded up) of
+  // the praefects that made a contact attempt on its virtual storage within
+  // `window` last saw it healthy, with that latest check itself within
+  // `window`. A praefect's latest check is what counts: one that saw the
+  // node fail since it last saw it healthy does not vote for it.
+  [[nodiscard]] virtual StatusOr<HealthyStorages> GetHealthyStorages(std::chrono::milliseconds window) = 0;
+
+  // The repository's primary for a write, electing one when the recorded
+  // primary is not a valid candidate. Valid: healthy by quorum (`window`),
+  // at the repository's latest generation, no pending delete_replica job,
+  // and assigned when any valid candidate is assigned. The election picks
+  // a random valid candidate, assigned ones first, under the repository's
+  // row lock in one statement, so that praefects racing on it agree. With
+  // no candidate the recorded primary is cleared (primary empty; reason
+  // says why). NOT_FOUND when the repository is not registered.
+  [[nodiscard]] virtual StatusOr<PrimaryElection> GetPrimary(int64_t repository_id,
+                                                             std::chrono::milliseconds window) = 0;
+
+  // --- Replication factor ---
+
+  // Assigns `factor` storages out of `configured` (the virtual storage's
+  // nodes) to the repository: keeps the current assignments (all of
+  // `configured` when none are recorded) and adds random unassigned ones or
+  // removes random assigned ones, never the primary. A newly assigned
+  // storage gets an update job; an unassigned one loses its replica record
+  // (reads stop at once) and gets a delete_replica job. Returns the
+  // assignments, sorted. INVALID_ARGUMENT when factor < 1 or factor >
+  // configured.size(); NOT_FOUND for an unknown repository.
+  [[nodiscard]] virtual StatusOr<std::vector<std::string>> SetReplicationFactor(
+      std::string_view virtual_storage, std::string_view relative_path, int factor,
+      const std::vector<std::string>& configured) = 0;
 
   // Jobs in `state` (for metrics, tests and operators).
   [[nodiscard]] virtual StatusOr<int64_t> CountJobs(JobState state) = 0;

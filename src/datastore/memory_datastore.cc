@@ -1,6 +1,8 @@
 #include "datastore/memory_datastore.h"
 
 #include <algorithm>
+#include <random>
+#include <set>
 
 namespace praefect::datastore {
 namespace {
@@ -65,6 +67,8 @@ Status MemoryDatastore::CreateRepository(const NewRepository& repo) {
     meta.primary = repo.primary;
     meta.generation = 0;
     meta.replicas.push_back(Replica{repo.primary, 0});
+    meta.assigned = repo.assigned;
+    std::sort(meta.assigned.begin(), meta.assigned.end());
     repositories_.emplace(repo.repository_id, meta);
     for (const auto& target : repo.outdated) {
       ReplicationJob job{ChangeType::kUpdate, repo.repository_id, repo.virtual_storage, repo.relative_path,
@@ -93,15 +97,15 @@ Status MemoryDatastore::RecordWrite(const Write& write) {
       return NotFound("repository " + std::to_string(write.repository_id) + " is no longer registered");
     RepositoryMetadata& repo = it->second;
     const int64_t next = repo.generation + 1;
+    Replica* primary = FindReplica(repo, write.primary);
+    if (primary == nullptr || primary->generation != repo.generation)
+      return FailedPrecondition("storage \"" + write.primary + "\" is not at the latest generation of repository " +
+                                std::to_string(write.repository_id) + ": it missed an earlier write");
     std::vector<std::string> took = write.updated;
     took.push_back(write.primary);
     for (const auto& storage : took) {
       Replica* r = FindReplica(repo, storage);
-      if (r == nullptr) {
-        repo.replicas.push_back(Replica{storage, next});
-      } else {
-        r->generation = next;
-      }
+      if (r != nullptr && r->generation == repo.generation) r->generation = next;
     }
     repo.generation = next;
     for (const auto& target : write.outdated) {
@@ -226,6 +230,124 @@ std::vector<ReplicationEvent> MemoryDatastore::Jobs() {
   std::vector<ReplicationEvent> out;
   for (const auto& [id, event] : jobs_) out.push_back(event);
   return out;
+}
+
+Status MemoryDatastore::RecordHealth(std::string_view praefect_name, const std::vector<NodeHealth>& checks) {
+  std::lock_guard lock(mu_);
+  const auto now = now_ ? now_() : std::chrono::steady_clock::now();
+  for (const auto& check : checks) {
+    HealthRow& row = node_status_[{std::string(praefect_name), check.virtual_storage, check.storage}];
+    row.last_contact_attempt = now;
+    if (check.healthy) row.last_seen_active = now;
+  }
+  return Status::Ok();
+}
+
+HealthyStorages MemoryDatastore::HealthyLocked(std::chrono::milliseconds window) {
+  const auto now = now_ ? now_() : std::chrono::steady_clock::now();
+  const auto since = now - window;
+  std::map<std::string, std::set<std::string>> active;                      // vs → praefects
+  std::map<std::pair<std::string, std::string>, int> votes;                 // (vs, storage) → praefects
+  for (const auto& [key, row] : node_status_) {
+    const auto& [praefect, vs, storage] = key;
+    if (row.last_contact_attempt < since) continue;
+    active[vs].insert(praefect);
+    if (row.last_seen_active && *row.last_seen_active >= row.last_contact_attempt) ++votes[{vs, storage}];
+  }
+  HealthyStorages out;
+  for (const auto& [key, n] : votes) {
+    const size_t quorum = (active[key.first].size() + 1) / 2;
+    if (static_cast<size_t>(n) >= quorum) out[key.first].push_back(key.second);
+  }
+  return out;
+}
+
+StatusOr<HealthyStorages> MemoryDatastore::GetHealthyStorages(std::chrono::milliseconds window) {
+  std::lock_guard lock(mu_);
+  return HealthyLocked(window);
+}
+
+StatusOr<PrimaryElection> MemoryDatastore::GetPrimary(int64_t repository_id, std::chrono::milliseconds window) {
+  std::lock_guard lock(mu_);
+  auto it = repositories_.find(repository_id);
+  if (it == repositories_.end()) return NotFound("repository " + std::to_string(repository_id) + " is not registered");
+  RepositoryMetadata& repo = it->second;
+  HealthyStorages healthy = HealthyLocked(window);
+  const std::vector<std::string>& healthy_here = healthy[repo.virtual_storage];
+  auto pending_delete = [&](const std::string& storage) {
+    for (const auto& [id, event] : jobs_) {
+      if (event.job.repository_id == repository_id && event.job.change == ChangeType::kDeleteReplica &&
+          event.job.target_node_storage == storage && event.state != JobState::kDead)
+        return true;
+    }
+    return false;
+  };
+  std::vector<std::string> candidates, assigned_candidates;
+  for (const auto& storage : repo.UpToDate()) {
+    if (std::find(healthy_here.begin(), healthy_here.end(), storage) == healthy_here.end()) continue;
+    if (pending_delete(storage)) continue;
+    candidates.push_back(storage);
+    if (!repo.assigned.empty() && repo.IsAssigned(storage)) assigned_candidates.push_back(storage);
+  }
+  const std::vector<std::string>& valid = assigned_candidates.empty() ? candidates : assigned_candidates;
+  PrimaryElection out;
+  out.previous = repo.primary;
+  if (std::find(valid.begin(), valid.end(), repo.primary) != valid.end()) {
+    out.primary = repo.primary;
+    return out;
+  }
+  if (valid.empty()) {
+    out.reason = ElectionFailureReason(repo, healthy_here);
+  } else {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    out.primary = valid[std::uniform_int_distribution<size_t>(0, valid.size() - 1)(rng)];
+  }
+  out.changed = out.primary != repo.primary;
+  repo.primary = out.primary;
+  return out;
+}
+
+StatusOr<std::vector<std::string>> MemoryDatastore::SetReplicationFactor(std::string_view virtual_storage,
+                                                                         std::string_view relative_path, int factor,
+                                                                         const std::vector<std::string>& configured) {
+  if (Status st = CheckReplicationFactor(factor, configured.size()); !st.ok()) return st;
+  std::vector<std::pair<std::string, std::string>> targets;
+  std::vector<std::string> assigned;
+  {
+    std::lock_guard lock(mu_);
+    RepositoryMetadata* repo = FindLocked(virtual_storage, relative_path);
+    if (repo == nullptr)
+      return NotFound("repository \"" + std::string(relative_path) + "\" not found in virtual storage \"" +
+                      std::string(virtual_storage) + "\"");
+    std::vector<std::string> before = repo->assigned.empty() ? configured : repo->assigned;
+    std::vector<std::string> after = PickAssignments(before, configured, repo->primary, factor);
+    for (const auto& storage : after) {
+      if (std::find(before.begin(), before.end(), storage) != before.end()) continue;
+      ReplicationJob job{ChangeType::kUpdate, repo->repository_id, repo->virtual_storage, repo->relative_path,
+                         repo->replica_path, repo->primary, storage};
+      if (EnqueueLocked(std::move(job), "")) targets.emplace_back(repo->virtual_storage, storage);
+    }
+    for (const auto& storage : before) {
+      if (std::find(after.begin(), after.end(), storage) != after.end()) continue;
+      bool held = false;
+      for (auto r = repo->replicas.begin(); r != repo->replicas.end();) {
+        if (r->storage == storage) {
+          held = true;
+          r = repo->replicas.erase(r);
+        } else {
+          ++r;
+        }
+      }
+      if (!held) continue;
+      ReplicationJob job{ChangeType::kDeleteReplica, repo->repository_id, repo->virtual_storage, repo->relative_path,
+                         repo->replica_path, "", storage};
+      if (EnqueueLocked(std::move(job), "")) targets.emplace_back(repo->virtual_storage, storage);
+    }
+    repo->assigned = after;
+    assigned = after;
+  }
+  Notify(targets);
+  return assigned;
 }
 
 void MemoryDatastore::Notify(const std::vector<std::pair<std::string, std::string>>& targets) {

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <mutex>
 
 #include "datastore/datastore.h"
@@ -29,6 +32,15 @@ class MemoryDatastore final : public Datastore {
   Status Heartbeat(const std::vector<int64_t>&) override { return Status::Ok(); }
   StatusOr<int64_t> ReleaseStale(std::chrono::seconds) override { return int64_t{0}; }
   void SetEnqueueListener(EnqueueListener listener) override;
+  Status RecordHealth(std::string_view praefect_name, const std::vector<NodeHealth>& checks) override;
+  StatusOr<HealthyStorages> GetHealthyStorages(std::chrono::milliseconds window) override;
+  StatusOr<PrimaryElection> GetPrimary(int64_t repository_id, std::chrono::milliseconds window) override;
+  StatusOr<std::vector<std::string>> SetReplicationFactor(std::string_view virtual_storage,
+                                                          std::string_view relative_path, int factor,
+                                                          const std::vector<std::string>& configured) override;
+
+  // The clock of node_status (tests move it); default steady_clock.
+  void SetClock(std::function<std::chrono::steady_clock::time_point()> now) { now_ = std::move(now); }
 
   // Every job still held (tests).
   std::vector<ReplicationEvent> Jobs();
@@ -46,6 +58,14 @@ class MemoryDatastore final : public Datastore {
   std::map<int64_t, RepositoryMetadata> repositories_;  // by id
   std::map<int64_t, ReplicationEvent> jobs_;            // by id, in order
   EnqueueListener listener_;
+  struct HealthRow {
+    std::chrono::steady_clock::time_point last_contact_attempt;
+    std::optional<std::chrono::steady_clock::time_point> last_seen_active;
+  };
+  // node_status: (praefect, virtual storage, storage) → row.
+  std::map<std::tuple<std::string, std::string, std::string>, HealthRow> node_status_;
+  std::function<std::chrono::steady_clock::time_point()> now_;
+  HealthyStorages HealthyLocked(std::chrono::milliseconds window);
 };
 
 }  // namespace praefect::datastore

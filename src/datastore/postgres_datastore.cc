@@ -366,4 +366,19 @@ StatusOr<int64_t> PostgresDatastore::CountJobs(JobState state) {
   return rows->Int64(0, 0);
 }
 
+// TODO(failover): placeholders until the SQL lands.
+Status PostgresDatastore::RecordHealth(std::string_view, const std::vector<NodeHealth>&) {
+  return Unimplemented("RecordHealth");
+}
+StatusOr<HealthyStorages> PostgresDatastore::GetHealthyStorages(std::chrono::milliseconds) {
+  return Unimplemented("GetHealthyStorages");
+}
+StatusOr<PrimaryElection> PostgresDatastore::GetPrimary(int64_t, std::chrono::milliseconds) {
+  return Unimplemented("GetPrimary");
+}
+StatusOr<std::vector<std::string>> PostgresDatastore::SetReplicationFactor(std::string_view, std::string_view, int,
+                                                                           const std::vector<std::string>&) {
+  return Unimplemented("SetReplicationFactor");
+}
+
 }  // namespace praefect::datastore

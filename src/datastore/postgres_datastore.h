@@ -47,6 +47,12 @@ class PostgresDatastore final : public Datastore {
   void SetEnqueueListener(EnqueueListener listener) override;
   Status Heartbeat(const std::vector<int64_t>& ids) override;
   StatusOr<int64_t> ReleaseStale(std::chrono::seconds older_than) override;
+  Status RecordHealth(std::string_view praefect_name, const std::vector<NodeHealth>& checks) override;
+  StatusOr<HealthyStorages> GetHealthyStorages(std::chrono::milliseconds window) override;
+  StatusOr<PrimaryElection> GetPrimary(int64_t repository_id, std::chrono::milliseconds window) override;
+  StatusOr<std::vector<std::string>> SetReplicationFactor(std::string_view virtual_storage,
+                                                          std::string_view relative_path, int factor,
+                                                          const std::vector<std::string>& configured) override;
 
  private:
   postgres::Deadline Deadline() const { return postgres::Clock::now() + call_timeout_; }
