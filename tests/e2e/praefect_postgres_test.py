@@ -11,12 +11,9 @@ every replica in the end.
 usage: praefect_postgres_test.py BIN_DIR WORK_DIR
 """
 import glob
-import hashlib
-import hmac
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,71 +22,12 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Postgres, bearer, free_port  # noqa: E402
+
 BIN, WORK = (os.path.abspath(a) for a in sys.argv[1:3])
-PGBIN = os.environ.get("PRAEFECT_PG_BINDIR", "/usr/lib/postgresql/15/bin")
 CLIENT_TOKEN = "client-secret"
 NODE_TOKEN = "node-secret"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bearer(secret):
-    ts = str(int(time.time()))
-    return "Bearer v2.%s.%s" % (hmac.new(secret.encode(), ts.encode(), hashlib.sha256).hexdigest(), ts)
-
-
-def as_postgres_user():
-    """Arguments that run a command as nobody when we are root (PostgreSQL
-    refuses to run as root)."""
-    if os.geteuid() != 0:
-        return []
-    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
-
-
-class Postgres:
-    def __init__(self, root):
-        self.dir = tempfile.mkdtemp(prefix="praefect-e2e-pg-")
-        self.data = os.path.join(self.dir, "data")
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "nobody", "nogroup")
-        subprocess.run(as_postgres_user() + [os.path.join(PGBIN, "initdb"), "-D", self.data, "-U", "postgres",
-                                             "--auth=trust", "-E", "UTF8", "--no-sync"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.proc = None
-        self.log = os.path.join(self.dir, "postgres.log")
-        self.start()
-        self.psql("CREATE DATABASE praefect")
-
-    def start(self):
-        log = open(self.log, "a")
-        self.proc = subprocess.Popen(as_postgres_user() + [
-            os.path.join(PGBIN, "postgres"), "-D", self.data, "-k", self.dir, "-c", "listen_addresses=",
-            "-c", "fsync=off", "-c", "unix_socket_permissions=0777"], stdout=log, stderr=log)
-        deadline = time.time() + 30
-        while not os.path.exists(os.path.join(self.dir, ".s.PGSQL.5432")):
-            assert time.time() < deadline, "PostgreSQL did not start: " + open(self.log).read()
-            time.sleep(0.05)
-        while subprocess.run(["psql", "-h", self.dir, "-U", "postgres", "-c", "SELECT 1"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
-            assert time.time() < deadline, "PostgreSQL does not answer"
-            time.sleep(0.05)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGINT)  # fast shutdown
-        self.proc.wait(timeout=60)
-
-    def psql(self, sql, db="postgres"):
-        return subprocess.run(["psql", "-h", self.dir, "-U", "postgres", "-d", db, "-At", "-c", sql], check=True,
-                              stdout=subprocess.PIPE).stdout.decode().strip()
-
-    def destroy(self):
-        if self.proc and self.proc.poll() is None:
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class PraefectPostgresTest(unittest.TestCase):

@@ -1,0 +1,659 @@
+#!/usr/bin/python3
+"""praefect's failover, end to end: one PostgreSQL, three
+praefect-storage-node processes and THREE praefects sharing the database
+(each with its own listen_addr and prometheus_listen_addr), driven by real
+git through git-remote-gitaly and by Python grpcio.
+
+  1. the primary node is SIGKILLed during a steady stream of pushes through
+     all three praefects: writes resume on a new primary (the time it takes
+     is printed); every acknowledged push is on the new primary, or the
+     database says the repository's latest generation is only on the dead
+     node;
+  2. the old primary comes back: it is a secondary and converges;
+  3. one praefect cut off from the nodes does not move any primary, and its
+     writes are not acknowledged;
+  4. reads spread over up-to-date replicas only;
+  5. replication factor 2 of 3, then 3, then 1;
+  6. [failover] enabled = false: writes go to the primary = true node.
+Each praefect exits 0 on SIGTERM at the end.
+
+usage: praefect_failover_test.py BIN_DIR PROTO_DIR WORK_DIR
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Postgres, StorageNode, bearer, free_port, generate_stubs  # noqa: E402
+
+BIN, PROTO_DIR, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
+CLIENT_TOKEN = "client-secret"
+NODE_TOKEN = "node-secret"
+# The loose bound on the failover time; the target is 2 s, the figure
+# itself is what gets reported.
+FAILOVER_BOUND = 10.0
+
+
+def auth():
+    return [("authorization", bearer(CLIENT_TOKEN))]
+
+
+class Praefect:
+    """One praefect process: its config file (rewritten by tests that change
+    it), log and ports."""
+
+    def __init__(self, root, name, pgdir, dbname="praefect"):
+        self.name = name
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.pgdir = pgdir
+        self.dbname = dbname
+        self.config = os.path.join(root, name + ".toml")
+        self.logpath = os.path.join(root, name + ".log")
+        self.proc = None
+        self.channel = None
+
+    def write_config(self, nodes, failover=True, primary=None, replication_factors=(("default", 0), ("rf", 2))):
+        """nodes: [(storage, address)]; one [[virtual_storage]] per entry of
+        replication_factors, each over all the nodes."""
+        text = ('listen_addr = "127.0.0.1:%d"\nprometheus_listen_addr = "127.0.0.1:%d"\n'
+                '[auth]\ntoken = "%s"\n'
+                '[failover]\nenabled = %s\n'
+                '[database]\nhost = "%s"\nuser = "postgres"\ndbname = "%s"\nsslmode = "disable"\n'
+                '[database.session_pooled]\nhost = "%s"\nuser = "postgres"\ndbname = "%s"\nsslmode = "disable"\n'
+                % (self.port, self.metrics_port, CLIENT_TOKEN, "true" if failover else "false",
+                   self.pgdir, self.dbname, self.pgdir, self.dbname))
+        for vs, factor in replication_factors:
+            text += '[[virtual_storage]]\nname = "%s"\n' % vs
+            if factor:
+                text += "default_replication_factor = %d\n" % factor
+            for storage, address in nodes:
+                text += '[[virtual_storage.node]]\nstorage = "%s"\naddress = "%s"\ntoken = "%s"\n' % (
+                    storage, address, NODE_TOKEN)
+                if storage == primary:
+                    text += "primary = true\n"
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def cmd(self, *args):
+        r = subprocess.run([os.path.join(BIN, "praefect"), "-config", self.config] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        return r.returncode, r.stdout.decode()
+
+    def start(self):
+        import grpc
+        with open(self.logpath, "a") as log:
+            log.write("=== start %s\n" % time.strftime("%H:%M:%S"))
+            log.flush()
+            self.proc = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", self.config], stdout=log,
+                                         stderr=subprocess.STDOUT)
+        self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
+        grpc.channel_ready_future(self.channel).result(timeout=30)
+
+    def stop(self):
+        """SIGTERM; returns the exit code (None when not running)."""
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "hung on SIGTERM"
+
+    def log(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def read_distribution(self, virtual_storage="default"):
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=30).read().decode()
+        counts = {}
+        for labels, value in re.findall(r'^gitaly_praefect_read_distribution\{([^}]*)\} (\S+)$', text, re.M):
+            fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+            if fields.get("virtual_storage") == virtual_storage:
+                counts[fields["storage"]] = float(value)
+        return counts
+
+
+class PraefectFailoverTest(unittest.TestCase):
+    victim = None          # test 1's killed node
+    failed_over = {}       # relative path -> new primary, for test 2
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="e2e-praefect-failover-", dir=WORK)
+        generate_stubs(PROTO_DIR, os.path.join(cls.root, "gen"))
+        cls.pg = Postgres(cls.root)
+        cls.home = os.path.join(cls.root, "home")
+        os.makedirs(cls.home)
+        cls.env = dict(os.environ, PATH=BIN + ":" + os.environ["PATH"], HOME=cls.home, GIT_CONFIG_NOSYSTEM="1",
+                       GIT_AUTHOR_NAME="E2E", GIT_AUTHOR_EMAIL="e2e@example.com", GIT_COMMITTER_NAME="E2E",
+                       GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=CLIENT_TOKEN,
+                       GIT_TERMINAL_PROMPT="0")
+        cls.nodes = [StorageNode(BIN, cls.root, i, NODE_TOKEN) for i in (1, 2, 3)]
+        for node in cls.nodes:
+            node.start()
+        cls.praefects = [Praefect(cls.root, "praefect-%d" % i, cls.pg.dir) for i in (1, 2, 3)]
+        cls.legacy = None
+        for p in cls.praefects:
+            p.write_config(cls.node_list())
+        code, out = cls.praefects[0].cmd("sql-migrate")
+        assert code == 0 and "OK (applied" in out, out
+        for p in cls.praefects:
+            p.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = {}
+        for p in cls.praefects + ([cls.legacy] if cls.legacy else []):
+            codes[p.name] = p.stop()
+        for node in cls.nodes:
+            node.stop()
+        cls.pg.destroy()
+        bad = {name: code for name, code in codes.items() if code != 0}
+        for p in cls.praefects + ([cls.legacy] if cls.legacy else []):
+            if p.name in bad or os.environ.get("PRAEFECT_E2E_LOG") == "1":
+                print("--- %s.log (tail)\n%s" % (p.name, p.log()[-20000:]), file=sys.stderr)
+        assert not bad, "praefect exit codes after SIGTERM (want 0): %r" % bad
+        if os.environ.get("PRAEFECT_E2E_KEEP") != "1":
+            shutil.rmtree(cls.root)
+        else:
+            print("kept " + cls.root, file=sys.stderr)
+
+    @classmethod
+    def node_list(cls):
+        return [(n.name, n.address) for n in cls.nodes]
+
+    def node(self, name):
+        return next(n for n in self.nodes if n.name == name)
+
+    def setUp(self):
+        # Every case but the first two starts from a whole cluster.
+        if not self._testMethodName.startswith(("test_1_", "test_2_")):
+            for node in self.nodes:
+                if not node.alive():
+                    node.start()
+                    self.wait_seen_healthy(node.name)
+
+    def wait_seen_healthy(self, storage, timeout=150):
+        """Waits until every praefect's latest check (node_status) saw
+        `storage` healthy after now; returns when (monotonic), or None when
+        no praefect records its checks (node_status empty)."""
+        if self.sql("SELECT count(*) FROM node_status") == [("0",)]:
+            return None
+        since = self.sql("SELECT now()")[0][0]
+        names = ["%%:127.0.0.1:%d" % p.port for p in self.praefects]
+        query = ("SELECT count(*) FROM node_status WHERE shard_name = 'default' AND node_name = '%s' AND "
+                 "last_seen_active_at > '%s' AND last_seen_active_at = last_contact_attempt_at AND (%s)" % (
+                     storage, since, " OR ".join("praefect_name LIKE '%s'" % n for n in names)))
+        self.wait_until(lambda: self.sql(query) == [(str(len(names)),)], timeout,
+                        lambda: "every praefect sees %s healthy: %r" % (
+                            storage, self.sql("SELECT * FROM node_status ORDER BY 1, 3")))
+        return time.monotonic()
+
+    # --- database -------------------------------------------------------
+
+    def sql(self, query, db="praefect"):
+        return self.pg.rows(query, db)
+
+    def repo_info(self, rel, vs="default", db="praefect"):
+        """{id, replica_path, primary, generation} of a repository, or None."""
+        rows = self.sql("SELECT repository_id, replica_path, COALESCE(\"primary\", ''), COALESCE(generation, -1) "
+                        "FROM repositories WHERE virtual_storage = '%s' AND relative_path = '%s'" % (vs, rel), db)
+        if not rows:
+            return None
+        rid, replica, primary, generation = rows[0]
+        return {"id": int(rid), "replica_path": replica, "primary": primary, "generation": int(generation)}
+
+    def generations(self, rel, vs="default", db="praefect"):
+        """{storage: generation} of the repository's replicas."""
+        return {s: int(g) for s, g in self.sql(
+            "SELECT storage, generation FROM storage_repositories WHERE virtual_storage = '%s' "
+            "AND relative_path = '%s'" % (vs, rel), db)}
+
+    def primary(self, rel, vs="default"):
+        info = self.repo_info(rel, vs)
+        return info["primary"] if info else None
+
+    def all_latest(self, rel, storages, vs="default"):
+        info = self.repo_info(rel, vs)
+        gens = self.generations(rel, vs)
+        return info is not None and all(gens.get(s) == info["generation"] for s in storages)
+
+    # --- git and grpc ---------------------------------------------------
+
+    def git(self, *args, cwd=None, check=True):
+        r = subprocess.run(["git"] + list(args), cwd=cwd, env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        if check and r.returncode != 0:
+            self.fail("git %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr.decode()))
+        return r
+
+    def url(self, praefect, rel, vs="default"):
+        return "gitaly://127.0.0.1:%d/%s/%s" % (praefect.port, vs, rel)
+
+    def create(self, praefect, rel, vs="default"):
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        import shared_pb2
+        rs_grpc.RepositoryServiceStub(praefect.channel).CreateRepository(
+            rs.CreateRepositoryRequest(repository=shared_pb2.Repository(storage_name=vs, relative_path=rel)),
+            metadata=auth(), timeout=30)
+
+    def work(self, name):
+        work = os.path.join(self.root, "work-" + name.replace("/", "-"))
+        self.git("init", "-q", "-b", "main", work)
+        return work
+
+    def commit(self, work, message):
+        self.git("commit", "-q", "--allow-empty", "-m", message, cwd=work)
+        return self.git("rev-parse", "HEAD", cwd=work).stdout.decode().strip()
+
+    def push(self, praefect, rel, work, refspec="HEAD:refs/heads/main", vs="default"):
+        """git push; True when acknowledged (exit 0)."""
+        try:
+            r = subprocess.run(["git", "push", "-q", self.url(praefect, rel, vs), refspec], cwd=work, env=self.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        except subprocess.TimeoutExpired:
+            return False
+        return r.returncode == 0
+
+    def new_repo(self, praefect, rel, vs="default"):
+        """Created through `praefect` with one pushed commit; returns the work
+        tree."""
+        self.create(praefect, rel, vs)
+        work = self.work(vs + "-" + rel)
+        self.commit(work, "root")
+        self.assertTrue(self.push(praefect, rel, work, vs=vs), "first push to " + rel)
+        return work
+
+    def replica_dir(self, node, rel, vs="default"):
+        return os.path.join(node.storage, self.repo_info(rel, vs)["replica_path"])
+
+    def refs(self, node, rel, vs="default"):
+        path = self.replica_dir(node, rel, vs)
+        if not os.path.isdir(path):
+            return None
+        return subprocess.run(["git", "--git-dir=" + path, "for-each-ref", "--format=%(objectname) %(refname)"],
+                              stdout=subprocess.PIPE, env=self.env).stdout.decode()
+
+    def tip(self, node, replica_path, ref):
+        r = subprocess.run(["git", "--git-dir=" + os.path.join(node.storage, replica_path), "rev-parse", "-q",
+                            "--verify", ref], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
+        return r.stdout.decode().strip() if r.returncode == 0 else None
+
+    def contains(self, node, replica_path, ancestor, tip):
+        return subprocess.run(["git", "--git-dir=" + os.path.join(node.storage, replica_path), "merge-base",
+                               "--is-ancestor", ancestor, tip], stderr=subprocess.DEVNULL,
+                              env=self.env).returncode == 0
+
+    def wait_until(self, cond, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            got = cond()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                self.fail("%s (waited %d s)" % (what() if callable(what) else what, timeout))
+            time.sleep(0.05)
+
+    def wait_replicated(self, rel, storages=None, vs="default", timeout=60):
+        storages = storages or [n.name for n in self.nodes]
+        self.wait_until(lambda: self.all_latest(rel, storages, vs), timeout,
+                        lambda: "%s at the latest generation on %s: %r, %r" % (
+                            rel, storages, self.repo_info(rel, vs), self.generations(rel, vs)))
+
+    def reads(self, praefect, rel, n):
+        """n accessor calls (FindDefaultBranchName) through `praefect`;
+        returns the read distribution's delta per storage."""
+        import ref_pb2
+        import ref_pb2_grpc
+        import shared_pb2
+        stub = ref_pb2_grpc.RefServiceStub(praefect.channel)
+        before = praefect.read_distribution()
+        request = ref_pb2.FindDefaultBranchNameRequest(
+            repository=shared_pb2.Repository(storage_name="default", relative_path=rel))
+        for _ in range(n):
+            self.assertEqual(stub.FindDefaultBranchName(request, metadata=auth(), timeout=30).name,
+                             b"refs/heads/main")
+        after = praefect.read_distribution()
+        return {n.name: int(after.get(n.name, 0) - before.get(n.name, 0)) for n in self.nodes}
+
+    # --- 1. primary killed during pushes -------------------------------
+
+    def test_1_primary_killed_during_pushes(self):
+        p1 = self.praefects[0]
+        stream = "failover/stream.git"
+        works = {stream: self.new_repo(p1, stream)}
+        victim = self.primary(stream) or "gitaly-1"
+        # Calmer repositories sharing the primary, written in turn through the
+        # three praefects: replication is asynchronous, so a repository under
+        # constant writes is likely to have its latest generation only on the
+        # primary when it dies (no valid candidate: it waits for the node);
+        # these are likelier to have been replicated, and fail over.
+        calm = []
+        for i in range(15):
+            rel = "failover/calm-%d.git" % i
+            w = self.new_repo(p1, rel)
+            if (self.primary(rel) or "gitaly-1") == victim:
+                calm.append(rel)
+                works[rel] = w
+                if len(calm) == 3:
+                    break
+        self.assertEqual(len(calm), 3, "three calm repositories whose primary is %s" % victim)
+        repos = [stream] + calm
+        for rel in repos:
+            self.wait_replicated(rel)
+
+        # Threads: one per praefect pushing its own branch of the stream
+        # repository without pause; one pushing the calm ones in turn through
+        # the three praefects, 0.1 s between pushes.
+        pushers = [([(p, stream, self.work("stream-p%d" % i), "p%d" % i)], 0.0)
+                   for i, p in enumerate(self.praefects, 1)]
+        pushers.append(([(self.praefects[i % 3], rel, works[rel], "main") for i, rel in enumerate(calm)], 0.1))
+        log = []  # dicts: t, ok, rel, branch, sha, primary, praefect
+        stop = threading.Event()
+
+        def pusher(targets, pause):
+            n = 0
+            while not stop.is_set():
+                praefect, rel, work, branch = targets[n % len(targets)]
+                n += 1
+                sha = self.commit(work, "%s %d" % (branch, n))
+                ok = self.push(praefect, rel, work, "HEAD:refs/heads/" + branch)
+                t = time.monotonic()
+                log.append({"t": t, "ok": ok, "rel": rel, "branch": branch, "sha": sha,
+                            "primary": self.primary(rel) if ok else None, "praefect": praefect.name})
+                time.sleep(pause if ok else 0.05)
+
+        def resumed(rel):
+            return next((e for e in list(log) if e["rel"] == rel and e["ok"] and e["t"] > killed
+                         and e["primary"] not in ("", victim)), None)
+
+        def stuck(rel):
+            # The latest generation only on the dead node: no valid
+            # candidate, the repository waits for it (reported outdated).
+            info = self.repo_info(rel)
+            gens = self.generations(rel)
+            return {s for s, g in gens.items() if g == info["generation"]} == {victim}
+
+        threads = [threading.Thread(target=pusher, args=a) for a in pushers]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(2)
+            self.assertTrue(all(any(e["ok"] and e["rel"] == rel for e in log) for rel in repos),
+                            "every repository got acknowledged pushes before the kill")
+            victim_node = self.node(victim)
+            killed = time.monotonic()
+            victim_node.kill()
+            type(self).victim = victim
+            at_kill = {rel: (self.repo_info(rel)["generation"], self.generations(rel)) for rel in repos}
+            deadline = killed + FAILOVER_BOUND + 5
+            while time.monotonic() < deadline and not all(resumed(r) or stuck(r) for r in repos):
+                time.sleep(0.05)
+            time.sleep(1)  # a little more of the stream on the new primary
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+
+        acked = [e for e in log if e["ok"]]
+        print("\nfailover: %d pushes acknowledged, %d refused, over %.1f s (kill -9 of %s at +%.1f s)" % (
+            len(acked), len(log) - len(acked), log[-1]["t"] - log[0]["t"], victim, killed - log[0]["t"]),
+            file=sys.stderr)
+        print("failover: generations just after the kill (latest, per replica): %r" % at_kill, file=sys.stderr)
+        measured = {}
+        for rel in repos:
+            first = resumed(rel)
+            info = self.repo_info(rel)
+            if first is not None:
+                measured[rel] = first["t"] - killed
+                print("failover: %s: first acknowledged write on new primary %s %.2f s after kill -9 (via %s)"
+                      % (rel, first["primary"], measured[rel], first["praefect"]), file=sys.stderr)
+                type(self).failed_over[rel] = first["primary"]
+            else:
+                self.assertTrue(stuck(rel), "%s: no write acknowledged on a new primary within %.0f s, and the "
+                                "database does not say its latest generation is only on the dead %s: %r %r"
+                                % (rel, FAILOVER_BOUND + 5, victim, info, self.generations(rel)))
+                print("failover: %s did not fail over: its latest generation %d is only on the dead %s "
+                      "(reported outdated: %r)" % (rel, info["generation"], victim, self.generations(rel)),
+                      file=sys.stderr)
+                after = [e for e in acked if e["rel"] == rel and e["t"] > killed + 1]
+                self.assertFalse(after, "%s: writes acknowledged with no up-to-date primary" % rel)
+        self.assertTrue(measured, "no repository failed over (each has its latest generation only on the dead "
+                        "node): %r" % at_kill)
+        first = min(measured.values())
+        print("failover: first acknowledged write on new primary %.2f s after kill -9" % first, file=sys.stderr)
+        for rel, took in measured.items():
+            self.assertLess(took, FAILOVER_BOUND, rel)
+        late_on_victim = [e for e in acked if e["t"] > killed + 0.5 and e["primary"] == victim]
+        self.assertFalse(late_on_victim, "pushes acknowledged with the dead node as primary > 0.5 s after the kill")
+
+        # Every acknowledged push is on the new primary (its branch tip is the
+        # pushed commit or a descendant), or the repository is reported
+        # outdated.
+        for rel in measured:
+            info = self.repo_info(rel)
+            self.assertNotEqual(info["primary"], victim)
+            new_primary = self.node(info["primary"])
+            missing = []
+            for e in acked:
+                if e["rel"] != rel:
+                    continue
+                tip = self.tip(new_primary, info["replica_path"], "refs/heads/" + e["branch"])
+                if tip is None or not self.contains(new_primary, info["replica_path"], e["sha"], tip):
+                    missing.append(e)
+            if missing and stuck(rel):
+                print("failover: %s: %d acknowledged pushes not on %s, reported outdated" % (
+                    rel, len(missing), new_primary.name), file=sys.stderr)
+                continue
+            self.assertFalse(missing, "%s: acknowledged pushes missing on the new primary %s: %s" % (
+                rel, new_primary.name, ["%s %s at %+.2f s" % (e["branch"], e["sha"][:10], e["t"] - killed)
+                                        for e in missing[:10]]))
+            print("failover: %s: all %d acknowledged pushes on %s" % (
+                rel, len([e for e in acked if e["rel"] == rel]), new_primary.name), file=sys.stderr)
+
+    # --- 2. the old primary comes back ---------------------------------
+
+    def test_2_old_primary_returns_as_secondary(self):
+        if self.victim is None:
+            self.skipTest("test 1 killed no node")
+        node = self.node(self.victim)
+        started = time.monotonic()
+        node.start()
+        took = self.wait_seen_healthy(node.name)
+        if took is not None:
+            print("failover: %s restarted, seen healthy by all three praefects after %.2f s" % (
+                self.victim, took - started), file=sys.stderr)
+        self.assertTrue(self.failed_over, "test 1 failed no repository over")
+        for rel, new_primary in self.failed_over.items():
+            def converged():
+                info = self.repo_info(rel)
+                gens = self.generations(rel)
+                return (gens.get(self.victim) == info["generation"]
+                        and self.refs(node, rel) == self.refs(self.node(info["primary"]), rel))
+            self.wait_until(converged, 60, lambda: "%s on the returned %s: %r, generations %r, queue %r" % (
+                rel, self.victim, self.repo_info(rel), self.generations(rel),
+                self.sql("SELECT state, job->>'change', job->>'target_node_storage', count(*) FROM "
+                         "replication_queue GROUP BY 1, 2, 3")))
+            self.assertNotEqual(self.primary(rel), self.victim, "%s: the returned node is a secondary" % rel)
+            print("failover: %s: %s back, secondary, converged %.2f s after its restart (primary %s)" % (
+                rel, self.victim, time.monotonic() - started, self.primary(rel)), file=sys.stderr)
+
+    # --- 3. one praefect cut off from the nodes ------------------------
+
+    def test_3_praefect_cut_off_moves_no_primary(self):
+        p1, p2, p3 = self.praefects
+        repos = ["cutoff/a.git", "cutoff/b.git"]
+        works = {rel: self.new_repo(p1, rel) for rel in repos}
+        for rel in repos:
+            self.wait_replicated(rel)
+        self.assertEqual(p3.stop(), 0, "praefect-3 exits 0 on SIGTERM")
+        # Same storage names, addresses where nothing listens.
+        p3.write_config([(n.name, "tcp://127.0.0.1:%d" % free_port()) for n in self.nodes])
+        p3.start()
+        try:
+            p3_rows = ("SELECT node_name, last_contact_attempt_at > now() - interval '3 seconds', "
+                       "COALESCE(last_seen_active_at < last_contact_attempt_at, true) FROM node_status "
+                       "WHERE praefect_name LIKE '%%:127.0.0.1:%d' AND shard_name = 'default' ORDER BY 1" % p3.port)
+
+            def p3_sees_all_unhealthy():
+                rows = self.sql(p3_rows)
+                return rows == [(n.name, "t", "t") for n in self.nodes]
+
+            self.wait_until(p3_sees_all_unhealthy, 15, lambda: "node_status of praefect-3 shows every node "
+                            "unhealthy: %r" % self.sql("SELECT * FROM node_status ORDER BY 1, 3"))
+            primaries = {rel: self.primary(rel) for rel in repos}
+            n = 0
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                for rel in repos:
+                    n += 1
+                    p = (p1, p2)[n % 2]
+                    self.commit(works[rel], "cutoff %d" % n)
+                    self.assertTrue(self.push(p, rel, works[rel]), "push %d to %s through %s" % (n, rel, p.name))
+                    self.assertEqual({r: self.primary(r) for r in repos}, primaries, "primaries unchanged")
+            self.assertTrue(p3_sees_all_unhealthy(), self.sql("SELECT * FROM node_status ORDER BY 1, 3"))
+            print("cut-off praefect: %d writes through praefects 1 and 2, primaries unchanged: %r" % (
+                n, primaries), file=sys.stderr)
+            for rel in repos:
+                before = self.repo_info(rel)
+                self.commit(works[rel], "through the cut-off praefect")
+                self.assertFalse(self.push(p3, rel, works[rel]), "a write through praefect-3 is not acknowledged")
+                after = self.repo_info(rel)
+                self.assertEqual(after["primary"], primaries[rel], "the cut-off praefect moved no primary")
+                self.assertEqual(after["generation"], before["generation"], "and recorded no write")
+        finally:
+            self.assertEqual(p3.stop(), 0, "praefect-3 (cut off) exits 0 on SIGTERM")
+            p3.write_config(self.node_list())
+            p3.start()
+
+    # --- 4. reads spread over up-to-date replicas ---------------------
+
+    def test_4_reads_spread_over_up_to_date_replicas(self):
+        p1 = self.praefects[0]
+        for p in self.praefects:
+            self.assertIn("reads distribution caching is enabled by configuration", p.log(), p.name)
+        rel = "reads/spread.git"
+        work = self.new_repo(p1, rel)
+        self.wait_replicated(rel)
+        counts = self.reads(p1, rel, 300)
+        print("reads: 300 through praefect-1, 3 up-to-date replicas: %r" % counts, file=sys.stderr)
+        for storage, count in counts.items():
+            self.assertTrue(0.15 * 300 <= count <= 0.55 * 300, "%s got %d of 300 reads: %r" % (storage, count, counts))
+
+        # One replica outdated: its generation set one below the latest in
+        # the database, as after a write it missed (the data on disk does not
+        # matter to the router; the metadata is what it must obey). The
+        # UPDATE fires the notification the read caches listen to.
+        primary = self.primary(rel)
+        outdated = next(n.name for n in self.nodes if n.name != primary)
+        self.sql("UPDATE storage_repositories SET generation = generation - 1 WHERE virtual_storage = 'default' "
+                 "AND relative_path = '%s' AND storage = '%s'" % (rel, outdated))
+        time.sleep(1)
+        counts = self.reads(p1, rel, 200)
+        print("reads: 200 with %s outdated: %r" % (outdated, counts), file=sys.stderr)
+        self.assertEqual(counts[outdated], 0, "no reads on the outdated %s: %r" % (outdated, counts))
+        self.assertEqual(sum(counts.values()), 200)
+
+        # Back to the latest generation by replication: a write replicates to
+        # both secondaries, the outdated one included.
+        self.commit(work, "bring it back")
+        self.assertTrue(self.push(p1, rel, work))
+        self.wait_replicated(rel)
+        time.sleep(1)
+        counts = self.reads(p1, rel, 200)
+        print("reads: 200 after %s caught up: %r" % (outdated, counts), file=sys.stderr)
+        self.assertTrue(0.15 * 200 <= counts[outdated] <= 0.55 * 200, "%s reads again: %r" % (outdated, counts))
+
+    # --- 5. replication factor -----------------------------------------
+
+    def test_5_replication_factor(self):
+        p1 = self.praefects[0]
+        rel = "factor/r.git"
+        self.new_repo(p1, rel, vs="rf")
+        info = self.repo_info(rel, "rf")
+
+        def on_disk():
+            return sorted(n.name for n in self.nodes if os.path.isdir(os.path.join(n.storage, info["replica_path"])))
+
+        def assignments():
+            return sorted(s for (s,) in self.sql("SELECT storage FROM repository_assignments WHERE "
+                                                 "repository_id = %d" % info["id"]))
+
+        assigned = assignments()
+        self.assertEqual(len(assigned), 2, "default_replication_factor = 2: two assignments: %r" % assigned)
+        self.assertIn(self.primary(rel, "rf"), assigned)
+        self.wait_replicated(rel, assigned, "rf")
+        self.wait_until(lambda: on_disk() == assigned, 30, lambda: "on disk %r, assigned %r" % (on_disk(), assigned))
+        time.sleep(1)  # nothing more arrives
+        self.assertEqual(sorted(self.generations(rel, "rf")), assigned)
+        self.assertEqual(on_disk(), assigned)
+        print("replication factor 2: on %r" % assigned, file=sys.stderr)
+
+        code, out = p1.cmd("set-replication-factor", "-virtual-storage", "rf", "-repository", rel,
+                           "-replication-factor", "3")
+        self.assertEqual(code, 0, out)
+        self.assertIn("current assignments: gitaly-1, gitaly-2, gitaly-3", out)
+        everyone = [n.name for n in self.nodes]
+        self.wait_replicated(rel, everyone, "rf")
+        self.wait_until(lambda: on_disk() == everyone, 30, lambda: "on disk %r" % on_disk())
+        primary = self.primary(rel, "rf")
+        want = self.refs(self.node(primary), rel, "rf")
+        self.wait_until(lambda: all(self.refs(n, rel, "rf") == want for n in self.nodes), 30,
+                        "refs equal on the three nodes")
+
+        code, out = p1.cmd("set-replication-factor", "-virtual-storage", "rf", "-repository", rel,
+                           "-replication-factor", "1")
+        self.assertEqual(code, 0, out)
+        primary = self.primary(rel, "rf")
+        self.assertIn("current assignments: %s\n" % primary, out + "\n")
+        self.wait_until(lambda: sorted(self.generations(rel, "rf")) == [primary], 30,
+                        lambda: "replica rows: %r" % self.generations(rel, "rf"))
+        self.wait_until(lambda: on_disk() == [primary], 30, lambda: "on disk %r, primary %s" % (on_disk(), primary))
+        self.assertEqual(assignments(), [primary])
+        self.assertEqual(self.refs(self.node(primary), rel, "rf"), want, "the primary keeps it")
+        print("replication factor 3 then 1: left on %s" % primary, file=sys.stderr)
+
+    # --- 6. legacy: failover disabled ----------------------------------
+
+    def test_6_failover_disabled_writes_to_configured_primary(self):
+        # The same database, its own virtual storage "legacy" (over the same
+        # nodes) that the other praefects do not serve.
+        legacy = Praefect(self.root, "praefect-legacy", self.pg.dir)
+        legacy.write_config(self.node_list(), failover=False, primary="gitaly-2", replication_factors=(("legacy", 0),))
+        legacy.start()
+        type(self).legacy = legacy
+        primaries = {}
+        for i in range(5):
+            rel = "legacy/r%d.git" % i
+            self.create(legacy, rel, "legacy")
+            work = self.work("legacy-%d" % i)
+            self.commit(work, "legacy")
+            self.assertTrue(self.push(legacy, rel, work, vs="legacy"))
+            info = self.repo_info(rel, "legacy")
+            gens = self.generations(rel, "legacy")
+            primaries[rel] = info["primary"]
+            self.assertEqual(gens.get("gitaly-2"), info["generation"], "%s: the write reached gitaly-2" % rel)
+            self.assertTrue(os.path.isdir(os.path.join(self.node("gitaly-2").storage, info["replica_path"])))
+        print("failover disabled: primaries %r" % primaries, file=sys.stderr)
+        self.assertEqual(set(primaries.values()), {"gitaly-2"})
+        type(self).legacy = None
+        self.assertEqual(legacy.stop(), 0, "the legacy praefect exits 0 on SIGTERM")
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
