@@ -81,7 +81,13 @@ Coordinator::Coordinator(const protoregistry::Registry* registry, const nodes::N
       router_(router),
       metrics_(metrics),
       options_(std::move(options)),
-      store_(store) {}
+      store_(store) {
+  repository_router_ = options_.repository_router;
+  if (repository_router_ == nullptr && store_ != nullptr) {
+    owned_router_ = std::make_unique<routing::RepositoryRouter>(store_, nodes_, nullptr, routing::Options{});
+    repository_router_ = owned_router_.get();
+  }
+}
 
 std::chrono::system_clock::time_point Coordinator::Now() const {
   return options_.now ? options_.now() : std::chrono::system_clock::now();
@@ -241,10 +247,20 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   const bool creating = CreatesRepository(method);
   int64_t repository_id = 0;
   std::string replica_path;
+  // Where the call goes: a new repository to the node chosen for it; reads
+  // of a registered repository spread over its healthy, up-to-date replicas
+  // (the primary among them); size queries, clients asking for the primary,
+  // writes and maintenance to the repository's primary.
+  const nodes::Node* target = nullptr;
+  routing::Creation creation;
   if (creating) {
     if (existing->has_value())
       return Status(StatusCode::kAlreadyExists, "repository \"" + std::string(relative_path) +
                                                     "\" already exists in virtual storage \"" + vs.name + "\"");
+    auto placed = repository_router_->RouteCreate(vs);
+    if (!placed.ok()) return placed.status();
+    creation = std::move(*placed);
+    target = creation.primary;
     auto id = store_->ReserveRepositoryId();
     if (!id.ok()) return id.status();
     repository_id = *id;
@@ -255,26 +271,13 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
                       "\" (" + method + ")");
     repository_id = (*existing)->repository_id;
     replica_path = (*existing)->replica_path;
-  }
-  auto node = router_->RouteRepository(vs, relative_path, info.operation);
-  if (!node.ok()) return node.status();
-  const nodes::Node& primary = **node;
-  // Reads of a registered repository spread over its healthy, up-to-date
-  // replicas (the primary among them); size queries and clients asking for
-  // the primary stay on it. Writes, and reads with no such replica, go to
-  // the primary.
-  const nodes::Node* target = &primary;
-  if (info.operation == Operation::kAccessor && !creating && existing->has_value() && !ReadsFromPrimary(method, call)) {
-    std::vector<const nodes::Node*> candidates;
-    for (const auto& storage : (*existing)->UpToDate()) {
-      const nodes::Node* n = vs.FindNode(storage);
-      if (n != nullptr && n->healthy.load()) candidates.push_back(n);
-    }
-    if (!candidates.empty()) {
-      thread_local std::mt19937_64 rng{std::random_device{}()};
-      target = candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)];
-    }
-    if (metrics_ != nullptr) metrics_->ReadDistribution(vs.name, target->storage).Increment();
+    auto routed = info.operation == Operation::kAccessor && !ReadsFromPrimary(method, call)
+                      ? repository_router_->RouteRead(vs, **existing)
+                      : repository_router_->RouteWrite(vs, **existing);
+    if (!routed.ok()) return routed.status();
+    target = *routed;
+    if (info.operation == Operation::kAccessor && metrics_ != nullptr)
+      metrics_->ReadDistribution(vs.name, target->storage).Increment();
   }
 
   auto rewritten = wire::RewriteRepository(message, info.target_repository,
@@ -304,17 +307,16 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   route.first_message = std::move(*rewritten);
   if (info.operation != Operation::kMutator) return route;
 
-  std::vector<std::string> others;
-  for (const auto& n : vs.nodes) {
-    if (n.get() != &primary) others.push_back(n->storage);
-  }
+  const nodes::Node& primary = *target;
+  std::vector<std::string> others =
+      creating ? creation.outdated : repository_router_->ReplicationTargets(vs, **existing, primary);
   datastore::Datastore* store = store_;
   auto executor = options_.executor;
   const std::string correlation_id = CorrelationId(call, route);
   std::function<void(const grpc::Status&, proxy::Route::CommitDone)> commit;
   if (creating) {
     datastore::NewRepository repo{repository_id, vs.name,      std::string(relative_path), replica_path,
-                                  primary.storage, others, correlation_id, {}};
+                                  primary.storage, others, correlation_id, creation.assigned};
     commit = [store, repo](const grpc::Status& st, proxy::Route::CommitDone done) {
       if (!st.ok()) return done(std::nullopt);
       Status recorded = store->CreateRepository(repo);
@@ -339,6 +341,10 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     commit = [store, write](const grpc::Status& st, proxy::Route::CommitDone done) {
       if (!st.ok()) return done(std::nullopt);
       Status recorded = store->RecordWrite(write);
+      if (recorded.code() == StatusCode::kFailedPrecondition)
+        return done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the write reached a replica that is not up to date (" + recorded.message() +
+                                 "); it is not acknowledged: retry, the next write goes to an up-to-date primary"));
       if (!recorded.ok() && recorded.code() != StatusCode::kNotFound) return done(NotRecorded(recorded));
       done(std::nullopt);
     };
@@ -371,9 +377,12 @@ StatusOr<proxy::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std
     route.first_message = std::move(*rewritten);
     return route;
   }
-  // Mutators and maintenance reach every node: the primary through the
-  // proxy (its answer is the client's), the others once it succeeded.
-  const nodes::Node& primary = vs->Primary();
+  // Mutators and maintenance reach every node: one through the proxy (its
+  // answer is the client's; the configured primary while it is healthy),
+  // the others once it succeeded.
+  auto first = router_->RouteStorageAccessor(*vs);
+  if (!first.ok()) return first.status();
+  const nodes::Node& primary = **first;
   auto rewritten = wire::RewriteStringField(message, info.storage, primary.storage);
   if (!rewritten.ok()) return rewritten.status();
   std::vector<std::pair<const nodes::Node*, std::string>> others;

@@ -10,6 +10,7 @@
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
 #include "proxy/director.h"
+#include "routing/repository_router.h"
 
 // The Director of praefect's proxy: the one place where the Gitaly-agnostic
 // forwarder meets Gitaly's semantics. For each call it authenticates the
@@ -49,6 +50,10 @@ struct Options {
   // Runs work that may block (datastore calls) off gRPC's threads; empty:
   // inline (for stores that never block, such as the memory store).
   std::function<void(std::function<void()>)> executor;
+  // Routing of registered repositories (with a datastore); null: a
+  // per-repository router of the coordinator's own that places new
+  // repositories by the local health view.
+  routing::RepositoryRouter* repository_router = nullptr;
 };
 
 // With a datastore, repositories are registered: a creating call reserves
@@ -95,6 +100,8 @@ class Coordinator final : public proxy::Director {
   metrics::Metrics* metrics_;
   const Options options_;
   datastore::Datastore* store_;
+  std::unique_ptr<routing::RepositoryRouter> owned_router_;
+  routing::RepositoryRouter* repository_router_ = nullptr;
 };
 
 // The metadata key of GitLab's correlation id.

@@ -1,5 +1,7 @@
 #include "nodes/node_set.h"
 
+#include <algorithm>
+
 #include <grpcpp/generic/generic_stub.h>
 
 #include "config/address.h"
@@ -131,6 +133,7 @@ StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
   for (const auto& vs_config : config.virtual_storages) {
     VirtualStorage vs;
     vs.name = vs_config.name;
+    vs.replication_factor = std::max(0, vs_config.default_replication_factor);
     for (size_t i = 0; i < vs_config.nodes.size(); ++i) {
       const auto& n = vs_config.nodes[i];
       auto node = std::make_unique<Node>();
@@ -200,6 +203,7 @@ void NodeSet::StartHealthChecks(std::chrono::milliseconds interval, std::chrono:
     while (!stopping_) {
       lock.unlock();
       CheckAll(timeout);
+      if (round_observer_) round_observer_();
       lock.lock();
       cv_.wait_for(lock, interval, [this] { return stopping_ || check_requested_; });
       check_requested_ = false;

@@ -38,6 +38,7 @@ struct VirtualStorage {
   std::string name;
   std::vector<std::unique_ptr<Node>> nodes;  // configuration order
   size_t primary = 0;  // index of `primary = true`, or of the first node
+  int replication_factor = 0;  // default_replication_factor; 0: every node
   const Node& Primary() const { return *nodes[primary]; }
   // The node with storage name `storage`, or nullptr.
   const Node* FindNode(std::string_view storage) const;
@@ -79,6 +80,10 @@ class NodeSet {
   // StartHealthChecks; must not block.
   using HealthObserver = std::function<void(const Node&, std::chrono::nanoseconds latency, bool healthy)>;
   void SetHealthObserver(HealthObserver observer) { observer_ = std::move(observer); }
+  // Called on the checker thread after every round of StartHealthChecks,
+  // once each node's `healthy` holds that round's verdict. Set before
+  // StartHealthChecks; must not block for long.
+  void SetRoundObserver(std::function<void()> observer) { round_observer_ = std::move(observer); }
 
   // Checks every node once now (all in parallel, each bounded by
   // `timeout`) and records the verdicts. Blocks until all have answered.
@@ -100,6 +105,7 @@ class NodeSet {
 
   std::vector<VirtualStorage> virtual_storages_;
   HealthObserver observer_;
+  std::function<void()> round_observer_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   bool stopping_ = false;

@@ -20,10 +20,12 @@
 #include "log/log.h"
 #include "metrics/exposer.h"
 #include "metrics/metrics.h"
+#include "nodes/health_manager.h"
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
 #include "proxy/options.h"
 #include "proxy/proxy.h"
+#include "routing/repository_router.h"
 #include "server/listen.h"
 #include "services/server_service.h"
 
@@ -111,6 +113,13 @@ int Run(const config::Config& config, std::ostream& err) {
     tls_credentials = std::move(*creds);
   }
 
+  if (config.failover.enabled && config.failover.election_strategy != config::ElectionStrategy::kPerRepository)
+    return Fail(err, "failover.election_strategy = \"" +
+                         std::string(config::ElectionStrategyName(config.failover.election_strategy)) +
+                         "\" is not supported: praefect elects a primary per repository. Set election_strategy = "
+                         "\"per_repository\" (or remove it), or set [failover] enabled = false to route every write "
+                         "to the node marked primary = true");
+
   std::vector<protoregistry::MethodSpec> specs;
   for (const config::MethodEntry& e : config.registry_methods) {
     specs.push_back({e.name, e.operation, e.scope, e.target_repository_field, e.additional_repository_field,
@@ -158,11 +167,28 @@ int Run(const config::Config& config, std::ostream& err) {
   // Blocking datastore calls run on a small pool, off gRPC's threads.
   WorkPool work_pool(8);
 
+  nodes::HealthManagerOptions health_options;
+  health_options.praefect_name = nodes::PraefectName(config);
+  nodes::HealthManager health(&store, nodes->get(), health_options);
+  routing::Options routing_options;
+  routing_options.per_repository = config.failover.enabled;
+  routing_options.window = health_options.window;
+  routing::RepositoryRouter repository_router(&store, nodes->get(), &health, routing_options);
+  if (config.failover.enabled) {
+    log::Info("failover: per-repository primaries, elected by the praefects' quorum view of node health",
+              {{"praefect_name", health_options.praefect_name}});
+  } else {
+    for (const auto& vs : (*nodes)->virtual_storages())
+      log::Info("failover disabled: every write goes to the configured primary",
+                {{"virtual_storage", vs.name}, {"primary", vs.Primary().storage}});
+  }
+
   coordinator::PrimaryRouter router;
   coordinator::Options coordinator_options;
   coordinator_options.auth_token = config.auth.token;
   coordinator_options.auth_transitioning = config.auth.transitioning;
   coordinator_options.executor = [&work_pool](std::function<void()> fn) { work_pool.Submit(std::move(fn)); };
+  coordinator_options.repository_router = &repository_router;
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
   proxy::Proxy proxy(&coordinator);
   services::Authenticator authenticate = [&coordinator](const grpc::ServerContext& ctx) {
@@ -218,8 +244,12 @@ int Run(const config::Config& config, std::ostream& err) {
   (*nodes)->SetHealthObserver([&metrics](const nodes::Node& node, std::chrono::nanoseconds latency, bool) {
     metrics.NodeLatency(node.storage).ObserveDuration(latency);
   });
-  // A first verdict on every node before the periodic checks.
+  // A first verdict on every node before the periodic checks, recorded
+  // for the quorum.
   (*nodes)->CheckAll(std::chrono::seconds(1));
+  if (Status st = health.Sync(); !st.ok())
+    log::Warn("cannot record node health in the database yet", {{"error", st.message()}});
+  health.Start();
   (*nodes)->StartHealthChecks(std::chrono::seconds(1), std::chrono::seconds(1));
   replicator.Start();
 
@@ -228,7 +258,7 @@ int Run(const config::Config& config, std::ostream& err) {
       log::Info("node", {{"virtual_storage", vs.name},
                          {"storage", node->storage},
                          {"address", node->address},
-                         {"primary", node.get() == &vs.Primary() ? "true" : "false"},
+                         {"primary", !config.failover.enabled && node.get() == &vs.Primary() ? "true" : "false"},
                          {"healthy", node->healthy.load() ? "true" : "false"}});
     }
   }
@@ -248,6 +278,7 @@ int Run(const config::Config& config, std::ostream& err) {
   server->Shutdown(std::chrono::system_clock::now() + config.graceful_stop_timeout);
   replicator.Stop();
   (*nodes)->StopHealthChecks();
+  health.Stop();
   exposer.reset();
   if (!config.socket_path.empty()) unlink(config.socket_path.c_str());
   log::Info("stopped");

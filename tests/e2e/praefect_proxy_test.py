@@ -99,11 +99,16 @@ class PraefectProxyTest(unittest.TestCase):
         with open(cls.config, "w") as f:
             f.write('listen_addr = "127.0.0.1:%d"\nprometheus_listen_addr = "127.0.0.1:%d"\n'
                     'tls_listen_addr = "127.0.0.1:%d"\n[tls]\ncertificate_path = "%s"\nkey_path = "%s"\n'
-                    '[auth]\ntoken = "%s"\n[[virtual_storage]]\nname = "default"\n'
+                    '[auth]\ntoken = "%s"\n'
+                    # The legacy single-primary mode (an operator's 2020
+                    # config): every write goes to gitaly-1, which these
+                    # tests read straight from disk.
+                    '[failover]\nenabled = false\n'
+                    '[[virtual_storage]]\nname = "default"\n'
                     % (cls.port, cls.metrics_port, cls.tls_port, cls.cert, cls.key, CLIENT_TOKEN))
             for i, node in enumerate(cls.nodes, 1):
-                f.write('[[virtual_storage.node]]\nstorage = "gitaly-%d"\naddress = "%s"\ntoken = "%s"\n'
-                        % (i, node["address"], NODE_TOKEN))
+                f.write('[[virtual_storage.node]]\nstorage = "gitaly-%d"\naddress = "%s"\ntoken = "%s"\n%s'
+                        % (i, node["address"], NODE_TOKEN, "primary = true\n" if i == 1 else ""))
         cls.log = open(os.path.join(cls.root, "praefect.log"), "w+")
         cls.praefect = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", cls.config],
                                         stdout=cls.log, stderr=subprocess.STDOUT)
@@ -569,12 +574,17 @@ class PraefectProxyTest(unittest.TestCase):
         node["proc"].send_signal(signal.SIGKILL)
         node["proc"].wait(timeout=30)
         stub = rs_grpc.RepositoryServiceStub(self.channel)
-        # Writes need the primary: UNAVAILABLE, naming it.
-        with self.assertRaises(grpc.RpcError) as err:
-            stub.WriteRef(rs.WriteRefRequest(repository=self.repo("e2e/git.git"), ref=b"refs/heads/x",
-                                             revision=b"0" * 40), metadata=auth(), timeout=30)
-        self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE)
-        self.assertIn('virtual storage "default", node "gitaly-1"', err.exception.details())
+        # Writes need the primary, and failover is off: UNAVAILABLE, naming
+        # it (the proxy's error while the health checks still see it up,
+        # then routing's, which says failover is disabled).
+        for _ in range(2):
+            with self.assertRaises(grpc.RpcError) as err:
+                stub.WriteRef(rs.WriteRefRequest(repository=self.repo("e2e/git.git"), ref=b"refs/heads/x",
+                                                 revision=b"0" * 40), metadata=auth(), timeout=30)
+            self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertIn('"gitaly-1"', err.exception.details())
+            time.sleep(1.5)
+        self.assertIn("failover is disabled", err.exception.details())
         # Reads of a repository whose replicas are up to date (the git test
         # waited for that) go on from them once the health checks have seen
         # the primary go.

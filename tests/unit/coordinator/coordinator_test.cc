@@ -48,7 +48,8 @@ address = "tcp://127.0.0.1:3"
 const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
 
 struct Fixture {
-  explicit Fixture(bool transitioning = false, praefect::datastore::Datastore* store = nullptr) {
+  explicit Fixture(bool transitioning = false, praefect::datastore::Datastore* store = nullptr,
+                   bool per_repository = true) {
     auto loaded = praefect::config::LoadString(kConfig, "coordinator_test.toml",
                                                praefect::config::Environment{});
     expect_that(loaded.ok(), "test config loads");
@@ -63,6 +64,13 @@ struct Fixture {
     options.auth_token = config.auth.token;
     options.auth_transitioning = transitioning;
     options.now = [] { return kNow; };
+    if (store != nullptr) {
+      praefect::routing::Options routing_options;
+      routing_options.per_repository = per_repository;
+      repository_router =
+          std::make_unique<praefect::routing::RepositoryRouter>(store, nodes.get(), nullptr, routing_options);
+      options.repository_router = repository_router.get();
+    }
     coordinator = std::make_unique<Coordinator>(registry.get(), nodes.get(), &router, nullptr, options, store);
     bearer = praefect::auth::BearerV2("client-secret", kNow);
     metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(bearer));
@@ -88,6 +96,7 @@ struct Fixture {
   std::unique_ptr<praefect::protoregistry::Registry> registry;
   std::unique_ptr<praefect::nodes::NodeSet> nodes;
   PrimaryRouter router;
+  std::unique_ptr<praefect::routing::RepositoryRouter> repository_router;
   std::unique_ptr<Coordinator> coordinator;
   std::string bearer;
   Metadata metadata;
@@ -220,10 +229,16 @@ void StorageScopedCalls(void**) {
   assert_string_equal(sent.storage_name().c_str(), "gitaly-3");
   assert_string_equal(sent.name().c_str(), "ns");
 
-  // A mutator goes to the primary, and (after success) to the others.
+  // A mutator goes to a healthy node (the configured primary gitaly-2 is
+  // not), and (after success) to the others.
   gitaly::AddNamespaceRequest add;
   add.set_storage_name("default");
   add.set_name("ns");
+  route = f.Decide("/gitaly.NamespaceService/AddNamespace", add.SerializeAsString());
+  assert_status_ok(route.status());
+  assert_true(route->channel == f.NodeNamed("gitaly-3").channel);
+  // The configured primary first while it is healthy.
+  f.NodeNamed("gitaly-2").healthy = true;
   route = f.Decide("/gitaly.NamespaceService/AddNamespace", add.SerializeAsString());
   assert_status_ok(route.status());
   assert_true(route->channel == f.NodeNamed("gitaly-2").channel);
@@ -243,7 +258,16 @@ void ServerScopedNotProxied(void**) {
 // recorded with jobs for the other nodes, RemoveRepository unregisters.
 void RegisteredRepositories(void**) {
   praefect::datastore::MemoryDatastore store;
-  Fixture f(false, &store);
+  // The legacy mode: the configured primary gitaly-2 takes every write.
+  Fixture f(false, &store, /*per_repository=*/false);
+  gitaly::CreateRepositoryRequest early;
+  early.mutable_repository()->set_storage_name("default");
+  early.mutable_repository()->set_relative_path("group/early.git");
+  auto refused = f.Decide("/gitaly.RepositoryService/CreateRepository", early.SerializeAsString());
+  assert_int_equal(static_cast<int>(refused.status().code()), static_cast<int>(StatusCode::kUnavailable));
+  expect_that(refused.status().message().find("failover is disabled") != std::string::npos,
+              "an unhealthy legacy primary is named: " + refused.status().message());
+  f.NodeNamed("gitaly-2").healthy = true;
   gitaly::CreateRepositoryRequest create;
   create.mutable_repository()->set_storage_name("default");
   create.mutable_repository()->set_relative_path("group/new.git");
@@ -292,19 +316,44 @@ void RegisteredRepositories(void**) {
   assert_false(store.GetRepository("default", "group/new.git")->has_value());
 }
 
-// Reads spread over healthy, up-to-date replicas; size queries and
-// primary-only calls stay on the primary; writes go to the primary.
-void ReadsSpreadOverUpToDateReplicas(void**) {
+// Marks `healthy` storages of "default" healthy, the others not, locally and
+// in the store's quorum view (one praefect).
+void SetHealth(Fixture& f, praefect::datastore::MemoryDatastore& store, const std::set<std::string>& healthy) {
+  std::vector<praefect::datastore::NodeHealth> checks;
+  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) {
+    f.NodeNamed(n).healthy = healthy.count(n) > 0;
+    checks.push_back({"default", n, healthy.count(n) > 0});
+  }
+  assert_status_ok(store.RecordHealth("praefect-a", checks));
+}
+
+std::string Primary(praefect::datastore::MemoryDatastore& store, const char* path) {
+  return (*store.GetRepository("default", path))->primary;
+}
+
+// Per-repository primaries: creation on a healthy node, writes to the
+// repository's primary, a new primary elected among up-to-date replicas
+// when it fails, none (UNAVAILABLE, nothing sent) when no replica is up to
+// date; reads spread over healthy, up-to-date replicas only.
+void PerRepositoryPrimariesAndReads(void**) {
   praefect::datastore::MemoryDatastore store;
   Fixture f(false, &store);
+  SetHealth(f, store, {"gitaly-1", "gitaly-2", "gitaly-3"});
   gitaly::CreateRepositoryRequest create;
   create.mutable_repository()->set_storage_name("default");
   create.mutable_repository()->set_relative_path("r.git");
   auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
   assert_status_ok(route.status());
   route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
-  assert_status_ok(store.SetGeneration(1, "gitaly-1", 0));  // gitaly-1 caught up; gitaly-3 did not
-  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) f.NodeNamed(n).healthy = true;
+  const std::string first = Primary(store, "r.git");
+  expect_that(!first.empty(), "the creating node is the primary");
+  expect_that(route->channel == f.NodeNamed(first).channel, "created on the recorded primary");
+  std::string caught_up, behind;
+  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) {
+    if (n == first) continue;
+    (caught_up.empty() ? caught_up : behind) = n;
+  }
+  assert_status_ok(store.SetGeneration(1, caught_up, 0));  // one secondary caught up, the other did not
 
   std::set<std::string> chosen;
   for (int i = 0; i < 64; ++i) {
@@ -314,26 +363,73 @@ void ReadsSpreadOverUpToDateReplicas(void**) {
     assert_true(sent.ParseFromString(*route->first_message));
     chosen.insert(sent.repository().storage_name());
   }
-  expect_that((chosen == std::set<std::string>{"gitaly-1", "gitaly-2"}), "reads on both up-to-date replicas only");
+  expect_that((chosen == std::set<std::string>{first, caught_up}), "reads on both up-to-date replicas only");
 
   for (const char* method : {"/gitaly.RepositoryService/RepositorySize", "/gitaly.RepositoryService/WriteRef"}) {
     for (int i = 0; i < 16; ++i) {
       route = f.Decide(method, Exists("default", "r.git"));
       assert_status_ok(route.status());
-      expect_that(route->channel == f.NodeNamed("gitaly-2").channel, std::string(method) + " on the primary");
+      expect_that(route->channel == f.NodeNamed(first).channel, std::string(method) + " on the primary");
     }
   }
   f.metadata.emplace(grpc::string_ref("gitaly-route-repository-accessor-policy"), grpc::string_ref("primary-only"));
   for (int i = 0; i < 16; ++i) {
     route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "r.git"));
-    expect_that(route->channel == f.NodeNamed("gitaly-2").channel, "primary-only reads on the primary");
+    expect_that(route->channel == f.NodeNamed(first).channel, "primary-only reads on the primary");
   }
-  // The primary down: reads still served by the up-to-date gitaly-1.
   f.metadata.clear();
   f.metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(f.bearer));
-  f.NodeNamed("gitaly-2").healthy = false;
+
+  // The primary fails: reads go to the other up-to-date replica, and the
+  // next write elects it (never the outdated one).
+  SetHealth(f, store, {caught_up, behind});
   route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "r.git"));
-  expect_that(route->channel == f.NodeNamed("gitaly-1").channel, "reads survive the primary's failure");
+  expect_that(route->channel == f.NodeNamed(caught_up).channel, "reads survive the primary's failure");
+  route = f.Decide("/gitaly.RepositoryService/WriteRef", Exists("default", "r.git"));
+  assert_status_ok(route.status());
+  expect_that(route->channel == f.NodeNamed(caught_up).channel, "the write goes to the new primary");
+  expect_that(Primary(store, "r.git") == caught_up, "the election is recorded");
+  std::optional<grpc::Status> answer;
+  route->commit(grpc::Status::OK, [&](std::optional<grpc::Status> st) { answer = st; });
+  expect_that(!answer.has_value(), "the write on the new primary is recorded and acknowledged");
+  assert_int_equal((*store.GetRepository("default", "r.git"))->generation, 1);
+
+  // A write the old primary took after it lost the election (a call that
+  // was routed before) is not acknowledged: it missed generation 1.
+  praefect::datastore::Write late{1, first, {}, {}, ""};
+  assert_int_equal(static_cast<int>(store.RecordWrite(late).code()), static_cast<int>(StatusCode::kFailedPrecondition));
+
+  // Only the new primary holds generation 1; when it fails too, nothing is
+  // up to date: reads and writes are UNAVAILABLE, and name the repository.
+  SetHealth(f, store, {first, behind});
+  for (const char* method : {"/gitaly.RepositoryService/CalculateChecksum", "/gitaly.RepositoryService/WriteRef"}) {
+    route = f.Decide(method, Exists("default", "r.git"));
+    assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kUnavailable));
+    expect_that(route.status().message().find("\"r.git\"") != std::string::npos,
+                std::string(method) + " names the repository: " + route.status().message());
+  }
+  expect_that(Primary(store, "r.git").empty(), "no primary is recorded without a valid candidate");
+}
+
+// default_replication_factor: a new repository is assigned that many nodes,
+// the primary among them, and only those get replication jobs.
+void ReplicationFactorAssignsNodes(void**) {
+  praefect::datastore::MemoryDatastore store;
+  Fixture f(false, &store);
+  const_cast<praefect::nodes::VirtualStorage*>(f.nodes->Find("default"))->replication_factor = 2;
+  SetHealth(f, store, {"gitaly-1", "gitaly-2", "gitaly-3"});
+  gitaly::CreateRepositoryRequest create;
+  create.mutable_repository()->set_storage_name("default");
+  create.mutable_repository()->set_relative_path("two.git");
+  auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
+  assert_status_ok(route.status());
+  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  auto meta = store.GetRepository("default", "two.git");
+  assert_int_equal((*meta)->assigned.size(), 2);
+  expect_that((*meta)->IsAssigned((*meta)->primary), "the primary is assigned");
+  auto jobs = store.Jobs();
+  assert_int_equal(jobs.size(), 1);
+  expect_that((*meta)->IsAssigned(jobs[0].job.target_node_storage), "only the assigned secondary gets a job");
 }
 
 }  // namespace
@@ -348,7 +444,8 @@ int main() {
       cmocka_unit_test(StorageScopedCalls),
       cmocka_unit_test(ServerScopedNotProxied),
       cmocka_unit_test(RegisteredRepositories),
-      cmocka_unit_test(ReadsSpreadOverUpToDateReplicas),
+      cmocka_unit_test(PerRepositoryPrimariesAndReads),
+      cmocka_unit_test(ReplicationFactorAssignsNodes),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

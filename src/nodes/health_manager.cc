@@ -1,0 +1,97 @@
+#include "nodes/health_manager.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "log/log.h"
+
+namespace praefect::nodes {
+
+HealthManager::HealthManager(datastore::Datastore* store, NodeSet* nodes, HealthManagerOptions options)
+    : store_(store), nodes_(nodes), options_(std::move(options)) {}
+
+HealthManager::~HealthManager() { Stop(); }
+
+void HealthManager::Start() {
+  nodes_->SetRoundObserver([this] {
+    {
+      std::lock_guard lock(mu_);
+      round_pending_ = true;
+    }
+    cv_.notify_all();
+  });
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void HealthManager::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HealthManager::Loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stopping_ || round_pending_; });
+    if (stopping_) return;
+    round_pending_ = false;
+    lock.unlock();
+    Status st = Sync();
+    lock.lock();
+    if (!st.ok() && !last_sync_failed_) {
+      log::Warn("cannot record node health in the database: elections wait until it is reachable again",
+                {{"praefect_name", options_.praefect_name}, {"error", st.message()}});
+    } else if (st.ok() && last_sync_failed_) {
+      log::Info("recording node health in the database again", {{"praefect_name", options_.praefect_name}});
+    }
+    last_sync_failed_ = !st.ok();
+  }
+}
+
+Status HealthManager::Sync() {
+  std::vector<datastore::NodeHealth> checks;
+  for (const auto& vs : nodes_->virtual_storages()) {
+    for (const auto& node : vs.nodes) checks.push_back({vs.name, node->storage, node->healthy.load()});
+  }
+  if (Status st = store_->RecordHealth(options_.praefect_name, checks); !st.ok()) return st;
+  auto healthy = store_->GetHealthyStorages(options_.window);
+  if (!healthy.ok()) return healthy.status();
+  std::lock_guard lock(mu_);
+  quorum_ = std::move(*healthy);
+  quorum_at_ = std::chrono::steady_clock::now();
+  return Status::Ok();
+}
+
+std::vector<std::string> HealthManager::QuorumHealthy(std::string_view virtual_storage) const {
+  {
+    std::lock_guard lock(mu_);
+    if (quorum_at_ != std::chrono::steady_clock::time_point{} &&
+        std::chrono::steady_clock::now() - quorum_at_ < options_.window) {
+      auto it = quorum_.find(virtual_storage);
+      return it == quorum_.end() ? std::vector<std::string>{} : it->second;
+    }
+  }
+  std::vector<std::string> local;
+  const VirtualStorage* vs = nodes_->Find(virtual_storage);
+  if (vs == nullptr) return local;
+  for (const auto& node : vs->nodes) {
+    if (node->healthy.load()) local.push_back(node->storage);
+  }
+  std::sort(local.begin(), local.end());
+  return local;
+}
+
+std::string PraefectName(const config::Config& config) {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::string address = !config.listen_addr.empty()       ? config.listen_addr
+                        : !config.tls_listen_addr.empty() ? config.tls_listen_addr
+                                                          : config.socket_path;
+  return std::string(host) + ":" + address;
+}
+
+}  // namespace praefect::nodes
