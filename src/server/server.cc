@@ -169,6 +169,7 @@ int Run(const config::Config& config, std::ostream& err) {
 
   nodes::HealthManagerOptions health_options;
   health_options.praefect_name = nodes::PraefectName(config);
+  health_options.window = std::chrono::duration_cast<std::chrono::milliseconds>(config.failover.quorum_window);
   nodes::HealthManager health(&store, nodes->get(), health_options);
   routing::Options routing_options;
   routing_options.per_repository = config.failover.enabled;
