@@ -25,6 +25,12 @@ namespace praefect::datastore {
 //
 // How to use it (the composition root wires this; nothing else constructs
 // it):
+//  * Construction, with PostgreSQL only (src/server/):
+//      RepositoryCache cache;  // RepositoryCache::Options{max_entries}
+//      PostgresCacheInvalidator invalidator(&cache, postgres::NewListener(cfg.database));
+//    declared in this order, so the invalidator (which holds a pointer to
+//    the cache) is destroyed first. The invalidator disables the cache at
+//    once and enables it when its LISTEN is in place.
 //  * Reads: `cache.Get(vs, rel, [&] { return store.GetRepository(vs, rel); })`
 //    in place of `store.GetRepository(vs, rel)`.
 //  * Every change of a repository's replicas, by any praefect, reaches every
@@ -40,7 +46,10 @@ namespace praefect::datastore {
 //    right after the store call returns, success or failure: the
 //    notification arrives only after a round trip through PostgreSQL
 //    (milliseconds), and a read of the same repository by the same client
-//    in between must not see the state before its own write.
+//    in between must not see the state before its own write. SetGeneration
+//    is the replicator's: its ReplicationJob names virtual_storage and
+//    relative_path. Invalidating twice (own call, then the notification) is
+//    harmless: it costs one extra load.
 //  * What the triggers do NOT report: changes of repositories."primary"
 //    (GetPrimary's elections) and of repository_assignments without a
 //    replica record change (storages newly assigned by SetReplicationFactor).
