@@ -89,6 +89,9 @@ struct Failover {
   uint32_t read_error_threshold_count = 0;
   Duration bootstrap_interval = std::chrono::seconds(1);  // first health checks at start
   Duration monitor_interval = std::chrono::seconds(3);    // health checks afterwards
+  // Project extension: the window of the health quorum (node_status rows
+  // older than this do not count; see Datastore::GetHealthyStorages).
+  Duration quorum_window = std::chrono::seconds(10);
   bool read_only_after_failover = false;                  // deprecated, not acted upon
 };
 

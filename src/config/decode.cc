@@ -110,6 +110,7 @@ void FailoverSection(TableReader& root, Failover* f) {
   r.Uint32("read_error_threshold_count", &f->read_error_threshold_count);
   r.GoDuration("bootstrap_interval", &f->bootstrap_interval);
   r.GoDuration("monitor_interval", &f->monitor_interval);
+  r.GoDuration("quorum_window", &f->quorum_window);
   if (r.Has("read_only_after_failover")) {
     r.Bool("read_only_after_failover", &f->read_only_after_failover);
     r.diag()->Warning(r.PathOf("read_only_after_failover"), r.PosOf("read_only_after_failover"),

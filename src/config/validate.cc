@@ -130,6 +130,10 @@ void FailoverSettings(const Config& c, Diagnostics* diag) {
   NotNegative(diag, {"failover", "bootstrap_interval"}, f.bootstrap_interval);
   NotNegative(diag, {"failover", "monitor_interval"}, f.monitor_interval);
   NotNegative(diag, {"failover", "error_threshold_window"}, f.error_threshold_window);
+  if (f.quorum_window < std::chrono::seconds(2) || f.quorum_window > std::chrono::minutes(10))
+    Error(diag, {"failover", "quorum_window"},
+          "not in range: expected 2s to 10m0s (each praefect checks the nodes every second, so a shorter "
+          "window loses votes between checks), found " + FormatGoDuration(f.quorum_window));
   if (!f.enabled) return;
   if (f.election_strategy != ElectionStrategy::kPerRepository) {
     Warning(diag, {"failover", "election_strategy"},

@@ -242,7 +242,13 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
                                                         const proxy::CallInfo& call, const nodes::VirtualStorage& vs,
                                                         std::string_view relative_path) {
   const std::string method(call.method);
-  auto existing = store_->GetRepository(vs.name, relative_path);
+  // Reads of a registered repository need its replicas' generations only,
+  // which the cache keeps fresh; everything else reads the datastore.
+  const bool routed_as_read = info.operation == Operation::kAccessor && !ReadsFromPrimary(method, call);
+  datastore::Datastore* store = store_;
+  auto load = [store, &vs, relative_path] { return store->GetRepository(vs.name, relative_path); };
+  auto existing = routed_as_read && options_.cache != nullptr ? options_.cache->Get(vs.name, relative_path, load)
+                                                              : load();
   if (!existing.ok()) return existing.status();
   const bool creating = CreatesRepository(method);
   int64_t repository_id = 0;
@@ -271,8 +277,7 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
                       "\" (" + method + ")");
     repository_id = (*existing)->repository_id;
     replica_path = (*existing)->replica_path;
-    auto routed = info.operation == Operation::kAccessor && !ReadsFromPrimary(method, call)
-                      ? repository_router_->RouteRead(vs, **existing)
+    auto routed = routed_as_read ? repository_router_->RouteRead(vs, **existing)
                       : repository_router_->RouteWrite(vs, **existing);
     if (!routed.ok()) return routed.status();
     target = *routed;
@@ -310,16 +315,23 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   const nodes::Node& primary = *target;
   std::vector<std::string> others =
       creating ? creation.outdated : repository_router_->ReplicationTargets(vs, **existing, primary);
-  datastore::Datastore* store = store_;
+  // After its own record, this praefect drops its cached entry before the
+  // client hears back, so the client's next read sees its write; other
+  // praefects hear of it through the datastore's notifications.
+  datastore::RepositoryCache* cache = options_.cache;
+  auto invalidate = [cache, vs_name = vs.name, rel = std::string(relative_path)] {
+    if (cache != nullptr) cache->Invalidate(vs_name, rel);
+  };
   auto executor = options_.executor;
   const std::string correlation_id = CorrelationId(call, route);
   std::function<void(const grpc::Status&, proxy::Route::CommitDone)> commit;
   if (creating) {
     datastore::NewRepository repo{repository_id, vs.name,      std::string(relative_path), replica_path,
                                   primary.storage, others, correlation_id, creation.assigned};
-    commit = [store, repo](const grpc::Status& st, proxy::Route::CommitDone done) {
+    commit = [store, repo, invalidate](const grpc::Status& st, proxy::Route::CommitDone done) {
       if (!st.ok()) return done(std::nullopt);
       Status recorded = store->CreateRepository(repo);
+      invalidate();
       if (recorded.code() == StatusCode::kAlreadyExists)
         return done(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, recorded.message()));
       if (!recorded.ok()) return done(NotRecorded(recorded));
@@ -327,10 +339,11 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     };
   } else if (method == kRemoveRepository) {
     std::string vs_name = vs.name, rel(relative_path), primary_storage = primary.storage;
-    commit = [store, vs_name, rel, primary_storage, correlation_id](const grpc::Status& st,
-                                                                    proxy::Route::CommitDone done) {
+    commit = [store, vs_name, rel, primary_storage, correlation_id, invalidate](const grpc::Status& st,
+                                                                                proxy::Route::CommitDone done) {
       if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return done(std::nullopt);
       auto removed = store->DeleteRepository(vs_name, rel, primary_storage, correlation_id);
+      invalidate();
       if (!removed.ok()) return done(NotRecorded(removed.status()));
       // Registered: the removal succeeded even if the primary had no copy.
       if (removed->has_value()) return done(grpc::Status::OK);
@@ -338,9 +351,10 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     };
   } else {
     datastore::Write write{repository_id, primary.storage, {}, others, correlation_id};
-    commit = [store, write](const grpc::Status& st, proxy::Route::CommitDone done) {
+    commit = [store, write, invalidate](const grpc::Status& st, proxy::Route::CommitDone done) {
       if (!st.ok()) return done(std::nullopt);
       Status recorded = store->RecordWrite(write);
+      invalidate();
       if (recorded.code() == StatusCode::kFailedPrecondition)
         return done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "the write reached a replica that is not up to date (" + recorded.message() +

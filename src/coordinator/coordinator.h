@@ -6,6 +6,7 @@
 #include <string>
 
 #include "datastore/datastore.h"
+#include "datastore/repository_cache.h"
 #include "metrics/metrics.h"
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
@@ -54,6 +55,10 @@ struct Options {
   // per-repository router of the coordinator's own that places new
   // repositories by the local health view.
   routing::RepositoryRouter* repository_router = nullptr;
+  // Reads look repositories up here instead of in the datastore (no
+  // database round trip); writes always read the datastore, and invalidate
+  // the entry after their own record. Null: no cache.
+  datastore::RepositoryCache* cache = nullptr;
 };
 
 // With a datastore, repositories are registered: a creating call reserves

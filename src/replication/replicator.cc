@@ -255,10 +255,21 @@ Status Replicator::Update(const datastore::ReplicationJob& job) {
   auto meta = store_->GetRepository(job.virtual_storage, job.relative_path);
   if (!meta.ok()) return meta.status();
   if (!meta->has_value() || (*meta)->repository_id != job.repository_id) return Status::Ok();  // deleted since
-  // The source: the job's, when it is still up to date, else any replica
-  // that is.
+  // The source: the job's, when it is still up to date and healthy, else
+  // any healthy replica that is up to date (the job's source may have
+  // failed since: its primary died and another took over), else the job's.
   std::vector<std::string> up_to_date = (*meta)->UpToDate();
+  auto usable = [&](const std::string& s) {
+    const nodes::Node* n = vs->FindNode(s);
+    return s != target->storage && n != nullptr && n->healthy.load() &&
+           std::find(up_to_date.begin(), up_to_date.end(), s) != up_to_date.end();
+  };
   std::string source_storage = job.source_node_storage;
+  if (!usable(source_storage)) {
+    for (const auto& s : up_to_date) {
+      if (usable(s)) source_storage = s;
+    }
+  }
   if (std::find(up_to_date.begin(), up_to_date.end(), source_storage) == up_to_date.end()) {
     source_storage.clear();
     for (const auto& s : up_to_date) {

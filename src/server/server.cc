@@ -13,7 +13,9 @@
 
 #include "coordinator/coordinator.h"
 #include "datastore/memory_datastore.h"
+#include "datastore/postgres_cache_invalidator.h"
 #include "datastore/postgres_datastore.h"
+#include "datastore/repository_cache.h"
 #include "server/work_pool.h"
 #include "replication/replicator.h"
 #include "services/repository_exists_service.h"
@@ -144,11 +146,25 @@ int Run(const config::Config& config, std::ostream& err) {
   // The datastore: PostgreSQL when [database] names one (the schema was
   // checked before Run), else memory, as Praefect's memory_queue_enabled.
   std::unique_ptr<datastore::Datastore> store_owner;
+  // The read cache, kept fresh by LISTEN on the session-pooled connection
+  // (declared before the invalidator, which points at it).
+  std::unique_ptr<datastore::RepositoryCache> cache;
+  std::unique_ptr<datastore::PostgresCacheInvalidator> invalidator;
   if (!config.database.host.empty() || !config.database.dbname.empty()) {
     store_owner = std::make_unique<datastore::PostgresDatastore>(datastore::postgres::NewPool(config.database),
                                                                  datastore::postgres::NewListener(config.database));
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
+    const config::Database& db = config.database;
+    if (!db.session_pooled.host.empty() || db.session_pooled.port != 0 || !db.session_pooled.dbname.empty() ||
+        !db.host_no_proxy.empty() || db.port_no_proxy != 0) {
+      cache = std::make_unique<datastore::RepositoryCache>();
+      invalidator = std::make_unique<datastore::PostgresCacheInvalidator>(cache.get(),
+                                                                          datastore::postgres::NewListener(db));
+    } else {
+      log::Info("reads distribution caching is disabled: every read looks its repository up in the database. "
+                "Configure [database.session_pooled] (a direct or session-pooled connection) to enable it");
+    }
     if (config.memory_queue_enabled)
       log::Warn("memory_queue_enabled is ignored: with [database] set, the replication queue is kept in "
                 "PostgreSQL, where every praefect sees it");
@@ -169,6 +185,7 @@ int Run(const config::Config& config, std::ostream& err) {
 
   nodes::HealthManagerOptions health_options;
   health_options.praefect_name = nodes::PraefectName(config);
+  health_options.window = std::chrono::duration_cast<std::chrono::milliseconds>(config.failover.quorum_window);
   nodes::HealthManager health(&store, nodes->get(), health_options);
   routing::Options routing_options;
   routing_options.per_repository = config.failover.enabled;
@@ -189,6 +206,7 @@ int Run(const config::Config& config, std::ostream& err) {
   coordinator_options.auth_transitioning = config.auth.transitioning;
   coordinator_options.executor = [&work_pool](std::function<void()> fn) { work_pool.Submit(std::move(fn)); };
   coordinator_options.repository_router = &repository_router;
+  coordinator_options.cache = cache.get();
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
   proxy::Proxy proxy(&coordinator);
   services::Authenticator authenticate = [&coordinator](const grpc::ServerContext& ctx) {

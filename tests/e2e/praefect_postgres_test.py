@@ -121,7 +121,6 @@ class PraefectPostgresTest(unittest.TestCase):
     def new_repo(self, rel):
         """Creates `rel` through praefect with one commit; returns (work tree,
         replica path relative to the storages)."""
-        before = set(glob.glob(os.path.join(self.nodes[0]["storage"], "@cluster/repositories/*/*/*")))
         work = os.path.join(self.root, "work-" + rel.replace("/", "-"))
         self.git("init", "-q", "-b", "main", work)
         self.git("commit", "-q", "--allow-empty", "-m", "root", cwd=work)
@@ -134,11 +133,16 @@ class PraefectPostgresTest(unittest.TestCase):
             repo = b"\x12" + bytes([7]) + b"default" + b"\x1a" + bytes([len(rel)]) + rel.encode()
             create(b"\x0a" + bytes([len(repo)]) + repo, metadata=[("authorization", bearer(CLIENT_TOKEN))],
                    timeout=30)
-        created = set(glob.glob(os.path.join(self.nodes[0]["storage"], "@cluster/repositories/*/*/*"))) - before
-        self.assertEqual(len(created), 1)
-        replica = os.path.relpath(created.pop(), self.nodes[0]["storage"])
+        replica = self.pg.psql("SELECT replica_path FROM repositories WHERE relative_path = '%s'" % rel, "praefect")
+        primary = self.primary_node(rel)
+        self.assertTrue(os.path.isdir(os.path.join(primary["storage"], replica)), "created on its primary")
         self.git("push", "-q", self.url(rel), "main", cwd=work)
         return work, replica
+
+    def primary_node(self, rel):
+        """The node the database names as `rel`'s primary (elected per repository)."""
+        name = self.pg.psql("SELECT \"primary\" FROM repositories WHERE relative_path = '%s'" % rel, "praefect")
+        return next(n for n in self.nodes if n["name"] == name)
 
     def refs(self, node, replica):
         path = os.path.join(node["storage"], replica)
@@ -148,12 +152,12 @@ class PraefectPostgresTest(unittest.TestCase):
                               stdout=subprocess.PIPE, env=self.env).stdout
 
     def wait_converged(self, replica, want=None, timeout=60):
-        """Waits until every node's refs equal the primary's (or `want`)."""
+        """Waits until every node's refs are equal (and equal `want` if given)."""
         deadline = time.monotonic() + timeout
         while True:
             refs = [self.refs(n, replica) for n in self.nodes]
             target = want if want is not None else refs[0]
-            if refs[0] == target and all(r == target for r in refs):
+            if target is not None and all(r == target for r in refs):
                 return
             if time.monotonic() > deadline:
                 self.fail("replicas did not converge:\n" + "\n".join(
@@ -193,7 +197,7 @@ class PraefectPostgresTest(unittest.TestCase):
         self.praefect.send_signal(signal.SIGKILL)
         self.praefect.wait(timeout=30)
         want = self.git("for-each-ref", "--format=%(objectname) %(refname)", cwd=work).stdout
-        want = self.refs(self.nodes[0], replica)  # the primary took every acknowledged push
+        want = self.refs(self.primary_node("pg/sigkill.git"), replica)  # it took every acknowledged push
         self.start_praefect()
         self.wait_converged(replica, want, timeout=90)
         self.assertEqual(self.pg.psql("SELECT count(*) FROM replication_queue WHERE state = 'dead'", "praefect"), "0")
@@ -201,7 +205,8 @@ class PraefectPostgresTest(unittest.TestCase):
     def test_3_secondary_stopped_during_pushes(self):
         work, replica = self.new_repo("pg/stopped.git")
         self.wait_converged(replica)
-        node = self.nodes[2]
+        primary = self.primary_node("pg/stopped.git")
+        node = next(n for n in self.nodes if n is not primary)
         node["proc"].send_signal(signal.SIGKILL)
         node["proc"].wait(timeout=30)
         for i in range(5):

@@ -72,6 +72,7 @@ inline std::map<std::string, std::string> Flatten(const Config& c) {
   m["failover.election_strategy"] = std::string(ElectionStrategyName(c.failover.election_strategy));
   m["failover.bootstrap_interval"] = FormatGoDuration(c.failover.bootstrap_interval);
   m["failover.monitor_interval"] = FormatGoDuration(c.failover.monitor_interval);
+  m["failover.quorum_window"] = FormatGoDuration(c.failover.quorum_window);
   m["failover.read_only_after_failover"] = B(c.failover.read_only_after_failover);
   Connection("database.", c.database, &m);
   Connection("database.session_pooled.", c.database.session_pooled, &m);

@@ -184,6 +184,13 @@ void TestFailoverThresholds(void**) {
   check_that(HasProblem(bad, Severity::kError, "failover.election_strategy", 3, 1,
                         "expected one of \"per_repository\", \"sql\" or \"local\", found \"random\""),
              "an unknown strategy:\n" + Dump(bad));
+  LoadResult short_window = Load(Config("[failover]\nquorum_window = '1s'\n"));
+  check_that(HasProblem(short_window, Severity::kError, "failover.quorum_window", 3, 1,
+                        "expected 2s to 10m0s (each praefect checks the nodes every second"),
+             "a quorum window shorter than two health checks:\n" + Dump(short_window));
+  LoadResult window = Load(Config("[failover]\nquorum_window = '30s'\n"));
+  check_that(window.ok() && window.config->failover.quorum_window == std::chrono::seconds(30),
+             "a quorum window of 30s:\n" + Dump(window));
 }
 
 void TestAuthAndTokens(void**) {

@@ -49,7 +49,7 @@ const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(170
 
 struct Fixture {
   explicit Fixture(bool transitioning = false, praefect::datastore::Datastore* store = nullptr,
-                   bool per_repository = true) {
+                   bool per_repository = true, praefect::datastore::RepositoryCache* cache = nullptr) {
     auto loaded = praefect::config::LoadString(kConfig, "coordinator_test.toml",
                                                praefect::config::Environment{});
     expect_that(loaded.ok(), "test config loads");
@@ -70,6 +70,7 @@ struct Fixture {
       repository_router =
           std::make_unique<praefect::routing::RepositoryRouter>(store, nodes.get(), nullptr, routing_options);
       options.repository_router = repository_router.get();
+      options.cache = cache;
     }
     coordinator = std::make_unique<Coordinator>(registry.get(), nodes.get(), &router, nullptr, options, store);
     bearer = praefect::auth::BearerV2("client-secret", kNow);
@@ -411,6 +412,41 @@ void PerRepositoryPrimariesAndReads(void**) {
   expect_that(Primary(store, "r.git").empty(), "no primary is recorded without a valid candidate");
 }
 
+// Reads find the repository in the cache (one load, then hits); writes
+// read the datastore and drop the entry after their record, so the next
+// read sees the new generation.
+void CacheServesReadsWritesInvalidate(void**) {
+  praefect::datastore::MemoryDatastore store;
+  praefect::datastore::RepositoryCache cache;
+  Fixture f(false, &store, true, &cache);
+  SetHealth(f, store, {"gitaly-1", "gitaly-2", "gitaly-3"});
+  gitaly::CreateRepositoryRequest create;
+  create.mutable_repository()->set_storage_name("default");
+  create.mutable_repository()->set_relative_path("c.git");
+  auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
+  assert_status_ok(route.status());
+  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  const std::string primary = Primary(store, "c.git");
+  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) assert_status_ok(store.SetGeneration(1, n, 0));
+  for (int i = 0; i < 10; ++i) {
+    route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "c.git"));
+    assert_status_ok(route.status());
+  }
+  assert_int_equal(cache.misses(), 1);
+  assert_int_equal(cache.hits(), 9);
+  route = f.Decide("/gitaly.RepositoryService/WriteRef", Exists("default", "c.git"));
+  assert_status_ok(route.status());
+  assert_int_equal(cache.misses(), 1);  // the write read the datastore
+  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  // Only the primary holds generation 1 now: every read goes there.
+  for (int i = 0; i < 16; ++i) {
+    route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "c.git"));
+    assert_status_ok(route.status());
+    expect_that(route->channel == f.NodeNamed(primary).channel, "reads after the write see its generation");
+  }
+  assert_int_equal(cache.misses(), 2);
+}
+
 // default_replication_factor: a new repository is assigned that many nodes,
 // the primary among them, and only those get replication jobs.
 void ReplicationFactorAssignsNodes(void**) {
@@ -446,6 +482,7 @@ int main() {
       cmocka_unit_test(RegisteredRepositories),
       cmocka_unit_test(PerRepositoryPrimariesAndReads),
       cmocka_unit_test(ReplicationFactorAssignsNodes),
+      cmocka_unit_test(CacheServesReadsWritesInvalidate),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

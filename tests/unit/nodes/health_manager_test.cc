@@ -1,0 +1,118 @@
+// The health consensus: what each praefect records in the datastore and the
+// quorum view it reads back. Three HealthManagers share one memory store, as
+// three praefects share node_status; node channels are never dialed (the
+// test sets each node's local verdict itself).
+#include "nodes/health_manager.h"
+
+#include "config/load.h"
+#include "datastore/memory_datastore.h"
+#include "test_support.h"
+
+namespace {
+
+using praefect::nodes::HealthManager;
+using praefect::nodes::NodeSet;
+
+constexpr char kConfig[] = R"(
+listen_addr = "127.0.0.1:2305"
+[[virtual_storage]]
+name = "default"
+[[virtual_storage.node]]
+storage = "gitaly-1"
+address = "tcp://127.0.0.1:1"
+[[virtual_storage.node]]
+storage = "gitaly-2"
+address = "tcp://127.0.0.1:2"
+[[virtual_storage.node]]
+storage = "gitaly-3"
+address = "tcp://127.0.0.1:3"
+)";
+
+// One praefect: its own node set (its local view) and health manager.
+struct Praefect {
+  Praefect(praefect::datastore::Datastore* store, const std::string& name) {
+    auto loaded = praefect::config::LoadString(kConfig, "health_manager_test.toml", praefect::config::Environment{});
+    expect_that(loaded.ok(), "test config loads");
+    auto created = NodeSet::Create(*loaded.config, grpc::ChannelArguments());
+    expect_that(created.ok(), "node set");
+    nodes = std::move(*created);
+    praefect::nodes::HealthManagerOptions options;
+    options.praefect_name = name;
+    options.window = std::chrono::seconds(10);
+    health = std::make_unique<HealthManager>(store, nodes.get(), options);
+  }
+  // Sets this praefect's local verdicts.
+  void Sees(std::initializer_list<const char*> healthy) {
+    for (const auto& node : nodes->virtual_storages()[0].nodes) {
+      bool up = false;
+      for (const char* h : healthy) up = up || node->storage == h;
+      node->healthy = up;
+    }
+  }
+  std::unique_ptr<NodeSet> nodes;
+  std::unique_ptr<HealthManager> health;
+};
+
+using Storages = std::vector<std::string>;
+
+void QuorumDecides(void**) {
+  praefect::datastore::MemoryDatastore store;
+  auto now = std::chrono::steady_clock::now();
+  store.SetClock([&] { return now; });
+  Praefect a(&store, "a"), b(&store, "b"), c(&store, "c");
+
+  // Before any Sync the local view stands in.
+  a.Sees({"gitaly-2"});
+  expect_that(a.health->QuorumHealthy("default") == Storages{"gitaly-2"}, "local view before the first sync");
+
+  // c is cut off from the nodes: it sees none healthy. a and b see all.
+  a.Sees({"gitaly-1", "gitaly-2", "gitaly-3"});
+  b.Sees({"gitaly-1", "gitaly-2", "gitaly-3"});
+  c.Sees({});
+  for (Praefect* p : {&a, &b, &c}) assert_status_ok(p->health->Sync());
+  assert_status_ok(a.health->Sync());
+  expect_that(a.health->QuorumHealthy("default") == (Storages{"gitaly-1", "gitaly-2", "gitaly-3"}),
+              "one praefect cut off does not make the nodes unhealthy");
+  expect_that(c.health->QuorumHealthy("default") == (Storages{"gitaly-1", "gitaly-2", "gitaly-3"}),
+              "the cut-off praefect reads the same quorum view");
+
+  // gitaly-1 fails for a: 1 of 3 praefects still sees it, fewer than 2.
+  now += std::chrono::seconds(1);
+  a.Sees({"gitaly-2", "gitaly-3"});
+  assert_status_ok(a.health->Sync());
+  expect_that(a.health->QuorumHealthy("default") == (Storages{"gitaly-2", "gitaly-3"}),
+              "a node seen healthy by only 1 of 3 praefects is unhealthy");
+  expect_that(a.health->options().praefect_name == "a", "name kept");
+
+  // c stops checking (its rows age out of the window): 2 praefects are
+  // active, and b alone (1 of 2, half) keeps gitaly-1 healthy.
+  now += std::chrono::seconds(11);
+  a.Sees({"gitaly-2", "gitaly-3"});
+  assert_status_ok(a.health->Sync());
+  assert_status_ok(b.health->Sync());
+  assert_status_ok(a.health->Sync());
+  expect_that(a.health->QuorumHealthy("default") == (Storages{"gitaly-1", "gitaly-2", "gitaly-3"}),
+              "half of the active praefects is a quorum; inactive ones do not count");
+  expect_that(a.health->QuorumHealthy("nonexistent").empty(), "an unknown virtual storage has no healthy node");
+}
+
+void SyncThenStartAndStop(void**) {
+  praefect::datastore::MemoryDatastore store;
+  Praefect a(&store, "a");
+  a.Sees({"gitaly-1", "gitaly-3"});
+  assert_status_ok(a.health->Sync());
+  expect_that(a.health->QuorumHealthy("default") == (Storages{"gitaly-1", "gitaly-3"}), "synced");
+  // Start/Stop run the background thread without a round: nothing breaks.
+  a.health->Start();
+  a.health->Stop();
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(QuorumDecides),
+      cmocka_unit_test(SyncThenStartAndStop),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
