@@ -62,18 +62,22 @@ Run Praefect(const std::vector<std::string>& args) {
   return Finish(Start(args, tag), tag);
 }
 
-// A config.toml for a fresh database; returns its path.
-std::string FreshConfig() {
+// A config.toml for a fresh database, with `nodes` nodes gitaly-1..N in
+// virtual storage "default"; returns its path, and the database's name in
+// `*dbname` when given. `host` overrides the database host.
+std::string FreshConfig(int nodes = 1, std::string* dbname = nullptr, const std::string& host = "") {
   static int n = 0;
   PgServer& pg = PgServer::Shared();
   std::string path = g_dir + "/config" + std::to_string(++n) + ".toml";
+  std::string db = pg.CreateDatabase();
+  if (dbname != nullptr) *dbname = db;
   std::ofstream f(path);
-  f << "listen_addr = \"127.0.0.1:0\"\n"
-       "[[virtual_storage]]\nname = \"default\"\n"
-       "[[virtual_storage.node]]\nstorage = \"gitaly-1\"\naddress = \"tcp://127.0.0.1:9999\"\n"
-       "[database]\nhost = \""
-    << pg.socket_dir() << "\"\nport = " << pg.port() << "\nuser = \"" << pg.user() << "\"\ndbname = \""
-    << pg.CreateDatabase() << "\"\nsslmode = \"disable\"\n";
+  f << "listen_addr = \"127.0.0.1:0\"\n[[virtual_storage]]\nname = \"default\"\n";
+  for (int i = 1; i <= nodes; ++i)
+    f << "[[virtual_storage.node]]\nstorage = \"gitaly-" << i << "\"\naddress = \"tcp://127.0.0.1:" << 9998 + i
+      << "\"\n";
+  f << "[database]\nhost = \"" << (host.empty() ? pg.socket_dir() : host) << "\"\nport = " << pg.port()
+    << "\nuser = \"" << pg.user() << "\"\ndbname = \"" << db << "\"\nsslmode = \"disable\"\n";
   return path;
 }
 
@@ -231,6 +235,72 @@ void test_serve_refuses_an_outdated_schema(void**) {
   expect_that(listening, "serve to start on a current schema, got\n" + served.err);
 }
 
+void test_set_replication_factor(void**) {
+  std::string db;
+  std::string cfg = FreshConfig(3, &db);
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  assert_true(PgServer::Shared().Psql(db, R"(
+INSERT INTO repositories (repository_id, virtual_storage, relative_path, replica_path, "primary", generation)
+VALUES (1, 'default', 'a.git', '@cluster/repositories/6b/86/1', 'gitaly-1', 0);
+INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
+VALUES (1, 'default', 'a.git', 'gitaly-1', 0), (1, 'default', 'a.git', 'gitaly-2', 0),
+       (1, 'default', 'a.git', 'gitaly-3', 0);)"));
+  const std::string cmd = "set-replication-factor";
+  Run two = Praefect({"-config", cfg, cmd, "-virtual-storage", "default", "-repository", "a.git",
+                      "-replication-factor", "2"});
+  expect_run(two, 0, "set-replication-factor 2");
+  expect_that(two.out == "current assignments: gitaly-1, gitaly-2\n" ||
+                  two.out == "current assignments: gitaly-1, gitaly-3\n",
+              "the primary and one more, got " + two.out);
+  Run three = Praefect({"-config", cfg, cmd, "--virtual-storage=default", "--relative-path", "a.git",
+                        "-replication-factor=3"});
+  expect_run(three, 0, "set-replication-factor 3 with -relative-path");
+  expect_that(three.out == "current assignments: gitaly-1, gitaly-2, gitaly-3\n", "all three, got " + three.out);
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;  // what stderr must contain
+  };
+  const std::string p = "praefect set-replication-factor: ";
+  const std::vector<Case> cases = {
+      {{"-virtual-storage", "nope", "-repository", "a.git", "-replication-factor", "2"},
+       p + "virtual storage \"nope\" is not configured in " + cfg + " (configured: \"default\")\n"},
+      {{"-virtual-storage", "default", "-repository", "a.git", "-replication-factor", "0"},
+       p + "virtual storage \"default\": replication factor 0 is too low: expected at least 1 (the primary)\n"},
+      {{"-virtual-storage", "default", "-repository", "a.git", "-replication-factor", "4"},
+       p + "virtual storage \"default\": replication factor 4 is higher than the 3 storages configured"},
+      {{"-virtual-storage", "default", "-repository", "a.git", "-replication-factor", "two"},
+       p + "-replication-factor \"two\" is not a number\n"},
+      {{"-virtual-storage", "default", "-repository", "missing.git", "-replication-factor", "2"},
+       p + "fail: repository \"missing.git\" not found in virtual storage \"default\"\n"},
+      {{"-virtual-storage", "default", "-replication-factor", "2"}, p + "-repository is required\nusage: "},
+      {{"-repository", "a.git", "-replication-factor", "2"}, p + "-virtual-storage is required\nusage: "},
+      {{"-virtual-storage", "default", "-repository", "a.git"}, p + "-replication-factor is required\nusage: "},
+      {{"-virtual-storage", "default", "-repository"}, p + "flag needs an argument: -repository\n"},
+      {{"-virtual-storage", "default", "extra"}, p + "unexpected argument \"extra\"\n"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"-config", cfg, cmd};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Run r = Praefect(args);
+    expect_run(r, 1, c.err);
+    expect_that(r.out.empty() && r.err.find(c.err) != std::string::npos, "stderr with " + c.err + ", got " + r.err);
+  }
+  expect_that(Praefect({"-config", cfg, cmd, "-virtual-storage", "default", "-repository", "a.git",
+                        "-replication-factor", "3"})
+                      .out == "current assignments: gitaly-1, gitaly-2, gitaly-3\n",
+              "the refused calls changed nothing");
+
+  // A database that cannot be reached: the reason and what to check.
+  std::string down = FreshConfig(3, nullptr, g_dir + "/no-such-socket-dir");
+  Run r = Praefect({"-config", down, cmd, "-virtual-storage", "default", "-repository", "a.git",
+                    "-replication-factor", "2"});
+  expect_run(r, 1, "set-replication-factor without a database");
+  expect_that(r.err.starts_with(p + "fail: database unavailable: ") &&
+                  r.err.ends_with("; check [database] in the configuration and that PostgreSQL runs\n"),
+              "the reason and what to check, got " + r.err);
+}
+
 // Last: stops the shared server.
 void test_sql_ping_with_database_down(void**) {
   std::string cfg = FreshConfig();
@@ -266,6 +336,7 @@ int main() {
       cmocka_unit_test(test_concurrent_migrates_do_not_collide),
       cmocka_unit_test(test_no_config),
       cmocka_unit_test(test_serve_refuses_an_outdated_schema),
+      cmocka_unit_test(test_set_replication_factor),
       cmocka_unit_test(test_sql_ping_with_database_down),
   };
   int rc = cmocka_run_group_tests(tests, nullptr, nullptr);
