@@ -72,7 +72,7 @@ StatusOr<std::vector<std::string>> PostgresDatastore::SetReplicationFactor(std::
   static const std::string apply = ApplySql();
   // A concurrent election or change of assignments makes the apply a no-op;
   // then read and pick again. Each retry means another caller made progress.
-  constexpr int kAttempts = 5;
+  constexpr int kAttempts = 10;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     auto rows = pool_->Exec(R"(
 SELECT r.repository_id, r.xmin::text, COALESCE(r."primary", ''),
@@ -90,6 +90,9 @@ FROM repositories r WHERE r.virtual_storage = $1 AND r.relative_path = $2)",
     std::vector<std::string> current = ParseTextArray(rows->Text(0, 3));
     const std::vector<std::string>& before = current.empty() ? configured : current;
     std::vector<std::string> after = PickAssignments(before, configured, primary, factor);
+    // Already so (as of the read): nothing to write, and not writing keeps
+    // concurrent callers from invalidating each other's reads for nothing.
+    if (after == current) return after;
     auto applied = pool_->Exec(apply,
                                {P(*id), rows->Text(0, 1), TextArray(after), TextArray(Minus(after, before)),
                                 TextArray(Minus(before, after))},

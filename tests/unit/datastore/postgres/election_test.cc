@@ -281,6 +281,44 @@ void ReplicationFactor(void**) {
   expect_that(gone->has_value() && (*gone)->assigned == kNodes, "DeleteRepository's metadata has the assignments");
 }
 
+// Praefects changing one repository's assignments at once do not lose each
+// other's change: from three storages, every call for two must return the
+// same two (the first call's), and exactly one replica is dropped.
+void ConcurrentReplicationFactorsSerialize(void**) {
+  TestDb db;
+  constexpr int kThreads = 8;
+  std::vector<std::unique_ptr<PostgresDatastore>> stores;
+  for (int i = 0; i < kThreads; ++i) stores.push_back(db.Store());
+  for (int round = 0; round < 10; ++round) {
+    const std::string rel = "rf" + std::to_string(round) + ".git";
+    int64_t id = Replicated(*stores[0], rel);
+    std::vector<std::string> got(kThreads);
+    std::vector<Status> errors(kThreads);
+    std::barrier start(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        start.arrive_and_wait();
+        auto a = stores[t]->SetReplicationFactor("default", rel, 2, kNodes);
+        if (a.ok()) got[t] = Join(*a);
+        else errors[t] = a.status();
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (const auto& st : errors) assert_status_ok(st);
+    std::set<std::string> distinct(got.begin(), got.end());
+    expect_that(distinct.size() == 1, "round " + std::to_string(round) + ": one outcome, got " + Join(got));
+    const std::string where = " WHERE repository_id = " + std::to_string(id);
+    expect_that(db.Scalar("SELECT string_agg(storage, ',' ORDER BY storage) FROM repository_assignments" + where) ==
+                    got[0],
+                "the table to hold it");
+    expect_that(db.Scalar("SELECT count(*) FROM storage_repositories" + where) == "2", "one replica dropped");
+    expect_that(db.Scalar("SELECT count(*) FROM replication_queue WHERE job->>'change' = 'delete_replica' AND "
+                          "(job->>'repository_id')::bigint = " + std::to_string(id)) == "1",
+                "one delete_replica job");
+  }
+}
+
 void TextArraysRoundTrip(void**) {
   TestDb db;
   std::vector<std::string> odd = {"a", "b c", "quo\"te", "back\\slash", "", "NULL", "com,ma", "{br}"};
@@ -298,7 +336,8 @@ int main() {
       cmocka_unit_test(QuorumOfPraefects),           cmocka_unit_test(ElectionKeepsThenFailsOver),
       cmocka_unit_test(AssignedReplicasArePreferred), cmocka_unit_test(RacingElectionsAgree),
       cmocka_unit_test(WriteOnOutdatedPrimaryIsRefused), cmocka_unit_test(ConcurrentWritesAllRecorded),
-      cmocka_unit_test(ReplicationFactor),           cmocka_unit_test(TextArraysRoundTrip),
+      cmocka_unit_test(ReplicationFactor),           cmocka_unit_test(ConcurrentReplicationFactorsSerialize),
+      cmocka_unit_test(TextArraysRoundTrip),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
