@@ -25,6 +25,8 @@ constexpr std::array kSubcommands{
     Subcommand{"sql-migrate", RunSqlMigrate, "apply the database migrations this praefect has and the database lacks"},
     Subcommand{"sql-migrate-status", RunSqlMigrateStatus, "list the database migrations and when each was applied"},
     Subcommand{"sql-migrate-down", RunSqlMigrateDown, "roll back the newest N database migrations (-f to do it)"},
+    Subcommand{"set-replication-factor", RunSetReplicationFactor,
+               "assign N storages of a virtual storage to a repository (its replicas)"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 
@@ -32,7 +34,7 @@ void PrintUsage(std::ostream& os) {
   os << "usage: praefect [-config FILE] [subcommand] [flags]\n\nsubcommands:\n";
   for (const Subcommand& s : kSubcommands) {
     os << "  " << s.name;
-    for (size_t i = s.name.size(); i < 20; ++i) os << ' ';
+    for (size_t i = s.name.size(); i < 24; ++i) os << ' ';
     os << s.summary << '\n';
   }
   os << "\nSee praefect(8) and praefect.toml(5).\n";

@@ -28,5 +28,6 @@ int RunSqlPing(const Invocation& inv);
 int RunSqlMigrate(const Invocation& inv);
 int RunSqlMigrateStatus(const Invocation& inv);
 int RunSqlMigrateDown(const Invocation& inv);
+int RunSetReplicationFactor(const Invocation& inv);
 
 }  // namespace praefect::cli

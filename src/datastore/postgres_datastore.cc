@@ -1,30 +1,23 @@
 #include "datastore/postgres_datastore.h"
 
+#include "datastore/postgres_sql.h"
 #include "log/log.h"
 
 namespace praefect::datastore {
 namespace {
 
-using postgres::Param;
 using postgres::Rows;
+using sql::P;
+using sql::UpdateJob;
 
-Param P(std::string_view v) { return std::string(v); }
-Param P(int64_t v) { return std::to_string(v); }
-
-// The job JSON, built in SQL from the statement's own columns.
-constexpr const char* kUpdateJob = R"(jsonb_build_object(
-    'change', 'update', 'repository_id', r.repository_id, 'virtual_storage', r.virtual_storage,
-    'relative_path', r.relative_path, 'replica_path', r.replica_path,
-    'source_node_storage', $SOURCE, 'target_node_storage', t))";
-
-std::string UpdateJob(const std::string& source_param) {
-  std::string sql = kUpdateJob;
-  sql.replace(sql.find("$SOURCE"), 7, source_param);
-  return sql;
-}
+// The assignments column of the metadata queries: sorted, NULL when none.
+constexpr const char* kAssignedColumn =
+    "(SELECT array_agg(a.storage ORDER BY a.storage) FROM repository_assignments a "
+    "WHERE a.repository_id = r.repository_id)";
 
 // Metadata from rows of (repository_id, replica_path, primary, storage,
-// generation), one per replica (storage NULL when there is none).
+// generation, assigned, latest generation), one per replica (storage NULL
+// when there is none).
 StatusOr<RepositoryMetadata> MetadataFromRows(const Rows& rows, std::string_view virtual_storage,
                                               std::string_view relative_path) {
   RepositoryMetadata meta;
@@ -35,6 +28,12 @@ StatusOr<RepositoryMetadata> MetadataFromRows(const Rows& rows, std::string_view
   meta.relative_path = std::string(relative_path);
   meta.replica_path = rows.Text(0, 1);
   meta.primary = rows.Text(0, 2);
+  meta.assigned = ParseTextArray(rows.Text(0, 5));
+  if (!rows.IsNull(0, 6)) {
+    auto latest = rows.Int64(0, 6);
+    if (!latest.ok()) return latest.status();
+    meta.generation = *latest;
+  }
   for (size_t i = 0; i < rows.size(); ++i) {
     if (rows.IsNull(i, 3)) continue;
     auto gen = rows.Int64(i, 4);
@@ -63,6 +62,27 @@ std::string TextArray(const std::vector<std::string>& values) {
     out += "\"";
   }
   return out + "}";
+}
+
+std::vector<std::string> ParseTextArray(std::string_view text) {
+  std::vector<std::string> out;
+  if (text.size() < 2 || text.front() != '{') return out;
+  size_t i = 1;
+  while (i < text.size() && text[i] != '}') {
+    std::string value;
+    if (text[i] == '"') {
+      for (++i; i < text.size() && text[i] != '"'; ++i) {
+        if (text[i] == '\\' && i + 1 < text.size()) ++i;
+        value += text[i];
+      }
+      ++i;  // the closing quote
+    } else {
+      while (i < text.size() && text[i] != ',' && text[i] != '}') value += text[i++];
+    }
+    out.push_back(std::move(value));
+    if (i < text.size() && text[i] == ',') ++i;
+  }
+  return out;
 }
 
 PostgresDatastore::PostgresDatastore(std::unique_ptr<postgres::Pool> pool,
@@ -123,14 +143,17 @@ WITH r AS (
 ), replica AS (
   INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
   SELECT repository_id, virtual_storage, relative_path, $5, 0 FROM r
+), assigned AS (
+  INSERT INTO repository_assignments (repository_id, virtual_storage, relative_path, storage)
+  SELECT DISTINCT r.repository_id, r.virtual_storage, r.relative_path, a FROM r, unnest($8::text[]) AS a
 )
 INSERT INTO replication_queue (lock_id, job, meta)
-SELECT r.virtual_storage || '|' || t || '|' || r.relative_path, )" +
-                          UpdateJob("$5::text") + R"(, jsonb_build_object('correlation_id', $7::text)
+SELECT )" + std::string(sql::kLockId) +
+                          ", " + UpdateJob("$5::text") + R"(, jsonb_build_object('correlation_id', $7::text)
 FROM r, unnest($6::text[]) AS t)";
   auto rows = pool_->Exec(sql,
                           {P(repo.repository_id), P(repo.virtual_storage), P(repo.relative_path), P(repo.replica_path),
-                           P(repo.primary), TextArray(repo.outdated), P(repo.correlation_id)},
+                           P(repo.primary), TextArray(repo.outdated), P(repo.correlation_id), TextArray(repo.assigned)},
                           Deadline());
   if (rows.status().code() == StatusCode::kAlreadyExists)
     return Status(StatusCode::kAlreadyExists, "repository \"" + repo.relative_path +
@@ -142,7 +165,8 @@ FROM r, unnest($6::text[]) AS t)";
 StatusOr<std::optional<RepositoryMetadata>> PostgresDatastore::GetRepository(std::string_view virtual_storage,
                                                                              std::string_view relative_path) {
   auto rows = pool_->Exec(R"(
-SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), s.storage, s.generation
+SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), s.storage, s.generation, )" +
+                              std::string(kAssignedColumn) + R"(, r.generation
 FROM repositories r LEFT JOIN storage_repositories s USING (repository_id)
 WHERE r.virtual_storage = $1 AND r.relative_path = $2
 ORDER BY s.storage)",
@@ -154,37 +178,59 @@ ORDER BY s.storage)",
   return std::optional<RepositoryMetadata>(std::move(*meta));
 }
 
+// The compare-and-set on generations, in one statement. The repositories row
+// is locked first (every statement that changes a repository's generations,
+// primary or assignments locks it first, so they serialize on it). Under READ
+// COMMITTED a statement that waited for that lock still reads the other
+// tables as of its start, so the replicas are read with a row lock too
+// (`replicas`): locking returns the newest version of each row, which is
+// what the compare must see; a plain read would miss the write that held
+// the lock and refuse the next one.
 Status PostgresDatastore::RecordWrite(const Write& write) {
   std::vector<std::string> took = write.updated;
   took.push_back(write.primary);
   const std::string sql = R"(
-WITH r AS (
-  UPDATE repositories SET generation = COALESCE(generation, -1) + 1
-  WHERE repository_id = $1
-  RETURNING repository_id, virtual_storage, relative_path, replica_path, generation
+WITH r AS MATERIALIZED (
+  SELECT repository_id, virtual_storage, relative_path, replica_path, COALESCE(generation, 0) AS latest
+  FROM repositories WHERE repository_id = $1
+  FOR NO KEY UPDATE
+), replicas AS MATERIALIZED (
+  SELECT s.storage, s.generation FROM r JOIN storage_repositories s USING (repository_id)
+  FOR NO KEY UPDATE OF s
+), ok AS MATERIALIZED (
+  SELECT r.* FROM r JOIN replicas p ON p.storage = $4::text AND p.generation = r.latest
+), repository AS (
+  UPDATE repositories SET generation = ok.latest + 1 FROM ok WHERE repositories.repository_id = ok.repository_id
 ), bumped AS (
-  INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
-  SELECT r.repository_id, r.virtual_storage, r.relative_path, s, r.generation FROM r, unnest($2::text[]) AS s
-  ON CONFLICT (repository_id, storage) DO UPDATE SET generation = EXCLUDED.generation
+  UPDATE storage_repositories s SET generation = ok.latest + 1
+  FROM ok, replicas p
+  WHERE s.repository_id = ok.repository_id AND s.storage = p.storage AND p.generation = ok.latest
+    AND p.storage = ANY($2::text[])
 ), jobs AS (
   INSERT INTO replication_queue (lock_id, job, meta)
-  SELECT r.virtual_storage || '|' || t || '|' || r.relative_path, )" +
-                          UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
-  FROM r, unnest($3::text[]) AS t
+  SELECT )" + std::string(sql::kLockId) +
+                          ", " + UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
+  FROM ok AS r, unnest($3::text[]) AS t
   WHERE NOT EXISTS (
     SELECT 1 FROM replication_queue q
-    WHERE q.state = 'ready' AND q.lock_id = r.virtual_storage || '|' || t || '|' || r.relative_path
+    WHERE q.state = 'ready' AND q.lock_id = )" +
+                          std::string(sql::kLockId) + R"(
       AND q.job->>'change' = 'update' AND q.job->>'source_node_storage' = $4::text)
 )
-SELECT count(*) FROM r)";
+SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM ok))";
   auto rows = pool_->Exec(sql,
                           {P(write.repository_id), TextArray(took), TextArray(write.outdated), P(write.primary),
                            P(write.correlation_id)},
                           Deadline());
   if (!rows.ok()) return rows.status();
-  auto n = rows->Int64(0, 0);
-  if (!n.ok()) return n.status();
-  if (*n == 0) return NotFound("repository " + std::to_string(write.repository_id) + " is no longer registered");
+  auto found = rows->Int64(0, 0);
+  auto recorded = rows->Int64(0, 1);
+  if (!found.ok()) return found.status();
+  if (!recorded.ok()) return recorded.status();
+  if (*found == 0) return NotFound("repository " + std::to_string(write.repository_id) + " is no longer registered");
+  if (*recorded == 0)
+    return FailedPrecondition("storage \"" + write.primary + "\" is not at the latest generation of repository " +
+                              std::to_string(write.repository_id) + ": it missed an earlier write");
   return Status::Ok();
 }
 
@@ -207,7 +253,7 @@ StatusOr<std::optional<RepositoryMetadata>> PostgresDatastore::DeleteRepository(
   auto rows = pool_->Exec(R"(
 WITH r AS (
   DELETE FROM repositories WHERE virtual_storage = $1 AND relative_path = $2
-  RETURNING repository_id, virtual_storage, relative_path, replica_path, "primary"
+  RETURNING repository_id, virtual_storage, relative_path, replica_path, "primary", generation
 ), replicas AS (
   SELECT s.storage, s.generation FROM storage_repositories s JOIN r USING (repository_id)
 ), dropped AS (
@@ -223,7 +269,8 @@ WITH r AS (
          jsonb_build_object('correlation_id', $4::text)
   FROM r, replicas WHERE replicas.storage <> $3
 )
-SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), replicas.storage, replicas.generation
+SELECT r.repository_id, r.replica_path, COALESCE(r."primary", ''), replicas.storage, replicas.generation,
+       )" + std::string(kAssignedColumn) + R"(, r.generation
 FROM r LEFT JOIN replicas ON true)",
                           {P(virtual_storage), P(relative_path), P(except_storage), P(correlation_id)}, Deadline());
   if (!rows.ok()) return rows.status();
@@ -364,21 +411,6 @@ StatusOr<int64_t> PostgresDatastore::CountJobs(JobState state) {
                           Deadline());
   if (!rows.ok()) return rows.status();
   return rows->Int64(0, 0);
-}
-
-// TODO(failover): placeholders until the SQL lands.
-Status PostgresDatastore::RecordHealth(std::string_view, const std::vector<NodeHealth>&) {
-  return Unimplemented("RecordHealth");
-}
-StatusOr<HealthyStorages> PostgresDatastore::GetHealthyStorages(std::chrono::milliseconds) {
-  return Unimplemented("GetHealthyStorages");
-}
-StatusOr<PrimaryElection> PostgresDatastore::GetPrimary(int64_t, std::chrono::milliseconds) {
-  return Unimplemented("GetPrimary");
-}
-StatusOr<std::vector<std::string>> PostgresDatastore::SetReplicationFactor(std::string_view, std::string_view, int,
-                                                                           const std::vector<std::string>&) {
-  return Unimplemented("SetReplicationFactor");
 }
 
 }  // namespace praefect::datastore

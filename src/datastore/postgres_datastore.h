@@ -22,6 +22,11 @@ namespace praefect::datastore {
 // enqueue listener with empty names ("some target has work"), so workers
 // start within milliseconds of a write anywhere in the cluster.
 //
+// Health, elections and assignments: postgres_election.cc,
+// postgres_replication_factor.cc. Every statement that changes a
+// repository's generations, primary or assignments locks its repositories
+// row first, so they serialize per repository.
+//
 // Every call is bounded by `call_timeout`; a database that cannot be reached
 // is UNAVAILABLE at once (the pool's backoff), never a hang. Thread-safe.
 class PostgresDatastore final : public Datastore {
@@ -70,5 +75,8 @@ class PostgresDatastore final : public Datastore {
 // A text[] literal for a parameter: {"a","b"} with quotes and backslashes
 // escaped.
 std::string TextArray(const std::vector<std::string>& values);
+// The elements of a text[] value as PostgreSQL prints it ({a,"b c"}); empty
+// for NULL ("").
+std::vector<std::string> ParseTextArray(std::string_view text);
 
 }  // namespace praefect::datastore

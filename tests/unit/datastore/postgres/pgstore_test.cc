@@ -4,45 +4,17 @@
 #include <set>
 #include <thread>
 
-#include "datastore/postgres/conn_string.h"
-#include "datastore/postgres/migrator.h"
-#include "datastore/postgres_datastore.h"
-#include "pg_harness.h"
+#include "test_db.h"
 #include "test_support.h"
 
 using namespace praefect::datastore;  // NOLINT: test file
 using praefect::Status;
 using praefect::StatusCode;
-using praefect::testing::PgServer;
 using std::chrono::milliseconds;
 
 namespace {
 
-postgres::Deadline In(milliseconds ms) { return postgres::Clock::now() + ms; }
-
-struct Db {
-  Db() {
-    name = PgServer::Shared().CreateDatabase();
-    conn.host = PgServer::Shared().socket_dir();
-    conn.port = PgServer::Shared().port();
-    conn.user = PgServer::Shared().user();
-    conn.dbname = name;
-    conn.sslmode = "disable";
-    conninfo = postgres::ConnString(conn, milliseconds(5000));
-    auto c = postgres::Connection::Open(conninfo, In(milliseconds(5000)), milliseconds(0));
-    assert_status_ok(c.status());
-    postgres::Migrator m(c->get(), postgres::EmbeddedMigrations(), In(milliseconds(60000)));
-    assert_status_ok(m.Apply(false).status());
-  }
-  std::unique_ptr<PostgresDatastore> Store(bool listen = false) {
-    return std::make_unique<PostgresDatastore>(
-        std::make_unique<postgres::Pool>(conninfo, postgres::PoolOptions{}),
-        listen ? std::make_unique<postgres::Listener>(conninfo, milliseconds(5000)) : nullptr);
-  }
-  std::string name;
-  praefect::config::DatabaseConnection conn;
-  std::string conninfo;
-};
+using Db = praefect::testing::TestDb;
 
 NewRepository Repo(int64_t id, const std::string& rel) {
   NewRepository r;

@@ -62,18 +62,22 @@ Run Praefect(const std::vector<std::string>& args) {
   return Finish(Start(args, tag), tag);
 }
 
-// A config.toml for a fresh database; returns its path.
-std::string FreshConfig() {
+// A config.toml for a fresh database, with `nodes` nodes gitaly-1..N in
+// virtual storage "default"; returns its path, and the database's name in
+// `*dbname` when given. `host` overrides the database host.
+std::string FreshConfig(int nodes = 1, std::string* dbname = nullptr, const std::string& host = "") {
   static int n = 0;
   PgServer& pg = PgServer::Shared();
   std::string path = g_dir + "/config" + std::to_string(++n) + ".toml";
+  std::string db = pg.CreateDatabase();
+  if (dbname != nullptr) *dbname = db;
   std::ofstream f(path);
-  f << "listen_addr = \"127.0.0.1:0\"\n"
-       "[[virtual_storage]]\nname = \"default\"\n"
-       "[[virtual_storage.node]]\nstorage = \"gitaly-1\"\naddress = \"tcp://127.0.0.1:9999\"\n"
-       "[database]\nhost = \""
-    << pg.socket_dir() << "\"\nport = " << pg.port() << "\nuser = \"" << pg.user() << "\"\ndbname = \""
-    << pg.CreateDatabase() << "\"\nsslmode = \"disable\"\n";
+  f << "listen_addr = \"127.0.0.1:0\"\n[[virtual_storage]]\nname = \"default\"\n";
+  for (int i = 1; i <= nodes; ++i)
+    f << "[[virtual_storage.node]]\nstorage = \"gitaly-" << i << "\"\naddress = \"tcp://127.0.0.1:" << 9998 + i
+      << "\"\n";
+  f << "[database]\nhost = \"" << (host.empty() ? pg.socket_dir() : host) << "\"\nport = " << pg.port()
+    << "\nuser = \"" << pg.user() << "\"\ndbname = \"" << db << "\"\nsslmode = \"disable\"\n";
   return path;
 }
 
@@ -123,12 +127,14 @@ void test_migrate_twice(void**) {
   Run first = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(first, 0, "sql-migrate");
   auto l = Lines(first.out);
-  expect_that(l.size() == 8 && l[0] == "praefect sql-migrate: migrations to apply: 2" && l[1].empty() &&
+  expect_that(l.size() == 10 && l[0] == "praefect sql-migrate: migrations to apply: 3" && l[1].empty() &&
                   IsStep(l[2], "= ", "0001_initial_schema", "migrating") &&
                   IsStep(l[3], "==", "0001_initial_schema", "applied") &&
                   IsStep(l[4], "= ", "0002_notify_triggers", "migrating") &&
-                  IsStep(l[5], "==", "0002_notify_triggers", "applied") && l[6].empty() &&
-                  l[7] == "praefect sql-migrate: OK (applied 2 migrations)",
+                  IsStep(l[5], "==", "0002_notify_triggers", "applied") &&
+                  IsStep(l[6], "= ", "0003_health_views", "migrating") &&
+                  IsStep(l[7], "==", "0003_health_views", "applied") && l[8].empty() &&
+                  l[9] == "praefect sql-migrate: OK (applied 3 migrations)",
               "Praefect's sql-migrate lines, got\n" + first.out);
   Run second = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(second, 0, "sql-migrate again");
@@ -147,7 +153,7 @@ void test_migrate_status(void**) {
   expect_run(before, 0, "sql-migrate-status");
   expect_that(before.out.find("|      MIGRATION       | APPLIED |") != std::string::npos &&
                   before.out.find("| 0001_initial_schema  | no      |") != std::string::npos,
-              "the table with both migrations not applied, got\n" + before.out);
+              "the table with the migrations not applied, got\n" + before.out);
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
   Run after = Praefect({"-config", cfg, "sql-migrate-status"});
   expect_run(after, 0, "sql-migrate-status");
@@ -164,7 +170,7 @@ void test_down_dry_run_then_force_round_trips(void**) {
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
   Run dry = Praefect({"-config", cfg, "sql-migrate-down", "1"});
   expect_run(dry, 0, "sql-migrate-down 1");
-  expect_that(dry.out == "DRY RUN -- would roll back:\n\n- 0002_notify_triggers\n\nTo apply these migrations run with -f\n",
+  expect_that(dry.out == "DRY RUN -- would roll back:\n\n- 0003_health_views\n\nTo apply these migrations run with -f\n",
               "the dry run, got " + dry.out);
   Run still = Praefect({"-config", cfg, "sql-migrate"});
   expect_that(still.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "a dry run to change nothing");
@@ -174,7 +180,7 @@ void test_down_dry_run_then_force_round_trips(void**) {
   Run up = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(up, 0, "sql-migrate after down");
   expect_that(up.out.ends_with("praefect sql-migrate: OK (applied 1 migrations)\n") &&
-                  up.out.find("0002_notify_triggers: applied") != std::string::npos,
+                  up.out.find("0003_health_views: applied") != std::string::npos,
               "the rolled back migration applied again, got " + up.out);
   Run bad = Praefect({"-config", cfg, "sql-migrate-down"});
   expect_run(bad, 1, "sql-migrate-down without N");
@@ -192,7 +198,7 @@ void test_concurrent_migrates_do_not_collide(void**) {
   expect_run(ra, 0, "the first concurrent sql-migrate");
   expect_run(rb, 0, "the second concurrent sql-migrate");
   int total = AppliedCount(ra.out) + AppliedCount(rb.out);
-  expect_that(total == 2, "the two runs to apply 2 migrations between them, got\n" + ra.out + "---\n" + rb.out);
+  expect_that(total == 3, "the two runs to apply 3 migrations between them, got\n" + ra.out + "---\n" + rb.out);
   // The run that waited for the lock reports what was left for it: nothing.
   const std::string idle = "praefect sql-migrate: OK (applied 0 migrations)\n";
   expect_that(ra.out == idle || rb.out == idle, "the waiting run to report 0 to apply, got\n" + ra.out + "---\n" + rb.out);
@@ -210,8 +216,8 @@ void test_serve_refuses_an_outdated_schema(void**) {
   std::string cfg = FreshConfig();
   Run refused = Praefect({"-config", cfg});
   expect_run(refused, 1, "serve on an empty database");
-  expect_that(refused.err.find("praefect: the database schema is outdated: 2 migration(s) not applied "
-                               "(0001_initial_schema, 0002_notify_triggers); run praefect -config " +
+  expect_that(refused.err.find("praefect: the database schema is outdated: 3 migration(s) not applied "
+                               "(0001_initial_schema, 0002_notify_triggers, 0003_health_views); run praefect -config " +
                                cfg + " sql-migrate\n") != std::string::npos,
               "the command to run, got " + refused.err);
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
@@ -227,6 +233,72 @@ void test_serve_refuses_an_outdated_schema(void**) {
   kill(pid, SIGTERM);
   Run served = Finish(pid, "serve");
   expect_that(listening, "serve to start on a current schema, got\n" + served.err);
+}
+
+void test_set_replication_factor(void**) {
+  std::string db;
+  std::string cfg = FreshConfig(3, &db);
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  assert_true(PgServer::Shared().Psql(db, R"(
+INSERT INTO repositories (repository_id, virtual_storage, relative_path, replica_path, "primary", generation)
+VALUES (1, 'default', 'a.git', '@cluster/repositories/6b/86/1', 'gitaly-1', 0);
+INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
+VALUES (1, 'default', 'a.git', 'gitaly-1', 0), (1, 'default', 'a.git', 'gitaly-2', 0),
+       (1, 'default', 'a.git', 'gitaly-3', 0);)"));
+  const std::string cmd = "set-replication-factor";
+  Run two = Praefect({"-config", cfg, cmd, "-virtual-storage", "default", "-repository", "a.git",
+                      "-replication-factor", "2"});
+  expect_run(two, 0, "set-replication-factor 2");
+  expect_that(two.out == "current assignments: gitaly-1, gitaly-2\n" ||
+                  two.out == "current assignments: gitaly-1, gitaly-3\n",
+              "the primary and one more, got " + two.out);
+  Run three = Praefect({"-config", cfg, cmd, "--virtual-storage=default", "--relative-path", "a.git",
+                        "-replication-factor=3"});
+  expect_run(three, 0, "set-replication-factor 3 with -relative-path");
+  expect_that(three.out == "current assignments: gitaly-1, gitaly-2, gitaly-3\n", "all three, got " + three.out);
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;  // what stderr must contain
+  };
+  const std::string p = "praefect set-replication-factor: ";
+  const std::vector<Case> cases = {
+      {{"-virtual-storage", "nope", "-repository", "a.git", "-replication-factor", "2"},
+       p + "virtual storage \"nope\" is not configured in " + cfg + " (configured: \"default\")\n"},
+      {{"-virtual-storage", "default", "-repository", "a.git", "-replication-factor", "0"},
+       p + "virtual storage \"default\": replication factor 0 is too low: expected at least 1 (the primary)\n"},
+      {{"-virtual-storage", "default", "-repository", "a.git", "-replication-factor", "4"},
+       p + "virtual storage \"default\": replication factor 4 is higher than the 3 storages configured"},
+      {{"-virtual-storage", "default", "-repository", "a.git", "-replication-factor", "two"},
+       p + "-replication-factor \"two\" is not a number\n"},
+      {{"-virtual-storage", "default", "-repository", "missing.git", "-replication-factor", "2"},
+       p + "fail: repository \"missing.git\" not found in virtual storage \"default\"\n"},
+      {{"-virtual-storage", "default", "-replication-factor", "2"}, p + "-repository is required\nusage: "},
+      {{"-repository", "a.git", "-replication-factor", "2"}, p + "-virtual-storage is required\nusage: "},
+      {{"-virtual-storage", "default", "-repository", "a.git"}, p + "-replication-factor is required\nusage: "},
+      {{"-virtual-storage", "default", "-repository"}, p + "flag needs an argument: -repository\n"},
+      {{"-virtual-storage", "default", "extra"}, p + "unexpected argument \"extra\"\n"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"-config", cfg, cmd};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Run r = Praefect(args);
+    expect_run(r, 1, c.err);
+    expect_that(r.out.empty() && r.err.find(c.err) != std::string::npos, "stderr with " + c.err + ", got " + r.err);
+  }
+  expect_that(Praefect({"-config", cfg, cmd, "-virtual-storage", "default", "-repository", "a.git",
+                        "-replication-factor", "3"})
+                      .out == "current assignments: gitaly-1, gitaly-2, gitaly-3\n",
+              "the refused calls changed nothing");
+
+  // A database that cannot be reached: the reason and what to check.
+  std::string down = FreshConfig(3, nullptr, g_dir + "/no-such-socket-dir");
+  Run r = Praefect({"-config", down, cmd, "-virtual-storage", "default", "-repository", "a.git",
+                    "-replication-factor", "2"});
+  expect_run(r, 1, "set-replication-factor without a database");
+  expect_that(r.err.starts_with(p + "fail: database unavailable: ") &&
+                  r.err.ends_with("; check [database] in the configuration and that PostgreSQL runs\n"),
+              "the reason and what to check, got " + r.err);
 }
 
 // Last: stops the shared server.
@@ -264,6 +336,7 @@ int main() {
       cmocka_unit_test(test_concurrent_migrates_do_not_collide),
       cmocka_unit_test(test_no_config),
       cmocka_unit_test(test_serve_refuses_an_outdated_schema),
+      cmocka_unit_test(test_set_replication_factor),
       cmocka_unit_test(test_sql_ping_with_database_down),
   };
   int rc = cmocka_run_group_tests(tests, nullptr, nullptr);

@@ -1,0 +1,2 @@
+DROP VIEW valid_primaries;
+DROP VIEW healthy_storages;
