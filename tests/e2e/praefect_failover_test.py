@@ -144,6 +144,7 @@ class Praefect:
 class PraefectFailoverTest(unittest.TestCase):
     victim = None          # test 1's killed node
     failed_over = {}       # relative path -> new primary, for test 2
+    stuck = {}             # relative path -> (work tree, branch): waited for the victim
 
     @classmethod
     def setUpClass(cls):
@@ -445,6 +446,8 @@ class PraefectFailoverTest(unittest.TestCase):
                 print("failover: %s did not fail over: its latest generation %d is only on the dead %s "
                       "(reported outdated: %r)" % (rel, info["generation"], victim, self.generations(rel)),
                       file=sys.stderr)
+                target = next(t for targets, _ in pushers for t in targets if t[1] == rel)
+                type(self).stuck[rel] = (target[2], target[3])
                 after = [e for e in acked if e["rel"] == rel and e["t"] > killed + 1]
                 self.assertFalse(after, "%s: writes acknowledged with no up-to-date primary" % rel)
         self.assertTrue(measured, "no repository failed over (each has its latest generation only on the dead "
@@ -506,6 +509,19 @@ class PraefectFailoverTest(unittest.TestCase):
             self.assertNotEqual(self.primary(rel), self.victim, "%s: the returned node is a secondary" % rel)
             print("failover: %s: %s back, secondary, converged %.2f s after its restart (primary %s)" % (
                 rel, self.victim, time.monotonic() - started, self.primary(rel)), file=sys.stderr)
+        # A repository that waited for the node (its latest generation only
+        # there) takes writes again, on it, and the others catch up.
+        for rel, (work, branch) in self.stuck.items():
+            self.commit(work, "after %s returned" % self.victim)
+            pushed = self.push(self.praefects[0], rel, work, "HEAD:refs/heads/" + branch)
+            self.assertTrue(pushed, "%s writable again once %s is back" % (rel, self.victim))
+            self.assertEqual(self.primary(rel), self.victim, "%s: the only up-to-date node is its primary" % rel)
+            self.wait_replicated(rel)
+            want = self.refs(node, rel)
+            self.wait_until(lambda: all(self.refs(n, rel) == want for n in self.nodes), 60,
+                            "%s: refs equal on the three nodes" % rel)
+            print("failover: %s: writable again on %s, the others caught up %.2f s after its restart" % (
+                rel, self.victim, time.monotonic() - started), file=sys.stderr)
 
     # --- 3. one praefect cut off from the nodes ------------------------
 
@@ -524,7 +540,8 @@ class PraefectFailoverTest(unittest.TestCase):
             # second before it (never, or before the restart).
             p3_rows = ("SELECT node_name, last_contact_attempt_at > now() - interval '3 seconds', "
                        "COALESCE(last_seen_active_at < last_contact_attempt_at - interval '1 second', true) "
-                       "FROM node_status WHERE praefect_name LIKE '%%:127.0.0.1:%d' AND shard_name = 'default' ORDER BY 1" % p3.port)
+                       "FROM node_status WHERE praefect_name LIKE '%%:127.0.0.1:%d' AND shard_name = 'default' "
+                       "ORDER BY 1" % p3.port)
 
             def p3_sees_all_unhealthy():
                 rows = self.sql(p3_rows)
@@ -543,6 +560,11 @@ class PraefectFailoverTest(unittest.TestCase):
                     self.assertTrue(self.push(p, rel, works[rel]), "push %d to %s through %s" % (n, rel, p.name))
                     self.assertEqual({r: self.primary(r) for r in repos}, primaries, "primaries unchanged")
             self.assertTrue(p3_sees_all_unhealthy(), self.sql("SELECT * FROM node_status ORDER BY 1, 3"))
+            for row in self.sql("SELECT node_name, last_contact_attempt_at, last_seen_active_at FROM node_status "
+                                "WHERE praefect_name LIKE '%%:127.0.0.1:%d' AND shard_name = 'default' "
+                                "ORDER BY 1" % p3.port):
+                print("cut-off praefect: node_status %s: last contact attempt %s, last seen active %s" % row,
+                      file=sys.stderr)
             print("cut-off praefect: %d writes through praefects 1 and 2, primaries unchanged: %r" % (
                 n, primaries), file=sys.stderr)
             for rel in repos:
@@ -550,7 +572,8 @@ class PraefectFailoverTest(unittest.TestCase):
                 self.commit(works[rel], "through the cut-off praefect")
                 pushed = self.push(p3, rel, works[rel])
                 self.assertFalse(pushed, "a write through praefect-3 is not acknowledged")
-                print("cut-off praefect: %s refused: %s" % (rel, pushed.err.splitlines()[-1:]), file=sys.stderr)
+                reason = next((line for line in pushed.err.splitlines() if "failed:" in line), pushed.err)
+                print("cut-off praefect: %s refused: %s" % (rel, reason), file=sys.stderr)
                 after = self.repo_info(rel)
                 self.assertEqual(after["primary"], primaries[rel], "the cut-off praefect moved no primary")
                 self.assertEqual(after["generation"], before["generation"], "and recorded no write")
