@@ -436,8 +436,14 @@ class PraefectFailoverTest(unittest.TestCase):
             info = self.repo_info(rel)
             if first is not None:
                 measured[rel] = first["t"] - killed
-                print("failover: %s: first acknowledged write on new primary %s %.2f s after kill -9 (via %s)"
-                      % (rel, first["primary"], measured[rel], first["praefect"]), file=sys.stderr)
+                # The pushes come one after another: the last refused one
+                # before it bounds the figure from below.
+                refused = [e["t"] - killed for e in log if e["rel"] == rel and not e["ok"] and killed < e["t"]
+                           < first["t"]]
+                print("failover: %s: first acknowledged write on new primary %s %.2f s after kill -9 (via %s; "
+                      "%d refused before it, the last at %s)" % (
+                          rel, first["primary"], measured[rel], first["praefect"], len(refused),
+                          "%.2f s" % refused[-1] if refused else "-"), file=sys.stderr)
                 type(self).failed_over[rel] = first["primary"]
             else:
                 self.assertTrue(stuck(rel), "%s: no write acknowledged on a new primary within %.0f s, and the "
