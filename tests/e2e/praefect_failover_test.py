@@ -159,16 +159,26 @@ class PraefectFailoverTest(unittest.TestCase):
                        GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=CLIENT_TOKEN,
                        GIT_TERMINAL_PROMPT="0")
         cls.nodes = [StorageNode(BIN, cls.root, i, NODE_TOKEN) for i in (1, 2, 3)]
-        for node in cls.nodes:
-            node.start()
         cls.praefects = [Praefect(cls.root, "praefect-%d" % i, cls.pg.dir) for i in (1, 2, 3)]
         cls.legacy = None
-        for p in cls.praefects:
-            p.write_config(cls.node_list())
-        code, out = cls.praefects[0].cmd("sql-migrate")
-        assert code == 0 and "OK (applied" in out, out
-        for p in cls.praefects:
-            p.start()
+        try:
+            for node in cls.nodes:
+                node.start()
+            for p in cls.praefects:
+                p.write_config(cls.node_list())
+            code, out = cls.praefects[0].cmd("sql-migrate")
+            assert code == 0 and "OK (applied" in out, out
+            for p in cls.praefects:
+                p.start()
+        except BaseException:
+            # unittest skips tearDownClass when setUpClass fails: leave
+            # nothing running.
+            for p in cls.praefects:
+                p.stop()
+            for node in cls.nodes:
+                node.stop()
+            cls.pg.destroy()
+            raise
 
     @classmethod
     def tearDownClass(cls):
