@@ -273,6 +273,9 @@ int Run(const config::Config& config, std::ostream& err) {
 
   for (const auto& vs : (*nodes)->virtual_storages()) {
     for (const auto& node : vs.nodes) {
+      if (!node->healthy.load())
+        log::Warn("node is unhealthy at start: praefect routes around it until it answers its health checks",
+                  {{"virtual_storage", vs.name}, {"storage", node->storage}, {"address", node->address}});
       log::Info("node", {{"virtual_storage", vs.name},
                          {"storage", node->storage},
                          {"address", node->address},

@@ -521,6 +521,9 @@ class PraefectFailoverTest(unittest.TestCase):
         if took is not None:
             print("failover: %s restarted, seen healthy by all three praefects after %.2f s" % (
                 self.victim, took - started), file=sys.stderr)
+            # Node channels retry at most every second (not grpc's 120 s
+            # default backoff): a returning node is back within a few checks.
+            self.assertLess(took - started, 5, "a restarted node is seen healthy within 5 s")
         self.assertTrue(self.failed_over, "test 1 failed no repository over")
         for rel, new_primary in self.failed_over.items():
             def converged():
