@@ -220,9 +220,10 @@ void SimpleSections(TableReader& root, Config* c) {
 void LegacyTopLevelKeys(TableReader& r, Config* c) {
   Diagnostics* diag = r.diag();
   if (r.Has("failover_enabled")) {
-    bool enabled = false;
-    r.Bool("failover_enabled", &enabled);
-    if (enabled) c->failover.enabled = true;  // as Praefect: it can only switch failover on
+    // Unlike Praefect, whose default made `failover_enabled = false` a no-op,
+    // false keeps its 2019 meaning: the single-primary mode, where the node
+    // marked primary = true takes every write.
+    r.Bool("failover_enabled", &c->failover.enabled);
     diag->Warning({"failover_enabled"}, r.PosOf("failover_enabled"),
                   "deprecated: write `enabled` in a [failover] section instead");
   }
@@ -264,9 +265,11 @@ void Decode(const toml::table& root, Decoded* out, Diagnostics* diag) {
   r.String("secrets_file", &c->secrets_file);
   SimpleSections(r, c);
   LoggingSection(r, &c->logging);
-  FailoverSection(r, &c->failover);  // before failover_enabled, which can only turn it on
-  DatabaseSection(r, &c->database);
+  // The 2019 top-level failover_enabled first: a [failover] enabled, the
+  // modern spelling, overrides it when both are written.
   LegacyTopLevelKeys(r, c);
+  FailoverSection(r, &c->failover);
+  DatabaseSection(r, &c->database);
   DecodeVirtualStorages(r, out);
   DecodeRegistry(r, out);
   r.Finish();
