@@ -50,6 +50,8 @@ inline const std::vector<double>& DefaultGrpcLatencyBuckets() {
 struct Auth {
   std::string token;           // empty: no authentication
   bool transitioning = false;  // let unauthenticated calls through (logged)
+
+  friend bool operator==(const Auth&, const Auth&) = default;
 };
 
 // [tls]: certificate for tls_listen_addr.
@@ -57,6 +59,8 @@ struct Tls {
   std::string certificate_path;
   std::string key_path;
   std::string key;  // PEM key inline (newer Gitaly spelling), instead of key_path
+
+  friend bool operator==(const Tls&, const Tls&) = default;
 };
 
 // [logging]
@@ -64,12 +68,16 @@ struct Logging {
   LogFormat format = LogFormat::kText;
   LogLevel level = LogLevel::kInfo;
   std::string dir;  // accepted, not acted upon (praefect logs to the journal or stderr)
+
+  friend bool operator==(const Logging&, const Logging&) = default;
 };
 
 // [sentry]: accepted, not acted upon.
 struct Sentry {
   std::string dsn;
   std::string environment;
+
+  friend bool operator==(const Sentry&, const Sentry&) = default;
 };
 
 // [prometheus]
@@ -77,6 +85,8 @@ struct Prometheus {
   Duration scrape_timeout = std::chrono::seconds(10);
   // Empty: gRPC latency histograms disabled.
   std::vector<double> grpc_latency_buckets = DefaultGrpcLatencyBuckets();
+
+  friend bool operator==(const Prometheus&, const Prometheus&) = default;
 };
 
 // [failover]
@@ -93,6 +103,8 @@ struct Failover {
   // older than this do not count; see Datastore::GetHealthyStorages).
   Duration quorum_window = std::chrono::seconds(10);
   bool read_only_after_failover = false;                  // deprecated, not acted upon
+
+  friend bool operator==(const Failover&, const Failover&) = default;
 };
 
 // One PostgreSQL connection's parameters. Empty strings and port 0 mean
@@ -107,6 +119,8 @@ struct DatabaseConnection {
   std::string sslcert;
   std::string sslkey;
   std::string sslrootcert;
+
+  friend bool operator==(const DatabaseConnection&, const DatabaseConnection&) = default;
 };
 
 // [database] and [database.session_pooled].
@@ -124,24 +138,32 @@ struct Database : DatabaseConnection {
   // The parameters for the LISTEN connection, Praefect's fallback rules:
   // session_pooled.X, then (host/port only) X_no_proxy, then [database] X.
   DatabaseConnection SessionConnection() const;
+
+  friend bool operator==(const Database&, const Database&) = default;
 };
 
 // [reconciliation]
 struct Reconciliation {
   Duration scheduling_interval = std::chrono::minutes(5);  // 0 (or less): automatic reconciliation off
   std::vector<double> histogram_buckets = DefaultHistogramBuckets();
+
+  friend bool operator==(const Reconciliation&, const Reconciliation&) = default;
 };
 
 // [replication]
 struct Replication {
   uint32_t batch_size = 10;
   uint32_t parallel_storage_processing_workers = 1;
+
+  friend bool operator==(const Replication&, const Replication&) = default;
 };
 
 // [background_verification]
 struct BackgroundVerification {
   Duration verification_interval = std::chrono::hours(168);  // 0 (or less): verifier off
   bool delete_invalid_records = true;
+
+  friend bool operator==(const BackgroundVerification&, const BackgroundVerification&) = default;
 };
 
 // [repositories_cleanup]
@@ -149,12 +171,16 @@ struct RepositoriesCleanup {
   Duration check_interval = std::chrono::minutes(30);
   Duration run_interval = std::chrono::hours(24);  // 0: cleanup off
   uint32_t repositories_in_batch = 16;
+
+  friend bool operator==(const RepositoriesCleanup&, const RepositoriesCleanup&) = default;
 };
 
 // [yamux]: accepted and checked, not acted upon.
 struct Yamux {
   uint32_t maximum_stream_window_size_bytes = 262144;
   uint32_t accept_backlog = 256;
+
+  friend bool operator==(const Yamux&, const Yamux&) = default;
 };
 
 // [[virtual_storage.node]]
@@ -163,6 +189,8 @@ struct Node {
   std::string address;   // tcp://host:port, tls://host:port, unix:/path or dns:...
   std::string token;     // what praefect signs its calls to the node with
   bool primary = false;  // legacy single-primary mode only
+
+  friend bool operator==(const Node&, const Node&) = default;
 };
 
 // [[virtual_storage]]
@@ -171,6 +199,8 @@ struct VirtualStorage {
   std::vector<Node> nodes;
   // New repositories get this many replicas; 0 (or less): every node.
   int default_replication_factor = 0;
+
+  friend bool operator==(const VirtualStorage&, const VirtualStorage&) = default;
 };
 
 // [[registry.method]] (project extension): one entry of the project-owned
@@ -185,6 +215,8 @@ struct MethodEntry {
   std::string shape;
   std::string file;  // where the entry was written, for the validator's messages
   int line = 0;
+
+  friend bool operator==(const MethodEntry&, const MethodEntry&) = default;
 };
 
 struct Config {
@@ -217,6 +249,8 @@ struct Config {
 
   // The virtual storage called `name`, or nullptr.
   const VirtualStorage* FindVirtualStorage(std::string_view name) const;
+
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 }  // namespace praefect::config

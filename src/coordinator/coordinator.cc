@@ -81,6 +81,7 @@ Coordinator::Coordinator(const protoregistry::Registry* registry, const nodes::N
       router_(router),
       metrics_(metrics),
       options_(std::move(options)),
+      auth_(std::make_shared<const AuthSettings>(AuthSettings{options_.auth_token, options_.auth_transitioning})),
       store_(store) {
   repository_router_ = options_.repository_router;
   if (repository_router_ == nullptr && store_ != nullptr) {
@@ -93,14 +94,19 @@ std::chrono::system_clock::time_point Coordinator::Now() const {
   return options_.now ? options_.now() : std::chrono::system_clock::now();
 }
 
+void Coordinator::SetAuth(std::string token, bool transitioning) {
+  auth_.store(std::make_shared<const AuthSettings>(AuthSettings{std::move(token), transitioning}));
+}
+
 Status Coordinator::Authenticate(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
-  if (options_.auth_token.empty()) return Status::Ok();
+  const std::shared_ptr<const AuthSettings> auth = auth_.load();
+  if (auth->token.empty()) return Status::Ok();
   auto it = metadata.find(grpc::string_ref(auth::kAuthorizationMetadataKey.data(),
                                            auth::kAuthorizationMetadataKey.size()));
   std::string_view value = it == metadata.end() ? std::string_view()
                                                 : std::string_view(it->second.data(), it->second.size());
-  Status st = auth::VerifyV2(value, options_.auth_token, Now());
-  const bool enforced = !options_.auth_transitioning;
+  Status st = auth::VerifyV2(value, auth->token, Now());
+  const bool enforced = !auth->transitioning;
   const char* outcome = st.ok() ? "ok" : st.code() == StatusCode::kUnauthenticated ? "unauthenticated" : "denied";
   if (metrics_ != nullptr) metrics_->Authentications(enforced, outcome).Increment();
   if (!st.ok() && !enforced) return Status::Ok();

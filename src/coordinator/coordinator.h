@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -86,6 +87,10 @@ class Coordinator final : public proxy::Director {
   // does it (also used by the services praefect answers itself).
   [[nodiscard]] Status Authenticate(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
+  // Replaces [auth] token and transitioning (SIGHUP reload); calls that
+  // start afterwards are checked against the new settings.
+  void SetAuth(std::string token, bool transitioning);
+
  private:
   StatusOr<proxy::Route> RouteRepositoryCall(const protoregistry::MethodInfo& info, std::string_view message,
                                              const proxy::CallInfo& call);
@@ -99,11 +104,18 @@ class Coordinator final : public proxy::Director {
   proxy::Route RouteTo(const nodes::Node& node, const proxy::CallInfo& call);
   std::chrono::system_clock::time_point Now() const;
 
+  // [auth], read once per call; replaced whole by SetAuth.
+  struct AuthSettings {
+    std::string token;
+    bool transitioning = false;
+  };
+
   const protoregistry::Registry* registry_;
   const nodes::NodeSet* nodes_;
   Router* router_;
   metrics::Metrics* metrics_;
-  const Options options_;
+  const Options options_;  // auth_token and auth_transitioning: see auth_
+  std::atomic<std::shared_ptr<const AuthSettings>> auth_;
   datastore::Datastore* store_;
   std::unique_ptr<routing::RepositoryRouter> owned_router_;
   routing::RepositoryRouter* repository_router_ = nullptr;

@@ -133,6 +133,8 @@ Gauge Metrics::ReplicationJobs(std::string_view virtual_storage, std::string_vie
                                              {"change_type", std::string(change_type)}}));
 }
 
+uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }
+
 std::string Metrics::Render() const {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, impl_->registry.Collect());

@@ -145,6 +145,10 @@ class Metrics {
   // to each storage.
   Counter ReadDistribution(std::string_view virtual_storage, std::string_view storage);
 
+  // Calls the server interceptor saw handled since start (the sum of
+  // grpc_server_handled_total), read without walking the registry.
+  uint64_t HandledCalls() const;
+
   // Every series in the Prometheus text exposition format 0.0.4.
   std::string Render() const;
 

@@ -46,6 +46,7 @@ void ServerMetricsInterceptor::Intercept(grpc::experimental::InterceptorBatchMet
 void ServerMetricsInterceptor::Handled(int code) {
   if (handled_.exchange(true)) return;
   metrics_.Handled(method_, code).Increment();
+  metrics_.CountHandled();
   if (method_.handling != nullptr) {
     method_.handling->Observe(std::chrono::duration<double>(now_() - start_).count());
   }

@@ -29,23 +29,13 @@
 #include "proxy/proxy.h"
 #include "routing/repository_router.h"
 #include "server/listen.h"
+#include "server/reload.h"
+#include "server/systemd_supervision.h"
+#include "systemd/notify.h"
 #include "services/server_service.h"
 
 namespace praefect::server {
 namespace {
-
-log::Level ToLogLevel(config::LogLevel level) {
-  switch (level) {
-    case config::LogLevel::kTrace: return log::Level::kTrace;
-    case config::LogLevel::kDebug: return log::Level::kDebug;
-    case config::LogLevel::kInfo: return log::Level::kInfo;
-    case config::LogLevel::kWarn: return log::Level::kWarn;
-    case config::LogLevel::kError: return log::Level::kError;
-    case config::LogLevel::kFatal:
-    case config::LogLevel::kPanic: return log::Level::kFatal;
-  }
-  return log::Level::kInfo;
-}
 
 metrics::GrpcType ToGrpcType(protoregistry::Shape shape) {
   switch (shape) {
@@ -92,35 +82,27 @@ int Fail(std::ostream& err, const std::string& message) {
 
 }  // namespace
 
-int Run(const config::Config& config, std::ostream& err) {
+int Run(const config::Config& config, std::ostream& err, const RunOptions& options) {
   // Every thread started from here on (grpc's included) inherits the mask;
   // this thread takes the signals with sigwait.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  log::Default().SetLevel(ToLogLevel(config.logging.level));
-  log::Default().SetSink(std::make_shared<log::StreamSink>(
-      2, config.logging.format == config::LogFormat::kJson ? log::Format::kJson : log::Format::kText));
+  ApplyLogging(config.logging);
 
-  if (config.listen_addr.empty() && config.socket_path.empty() && config.tls_listen_addr.empty())
-    return Fail(err, "nothing to listen on: set listen_addr, tls_listen_addr and/or socket_path in the configuration");
+  if (std::vector<std::string> problems = ServeProblems(config); !problems.empty())
+    return Fail(err, problems.front());
   std::shared_ptr<grpc::ServerCredentials> tls_credentials;
   if (!config.tls_listen_addr.empty()) {
     auto creds = TlsCredentials(config.tls);
     if (!creds.ok()) return Fail(err, creds.status().message());
     tls_credentials = std::move(*creds);
   }
-
-  if (config.failover.enabled && config.failover.election_strategy != config::ElectionStrategy::kPerRepository)
-    return Fail(err, "failover.election_strategy = \"" +
-                         std::string(config::ElectionStrategyName(config.failover.election_strategy)) +
-                         "\" is not supported: praefect elects a primary per repository. Set election_strategy = "
-                         "\"per_repository\" (or remove it), or set [failover] enabled = false to route every write "
-                         "to the node marked primary = true");
 
   std::vector<protoregistry::MethodSpec> specs;
   for (const config::MethodEntry& e : config.registry_methods) {
@@ -290,13 +272,34 @@ int Run(const config::Config& config, std::ostream& err) {
   if (!config.socket_path.empty()) log::Info("listening", {{"address", "unix:" + config.socket_path}});
   if (exposer) log::Info("serving metrics", {{"address", config.prometheus_listen_addr}, {"port", exposer->port()}});
 
+  // Type=notify: every listener is bound (BuildAndStart, the exposer) and,
+  // with [database], praefect serve saw the database answer with a current
+  // schema before Run.
+  std::unique_ptr<SystemdSupervision> supervision;
+  if (systemd::NotifyEnabled()) {
+    supervision = std::make_unique<SystemdSupervision>(server.get(), nodes->get(), &store, &metrics);
+    systemd::NotifyReady();
+  }
+
+  config::Config running = config;
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    running = Reload(running, options.reload, &coordinator);
+  }
+  const auto stop_timeout = running.graceful_stop_timeout;
+  systemd::NotifyStopping();
+  // Let systemd's stop timeout cover the graceful stop (it is only ever
+  // extended by this, never shortened).
+  if (systemd::NotifyEnabled()) systemd::NotifyExtendTimeout(
+      std::chrono::duration_cast<std::chrono::microseconds>(stop_timeout) + std::chrono::seconds(15));
+  supervision.reset();
   log::Info("stopping: in-flight calls get graceful_stop_timeout to finish",
-            {{"signal", sig}, {"graceful_stop_timeout_s", static_cast<long long>(std::chrono::duration_cast<
-                                                              std::chrono::seconds>(config.graceful_stop_timeout)
-                                                              .count())}});
-  server->Shutdown(std::chrono::system_clock::now() + config.graceful_stop_timeout);
+            {{"signal", sig}, {"graceful_stop_timeout_s",
+                               static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(stop_timeout)
+                                                          .count())}});
+  server->Shutdown(std::chrono::system_clock::now() + stop_timeout);
   replicator.Stop();
   (*nodes)->StopHealthChecks();
   health.Stop();

@@ -173,6 +173,26 @@ void Refusals(void**) {
   assert_int_equal(static_cast<int>(none.status().code()), static_cast<int>(StatusCode::kInvalidArgument));
 }
 
+// SIGHUP reload: the token is replaced for calls that start afterwards, and
+// transitioning can be switched on and off.
+void AuthReplacedLive(void**) {
+  Fixture f;
+  assert_status_ok(f.coordinator->Authenticate(f.metadata));
+  f.coordinator->SetAuth("rotated", false);
+  assert_int_equal(static_cast<int>(f.coordinator->Authenticate(f.metadata).code()),
+                   static_cast<int>(StatusCode::kPermissionDenied));
+  f.coordinator->SetAuth("rotated", true);
+  assert_status_ok(f.coordinator->Authenticate(f.metadata));
+  std::string rotated = praefect::auth::BearerV2("rotated", kNow);
+  Metadata md;
+  md.emplace(grpc::string_ref("authorization"), grpc::string_ref(rotated));
+  f.coordinator->SetAuth("rotated", false);
+  assert_status_ok(f.coordinator->Authenticate(md));
+  f.coordinator->SetAuth("", false);
+  Metadata none;
+  assert_status_ok(f.coordinator->Authenticate(none));
+}
+
 void Authentication(void**) {
   Fixture f;
   f.metadata.clear();
@@ -476,6 +496,7 @@ int main() {
       cmocka_unit_test(CorrelationIdKeptAndTokenlessNodeGetsNoAuthorization),
       cmocka_unit_test(Refusals),
       cmocka_unit_test(Authentication),
+      cmocka_unit_test(AuthReplacedLive),
       cmocka_unit_test(AdditionalRepositoryRewritten),
       cmocka_unit_test(StorageScopedCalls),
       cmocka_unit_test(ServerScopedNotProxied),

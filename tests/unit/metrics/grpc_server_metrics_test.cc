@@ -195,6 +195,8 @@ static void test_unary_calls_scraped_over_http(void**) {
   ExpectLine(text, "grpc_server_handled_total{grpc_code=\"OK\"," + kEcho + "} 1");
   ExpectLine(text, "grpc_server_handled_total{grpc_code=\"NotFound\"," + kEcho + "} 1");
   ExpectLine(text, "grpc_server_handled_total{grpc_code=\"Unauthenticated\"," + kEcho + "} 1");
+  // The total systemd's STATUS= rate is computed from: every code counted.
+  assert_int_equal(f.metrics.HandledCalls(), 3);
   ExpectLine(text, "grpc_server_msg_received_total{" + kEcho + "} 3");
   // Only the successful call sent a response, as in go-grpc-prometheus.
   ExpectLine(text, "grpc_server_msg_sent_total{" + kEcho + "} 1");
@@ -289,6 +291,7 @@ static void test_concurrent_calls(void**) {
   std::string text = f.metrics.Render();
   ExpectLine(text, "grpc_server_started_total{" + kEcho + "} 100");
   ExpectLine(text, "grpc_server_handled_total{grpc_code=\"OK\"," + kEcho + "} 100");
+  assert_int_equal(f.metrics.HandledCalls(), 100);
   ExpectLine(text, "grpc_server_handling_seconds_count{" + kEcho + "} 100");
 }
 

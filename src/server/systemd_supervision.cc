@@ -1,0 +1,53 @@
+#include "server/systemd_supervision.h"
+
+#include <algorithm>
+
+#include "log/log.h"
+#include "systemd/notify.h"
+
+namespace praefect::server {
+namespace {
+
+constexpr std::chrono::seconds kStatusPeriod{5};
+// The datastore bounds every call by 10 s (PostgresDatastore's call
+// timeout); a probe running three times that long means the pool hangs.
+constexpr std::chrono::seconds kDatabaseHangs{30};
+
+}  // namespace
+
+SystemdSupervision::SystemdSupervision(grpc::Server* server, const nodes::NodeSet* nodes,
+                                       datastore::Datastore* store, const metrics::Metrics* metrics)
+    : self_(server->InProcessChannel(grpc::ChannelArguments())),
+      reporter_(nodes, store, metrics, kStatusPeriod, [](std::string_view status) { systemd::NotifyStatus(status); }) {
+  reporter_.Start();
+  if (auto interval = systemd::WatchdogInterval()) {
+    watchdog_ = std::make_unique<systemd::Watchdog>(*interval, [this] { return Alive(); });
+    log::Info("systemd watchdog enabled: WATCHDOG=1 after each passing liveness check",
+              {{"watchdog_usec", static_cast<long long>(interval->count())},
+               {"period_ms", static_cast<long long>(
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_->period()).count())}});
+    watchdog_->Start();
+  }
+}
+
+SystemdSupervision::~SystemdSupervision() {
+  if (watchdog_) watchdog_->Stop();
+  reporter_.Stop();
+}
+
+bool SystemdSupervision::Alive() {
+  const auto period = watchdog_ ? watchdog_->period() : std::chrono::microseconds(std::chrono::seconds(5));
+  const auto timeout = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(period / 2),
+                                  std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
+  if (Status st = nodes::CheckHealth(self_, timeout); !st.ok()) {
+    log::Warn("watchdog: praefect's own health check failed", {{"error", st.message()}});
+    return false;
+  }
+  if (!reporter_.DatabaseResponsive(kDatabaseHangs)) {
+    log::Warn("watchdog: a database call has hung for over 30 s (not failed: hung); praefect may be wedged");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace praefect::server
