@@ -3,6 +3,7 @@
 //   grpc_load --target HOST:PORT --storage NAME --path REL [--token SECRET]
 //             --mode exists|ref|blob|create [--concurrency N] [--duration S]
 //             [--warmup S] [--calls C] [--oid OID] [--ref REF] [--repeat R]
+//             [--ca PEM]
 //
 // exists: RepositoryService/RepositoryExists, N calls in flight for S
 //         seconds (callback API, one channel) → calls/s, p50/p99 latency.
@@ -13,6 +14,7 @@
 // blob:   BlobService/GetBlob of OID, R times, N streams at once →
 //         MiB/s; every byte is counted and the total checked against the
 //         size the server announced.
+// --ca PEM: TLS, trusting the certificates in PEM (bench/tls_bridge).
 // Prints one line of key=value pairs (bench/run parses it), including the
 // CPU time the client process spent. Exit status 1 when any call failed.
 #include <grpcpp/grpcpp.h>
@@ -24,9 +26,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +46,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string target, storage, path, token, mode;
+  std::string ca;  // TLS root certificates (a file); empty: plaintext
   std::string oid, ref = "refs/heads/main";
   int concurrency = 16;
   double duration = 5, warmup = 0.5;
@@ -53,7 +58,7 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "grpc_load: %s\nusage: grpc_load --target HOST:PORT --storage NAME --path REL "
                "--mode exists|ref|blob|create [--token SECRET] [--concurrency N] [--duration S] "
-               "[--warmup S] [--calls C] [--oid OID] [--ref REF] [--repeat R]\n",
+               "[--warmup S] [--calls C] [--oid OID] [--ref REF] [--repeat R] [--ca PEM]\n",
                why);
   return 2;
 }
@@ -78,6 +83,7 @@ bool Parse(int argc, char** argv, Options* o) {
   take("--warmup", &w);
   take("--repeat", &r);
   take("--calls", &c);
+  take("--ca", &o->ca);
   if (!kv.empty()) return false;
   if (!n.empty()) o->concurrency = std::atoi(n.c_str());
   if (!d.empty()) o->duration = std::atof(d.c_str());
@@ -307,7 +313,20 @@ int main(int argc, char** argv) {
   if (!Parse(argc, argv, &o)) return Usage("bad or missing arguments");
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
-  auto channel = grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!o.ca.empty()) {
+    std::ifstream in(o.ca);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      std::fprintf(stderr, "grpc_load: cannot read --ca %s\n", o.ca.c_str());
+      return 2;
+    }
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    creds = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(o.target, creds, args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
     std::fprintf(stderr, "grpc_load: cannot connect to %s within 10 s\n", o.target.c_str());
     return 1;

@@ -33,6 +33,7 @@
 #include "server/systemd_supervision.h"
 #include "systemd/notify.h"
 #include "services/server_service.h"
+#include "systemd/activation.h"
 
 namespace praefect::server {
 namespace {
@@ -97,8 +98,16 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
 
   if (std::vector<std::string> problems = ServeProblems(config); !problems.empty())
     return Fail(err, problems.front());
+  // Sockets passed by systemd replace the configured addresses of their
+  // roles: `listen` is the configuration with those addresses cleared.
+  auto activation = systemd::Activation::Take(config);
+  if (!activation.ok()) return Fail(err, activation.status().message());
+  const config::Config& listen = (*activation)->config();
+  if (listen.listen_addr.empty() && listen.socket_path.empty() && listen.tls_listen_addr.empty() &&
+      !(*activation)->any())
+    return Fail(err, "nothing to listen on: set listen_addr, tls_listen_addr and/or socket_path in the configuration");
   std::shared_ptr<grpc::ServerCredentials> tls_credentials;
-  if (!config.tls_listen_addr.empty()) {
+  if (!listen.tls_listen_addr.empty()) {
     auto creds = TlsCredentials(config.tls);
     if (!creds.ok()) return Fail(err, creds.status().message());
     tls_credentials = std::move(*creds);
@@ -208,32 +217,43 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   interceptors.push_back(metrics.NewServerInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int tcp_port = 0;
-  if (!config.listen_addr.empty()) {
-    if (Status st = ProbeTcpListen(config.listen_addr); !st.ok()) return Fail(err, st.message());
-    builder.AddListeningPort(config.listen_addr, grpc::InsecureServerCredentials(), &tcp_port);
+  if (!listen.listen_addr.empty()) {
+    if (Status st = ProbeTcpListen(listen.listen_addr); !st.ok()) return Fail(err, st.message());
+    builder.AddListeningPort(listen.listen_addr, grpc::InsecureServerCredentials(), &tcp_port);
   }
   int tls_port = 0;
-  if (!config.tls_listen_addr.empty()) {
-    if (Status st = ProbeTcpListen(config.tls_listen_addr); !st.ok()) return Fail(err, st.message());
-    builder.AddListeningPort(config.tls_listen_addr, tls_credentials, &tls_port);
+  if (!listen.tls_listen_addr.empty()) {
+    if (Status st = ProbeTcpListen(listen.tls_listen_addr); !st.ok()) return Fail(err, st.message());
+    builder.AddListeningPort(listen.tls_listen_addr, tls_credentials, &tls_port);
   }
-  if (!config.socket_path.empty()) {
-    if (Status st = PrepareUnixSocket(config.socket_path); !st.ok()) return Fail(err, st.message());
-    builder.AddListeningPort("unix:" + config.socket_path, grpc::InsecureServerCredentials());
+  if (!listen.socket_path.empty()) {
+    if (Status st = PrepareUnixSocket(listen.socket_path); !st.ok()) return Fail(err, st.message());
+    builder.AddListeningPort("unix:" + listen.socket_path, grpc::InsecureServerCredentials());
   }
   builder.RegisterService(&server_service);
   builder.RegisterService(&repository_exists);
   builder.RegisterCallbackGenericService(&proxy);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Fail(err, "cannot start the gRPC server on the configured addresses (see the log above)");
-  if (!config.listen_addr.empty() && tcp_port == 0)
-    return Fail(err, "cannot listen on listen_addr \"" + config.listen_addr + "\"");
-  if (!config.tls_listen_addr.empty() && tls_port == 0)
-    return Fail(err, "cannot listen on tls_listen_addr \"" + config.tls_listen_addr + "\"");
+  if (!listen.listen_addr.empty() && tcp_port == 0)
+    return Fail(err, "cannot listen on listen_addr \"" + listen.listen_addr + "\"");
+  if (!listen.tls_listen_addr.empty() && tls_port == 0)
+    return Fail(err, "cannot listen on tls_listen_addr \"" + listen.tls_listen_addr + "\"");
+  if (Status st = (*activation)->Serve(server.get()); !st.ok()) {
+    server->Shutdown();
+    return Fail(err, st.message());
+  }
 
   std::unique_ptr<metrics::Exposer> exposer;
-  if (!config.prometheus_listen_addr.empty()) {
-    auto listening = metrics::Exposer::Listen(config.prometheus_listen_addr, {metrics::MetricsEndpoint(metrics)});
+  if (int fd = (*activation)->TakeMetricsFd(); fd >= 0) {
+    auto adopted = metrics::Exposer::Adopt(fd, {metrics::MetricsEndpoint(metrics)});
+    if (!adopted.ok()) {
+      server->Shutdown();
+      return Fail(err, adopted.status().message());
+    }
+    exposer = std::move(*adopted);
+  } else if (!listen.prometheus_listen_addr.empty()) {
+    auto listening = metrics::Exposer::Listen(listen.prometheus_listen_addr, {metrics::MetricsEndpoint(metrics)});
     if (!listening.ok()) {
       server->Shutdown();
       return Fail(err, listening.status().message());
@@ -265,12 +285,13 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
                          {"healthy", node->healthy.load() ? "true" : "false"}});
     }
   }
-  if (!config.listen_addr.empty())
-    log::Info("listening", {{"address", config.listen_addr}, {"port", tcp_port}});
-  if (!config.tls_listen_addr.empty())
-    log::Info("listening", {{"address", config.tls_listen_addr}, {"port", tls_port}, {"tls", "true"}});
-  if (!config.socket_path.empty()) log::Info("listening", {{"address", "unix:" + config.socket_path}});
-  if (exposer) log::Info("serving metrics", {{"address", config.prometheus_listen_addr}, {"port", exposer->port()}});
+  if (!listen.listen_addr.empty())
+    log::Info("listening", {{"address", listen.listen_addr}, {"port", tcp_port}});
+  if (!listen.tls_listen_addr.empty())
+    log::Info("listening", {{"address", listen.tls_listen_addr}, {"port", tls_port}, {"tls", "true"}});
+  if (!listen.socket_path.empty()) log::Info("listening", {{"address", "unix:" + listen.socket_path}});
+  if (exposer && !listen.prometheus_listen_addr.empty())
+    log::Info("serving metrics", {{"address", listen.prometheus_listen_addr}, {"port", exposer->port()}});
 
   // Type=notify: every listener is bound (BuildAndStart, the exposer) and,
   // with [database], praefect serve saw the database answer with a current
@@ -299,12 +320,13 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
             {{"signal", sig}, {"graceful_stop_timeout_s",
                                static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(stop_timeout)
                                                           .count())}});
+  (*activation)->StopAccepting();
   server->Shutdown(std::chrono::system_clock::now() + stop_timeout);
   replicator.Stop();
   (*nodes)->StopHealthChecks();
   health.Stop();
   exposer.reset();
-  if (!config.socket_path.empty()) unlink(config.socket_path.c_str());
+  if (!listen.socket_path.empty()) unlink(listen.socket_path.c_str());
   log::Info("stopped");
   return 0;
 }
