@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -60,7 +63,10 @@ StatusOr<std::string> ReadPem(const std::string& path, const char* key) {
 }
 
 // [tls] certificate and key for tls_listen_addr (the key from key_path or
-// inline `key`).
+// inline `key`). With key_path, grpc re-reads both files every second, so
+// a renewed certificate (same paths) serves new connections at once,
+// SIGHUP or not; a pair that does not load keeps the previous one. An
+// inline key is read once.
 StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const config::Tls& tls) {
   auto cert = ReadPem(tls.certificate_path, "tls.certificate_path");
   if (!cert.ok()) return cert.status();
@@ -68,7 +74,12 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const config::
   if (key.empty()) {
     auto read = ReadPem(tls.key_path, "tls.key_path");
     if (!read.ok()) return read.status();
-    key = std::move(*read);
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        tls.key_path, tls.certificate_path, /*refresh_interval_sec=*/1);
+    grpc::experimental::TlsServerCredentialsOptions options(provider);
+    options.watch_identity_key_cert_pairs();
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    return grpc::experimental::TlsServerCredentials(options);
   }
   grpc::SslServerCredentialsOptions options;
   options.pem_key_cert_pairs.push_back({key, *cert});
@@ -308,6 +319,10 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
     running = Reload(running, options.reload, &coordinator);
+    // The TLS bridge's certificate and key, re-read from their files (the
+    // grpc TLS listener watches its files itself, see TlsCredentials).
+    if (Status st = (*activation)->ReloadTls(running.tls); !st.ok())
+      log::Error("reload: the TLS socket keeps its certificate: " + st.message());
   }
   const auto stop_timeout = running.graceful_stop_timeout;
   systemd::NotifyStopping();

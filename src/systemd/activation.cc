@@ -110,4 +110,12 @@ void Activation::StopAccepting() {
   if (bridge_) bridge_->StopAccepting();
 }
 
+Status Activation::ReloadTls(const config::Tls& tls) {
+  if (!bridge_) return Status::Ok();
+  auto ctx = NewServerContext({tls.certificate_path, tls.key_path, tls.key});
+  if (!ctx.ok()) return ctx.status();
+  bridge_->ReplaceContext(std::move(*ctx));
+  return Status::Ok();
+}
+
 }  // namespace praefect::systemd

@@ -51,6 +51,11 @@ class Activation {
   // server's graceful stop; the destructor closes what is left).
   void StopAccepting();
 
+  // Re-reads the TLS bridge's certificate and key from `tls` (SIGHUP); new
+  // connections use them, the ones up keep theirs. On error the bridge
+  // keeps the old ones and the error says why. OK without a TLS socket.
+  [[nodiscard]] Status ReloadTls(const config::Tls& tls);
+
  private:
   Activation(config::Config config, ListenSockets sockets);
 

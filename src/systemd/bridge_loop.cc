@@ -12,7 +12,7 @@
 
 namespace praefect::systemd {
 
-StatusOr<std::unique_ptr<BridgeLoop>> BridgeLoop::Create(int listen_fd, SSL_CTX* ctx, HandOff hand_off,
+StatusOr<std::unique_ptr<BridgeLoop>> BridgeLoop::Create(int listen_fd, const std::atomic<SSL_CTX*>* ctx, HandOff hand_off,
                                                          TlsBridgeOptions options) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) return Internal(std::string("TLS bridge: epoll_create1: ") + std::strerror(errno));
@@ -40,7 +40,7 @@ StatusOr<std::unique_ptr<BridgeLoop>> BridgeLoop::Create(int listen_fd, SSL_CTX*
   return std::unique_ptr<BridgeLoop>(new BridgeLoop(ep, wake, listen_fd, ctx, std::move(hand_off), options));
 }
 
-BridgeLoop::BridgeLoop(int epoll_fd, int wake_fd, int listen_fd, SSL_CTX* ctx, HandOff hand_off,
+BridgeLoop::BridgeLoop(int epoll_fd, int wake_fd, int listen_fd, const std::atomic<SSL_CTX*>* ctx, HandOff hand_off,
                        TlsBridgeOptions options)
     : epoll_fd_(epoll_fd),
       wake_fd_(wake_fd),
@@ -117,7 +117,7 @@ void BridgeLoop::Accept() {
                   {{"error", std::strerror(errno)}});
       return;  // EAGAIN: another loop took it, or none left
     }
-    SSL* ssl = PrepareAcceptedFd(fd) ? SSL_new(ctx_) : nullptr;
+    SSL* ssl = PrepareAcceptedFd(fd) ? SSL_new(ctx_->load(std::memory_order_acquire)) : nullptr;
     if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
       SSL_free(ssl);
       close(fd);

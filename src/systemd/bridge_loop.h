@@ -27,7 +27,7 @@ namespace praefect::systemd {
 class BridgeLoop {
  public:
   // REQUIRES: `listen_fd` and `ctx` outlive the loop.
-  static StatusOr<std::unique_ptr<BridgeLoop>> Create(int listen_fd, SSL_CTX* ctx, HandOff hand_off,
+  static StatusOr<std::unique_ptr<BridgeLoop>> Create(int listen_fd, const std::atomic<SSL_CTX*>* ctx, HandOff hand_off,
                                                       TlsBridgeOptions options);
   ~BridgeLoop();  // closes every connection of this loop
   BridgeLoop(const BridgeLoop&) = delete;
@@ -40,7 +40,7 @@ class BridgeLoop {
   using Clock = std::chrono::steady_clock;
   static constexpr uint64_t kWakeId = 0, kListenId = 1;
 
-  BridgeLoop(int epoll_fd, int wake_fd, int listen_fd, SSL_CTX* ctx, HandOff hand_off, TlsBridgeOptions options);
+  BridgeLoop(int epoll_fd, int wake_fd, int listen_fd, const std::atomic<SSL_CTX*>* ctx, HandOff hand_off, TlsBridgeOptions options);
   void Wake();
   void Run();
   void Accept();
@@ -51,7 +51,7 @@ class BridgeLoop {
   const int epoll_fd_;
   const int wake_fd_;  // eventfd
   const int listen_fd_;
-  SSL_CTX* const ctx_;
+  const std::atomic<SSL_CTX*>* const ctx_;  // the current context (TlsBridge swaps it on reload)
   const HandOff hand_off_;
   const TlsBridgeOptions options_;
   std::atomic<bool> stop_{false};

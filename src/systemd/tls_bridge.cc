@@ -22,14 +22,23 @@ StatusOr<std::unique_ptr<TlsBridge>> TlsBridge::Start(int listen_fd, SslCtxPtr c
   }
   std::unique_ptr<TlsBridge> bridge(new TlsBridge(listen_fd, std::move(ctx)));
   for (int i = 0; i < std::max(1, options.loops); ++i) {
-    auto loop = BridgeLoop::Create(listen_fd, bridge->ctx_.get(), hand_off, options);
+    auto loop = BridgeLoop::Create(listen_fd, &bridge->current_, hand_off, options);
     if (!loop.ok()) return loop.status();  // ~TlsBridge stops the loops made so far
     bridge->loops_.push_back(std::move(*loop));
   }
   return bridge;
 }
 
-TlsBridge::TlsBridge(int listen_fd, SslCtxPtr ctx) : listen_fd_(listen_fd), ctx_(std::move(ctx)) {}
+TlsBridge::TlsBridge(int listen_fd, SslCtxPtr ctx) : listen_fd_(listen_fd) {
+  current_.store(ctx.get(), std::memory_order_release);
+  contexts_.push_back(std::move(ctx));
+}
+
+void TlsBridge::ReplaceContext(SslCtxPtr ctx) {
+  std::lock_guard lock(mu_);
+  current_.store(ctx.get(), std::memory_order_release);
+  contexts_.push_back(std::move(ctx));
+}
 
 TlsBridge::~TlsBridge() {
   StopAccepting();

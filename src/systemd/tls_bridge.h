@@ -5,6 +5,7 @@
 // completes the TLS handshake itself (OpenSSL, ALPN "h2") and bridges each
 // decrypted stream to grpc through a socketpair.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -60,11 +61,19 @@ class TlsBridge {
   // closes them. `hand_off` is not called once this returns. Idempotent.
   void StopAccepting();
 
+  // New connections use `ctx` from now on (a reloaded certificate and key);
+  // connections already up keep theirs. Thread-safe.
+  void ReplaceContext(SslCtxPtr ctx);
+
  private:
   TlsBridge(int listen_fd, SslCtxPtr ctx);
 
   const int listen_fd_;
-  const SslCtxPtr ctx_;
+  // Every context ever used, kept until the bridge goes: a loop thread may
+  // have loaded the previous pointer just before a swap (SSL_new takes its
+  // own reference only once it runs). Reloads are rare; each costs a few KiB.
+  std::vector<SslCtxPtr> contexts_;  // GUARDED_BY(mu_)
+  std::atomic<SSL_CTX*> current_{nullptr};
   std::mutex mu_;
   bool accepting_ = true;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<BridgeLoop>> loops_;

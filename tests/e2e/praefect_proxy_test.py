@@ -209,6 +209,40 @@ class PraefectProxyTest(unittest.TestCase):
                 rs.RepositoryExistsRequest(repository=self.repo("tls/none.git")), metadata=auth(), timeout=30)
             self.assertFalse(exists.exists)
 
+    def test_tls_listener_picks_up_a_renewed_certificate(self):
+        """The certificate renewed at the same paths serves new connections
+        within seconds (grpc watches the files; SIGHUP is not needed)."""
+        import grpc
+        import repository_service_pb2 as rs
+        import repository_service_pb2_grpc as rs_grpc
+        old = os.path.join(self.root, "old-cert.pem")
+        shutil.copy(self.cert, old)
+        new_cert, new_key = os.path.join(self.root, "new-cert.pem"), os.path.join(self.root, "new-key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=praefect-e2e-renewed", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", new_key, "-out", new_cert], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The key first, then the certificate: grpc keeps the old pair while
+        # the two do not match.
+        shutil.copy(new_key, self.key)
+        shutil.copy(new_cert, self.cert)
+
+        def serves(ca):
+            with open(ca, "rb") as f:
+                creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+            with grpc.secure_channel("127.0.0.1:%d" % self.tls_port, creds) as channel:
+                try:
+                    rs_grpc.RepositoryServiceStub(channel).RepositoryExists(
+                        rs.RepositoryExistsRequest(repository=self.repo("tls/none.git")), metadata=auth(), timeout=5)
+                    return True
+                except grpc.RpcError:
+                    return False
+        deadline = time.monotonic() + 15
+        while not serves(new_cert):
+            self.assertLess(time.monotonic(), deadline, "the renewed certificate is served")
+            time.sleep(0.2)
+        self.assertFalse(serves(old), "the old certificate is no longer served")
+
     def test_health_needs_no_token(self):
         health = self.channel.unary_unary("/grpc.health.v1.Health/Check",
                                           request_serializer=lambda b: b, response_deserializer=lambda b: b)

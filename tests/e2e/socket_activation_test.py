@@ -189,6 +189,32 @@ class SocketActivationTest(unittest.TestCase):
         # praefect serves on after a client dropped the handshake.
         self.test_tls_socket_serves_grpc_to_a_verifying_client()
 
+    def test_y_sighup_reloads_the_bridge_certificate(self):
+        """A renewed certificate at the same paths serves new connections
+        after SIGHUP; clients trusting only the old one are refused."""
+        import grpc
+        import server_pb2, server_pb2_grpc
+        old = os.path.join(self.root, "old-ca.pem")
+        shutil.copy(self.cert, old)
+        renewed, renewed_key = make_cert(self.root, "renewed")
+        shutil.copy(renewed, self.cert)
+        shutil.copy(renewed_key, self.key)
+        self.praefect.send_signal(signal.SIGHUP)
+
+        def serves(ca):
+            with self.tls_channel(ca) as channel:
+                try:
+                    server_pb2_grpc.ServerServiceStub(channel).ServerInfo(
+                        server_pb2.ServerInfoRequest(), metadata=auth(), timeout=5)
+                    return True
+                except grpc.RpcError:
+                    return False
+        deadline = time.monotonic() + 15
+        while not serves(renewed):
+            self.assertLess(time.monotonic(), deadline, "the renewed certificate is served after SIGHUP")
+            time.sleep(0.2)
+        self.assertFalse(serves(old), "the old certificate is no longer served")
+
     def test_tls_socket_streams_both_ways(self):
         """Megabytes each way through the bridge: a client-streamed bundle
         creates a repository, a server-streamed blob comes back intact."""
