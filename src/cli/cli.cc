@@ -25,6 +25,8 @@ constexpr std::array kSubcommands{
     Subcommand{"sql-migrate", RunSqlMigrate, "apply the database migrations this praefect has and the database lacks"},
     Subcommand{"sql-migrate-status", RunSqlMigrateStatus, "list the database migrations and when each was applied"},
     Subcommand{"sql-migrate-down", RunSqlMigrateDown, "roll back the newest N database migrations (-f to do it)"},
+    Subcommand{"replication-backlog", RunReplicationBacklog,
+               "count replication jobs by state, per virtual storage and target storage"},
     Subcommand{"set-replication-factor", RunSetReplicationFactor,
                "assign N storages of a virtual storage to a repository (its replicas)"},
     Subcommand{"version", RunVersion, "print the version and exit"},

@@ -29,5 +29,6 @@ int RunSqlMigrate(const Invocation& inv);
 int RunSqlMigrateStatus(const Invocation& inv);
 int RunSqlMigrateDown(const Invocation& inv);
 int RunSetReplicationFactor(const Invocation& inv);
+int RunReplicationBacklog(const Invocation& inv);
 
 }  // namespace praefect::cli

@@ -113,12 +113,16 @@ bool ReadSecretsFile(const Config& config, Diagnostics* diag, IniFile* file) {
     return false;
   }
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+  // Quiet: only the owner may read it, or root owns it and only its group
+  // (the service's, as the packages install it: 0640 root:praefect) may read.
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0 &&
+      !(st.st_uid == 0 && st.st_gid != 0 && (st.st_mode & 077) == 040)) {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
     diag->Add(
         Problem{{},
-                std::string("expected a file only its owner can read (mode 0600 or 0400), found mode ") +
+                std::string("expected a file only its owner can read (mode 0600 or 0400) or a root-owned file only "
+                            "its group can also read (0640 root:praefect), found mode ") +
                     mode + "; run: chmod 600 " + path,
                 path,
                 0,

@@ -16,7 +16,8 @@
 // shared by every node. A credential that does not exist is simply not
 // used; one that exists but cannot be read, a secrets file that is missing
 // or malformed, and an empty secret are errors. A secrets file readable or
-// writable by group or others is a warning.
+// writable by group or others is a warning, except a root-owned file that
+// only its (non-root) group may read: 0640 root:praefect, as packaged.
 //
 //   secret                            credential                    secrets_file
 //   auth.token                        auth-token                    [auth] token

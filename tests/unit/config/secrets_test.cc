@@ -152,6 +152,15 @@ void TestUnknownEntriesAndPermissions(void**) {
   check_that(tight.ok() && tight.warning_count() == 0, "mode 0600 is quiet:\n" + Dump(tight));
   f.Secrets("[auth]\ntoken = t\n", 0640);
   check_that(f.Load().warning_count() == 1, "group-readable (mode & 077) warns too");
+  // As the packages install it: root-owned, readable by the service's group.
+  if (::geteuid() == 0 && ::chown(f.secrets.c_str(), 0, 65534) == 0) {
+    check_that(f.Load().warning_count() == 0, "0640 root:<group> is quiet");
+    ::chmod(f.secrets.c_str(), 0660);
+    check_that(f.Load().warning_count() == 1, "0660 root:<group> warns: the group may write");
+    ::chown(f.secrets.c_str(), 0, 0);
+    ::chmod(f.secrets.c_str(), 0640);
+    check_that(f.Load().warning_count() == 1, "0640 root:root warns");
+  }
 }
 
 void TestLongSectionNames(void**) {

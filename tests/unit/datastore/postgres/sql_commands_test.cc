@@ -301,6 +301,40 @@ VALUES (1, 'default', 'a.git', 'gitaly-1', 0), (1, 'default', 'a.git', 'gitaly-2
               "the reason and what to check, got " + r.err);
 }
 
+void test_replication_backlog(void**) {
+  std::string db;
+  std::string cfg = FreshConfig(3, &db);
+  Run unmigrated = Praefect({"-config", cfg, "replication-backlog"});
+  expect_run(unmigrated, 1, "replication-backlog before sql-migrate");
+  expect_that(unmigrated.err == "praefect replication-backlog: fail: the database has no replication_queue table; "
+                                "run praefect -config " + cfg + " sql-migrate\n",
+              "what to run, got " + unmigrated.err);
+  assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
+  Run empty = Praefect({"-config", cfg, "replication-backlog"});
+  expect_run(empty, 0, "replication-backlog on an empty queue");
+  expect_that(empty.out == "praefect replication-backlog: the replication queue is empty\n", "empty, got " + empty.out);
+  assert_true(PgServer::Shared().Psql(db, R"(
+INSERT INTO replication_queue (state, job) VALUES
+  ('ready', '{"virtual_storage": "default", "target_node_storage": "gitaly-2"}'),
+  ('ready', '{"virtual_storage": "default", "target_node_storage": "gitaly-2"}'),
+  ('failed', '{"virtual_storage": "default", "target_node_storage": "gitaly-2"}'),
+  ('dead', '{"virtual_storage": "default", "target_node_storage": "gitaly-3"}'),
+  ('in_progress', '{"virtual_storage": "default", "target_node_storage": "gitaly-3"}'),
+  ('completed', '{"virtual_storage": "other", "target_node_storage": "gitaly-1"}');)"));
+  Run r = Praefect({"-config", cfg, "replication-backlog"});
+  expect_run(r, 0, "replication-backlog");
+  const std::string want =
+      "VIRTUAL STORAGE  TARGET STORAGE  READY  IN_PROGRESS  FAILED  DEAD  COMPLETED  CANCELLED\n"
+      "default          gitaly-2            2            0       1     0          0          0\n"
+      "default          gitaly-3            0            1       0     1          0          0\n"
+      "other            gitaly-1            0            0       0     0          1          0\n"
+      "praefect replication-backlog: 4 job(s) to do (ready, in_progress, failed), 1 dead\n";
+  expect_that(r.out == want, "the counts by target and state, got\n" + r.out);
+  fprintf(stderr, "%s", r.out.c_str());
+  Run extra = Praefect({"-config", cfg, "replication-backlog", "x"});
+  expect_run(extra, 1, "replication-backlog with an argument");
+}
+
 // Last: stops the shared server.
 void test_sql_ping_with_database_down(void**) {
   std::string cfg = FreshConfig();
@@ -337,6 +371,7 @@ int main() {
       cmocka_unit_test(test_no_config),
       cmocka_unit_test(test_serve_refuses_an_outdated_schema),
       cmocka_unit_test(test_set_replication_factor),
+      cmocka_unit_test(test_replication_backlog),
       cmocka_unit_test(test_sql_ping_with_database_down),
   };
   int rc = cmocka_run_group_tests(tests, nullptr, nullptr);

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# The Debian package end to end, on this machine (root required):
+#
+#   1. dpkg-buildpackage -us -uc -b on a copy of the tree; lintian: no error
+#      and no warning but the first-upload notice;
+#   2. dpkg -i with the packaged config.toml (no [database]): postinst says
+#      what to do and succeeds; the user praefect, the generated secrets file
+#      (0640 root:praefect) and a configuration that validates without a
+#      warning; dh_installsystemd's snippets come after the migration;
+#   3. dpkg -r keeps /etc/praefect;
+#   4. a throwaway PostgreSQL on a unix socket (peer authentication: only
+#      the OS user praefect may log in as the role praefect); [database]
+#      added to the kept config.toml; dpkg -i: postinst applies the 3
+#      migrations as praefect (the tables belong to the role praefect);
+#   5. dpkg -i of the same .deb again: 0 migrations applied;
+#   6. a rebuilt higher version (0.1.0+pkgtest1: the test's copy of the tree
+#      with one extra migration, 0004_package_test, and a changelog entry;
+#      built incrementally) upgrades it: exactly that migration is applied;
+#   7. a [database] that cannot be reached: postinst says what to run and
+#      succeeds; PRAEFECT_AUTO_MIGRATE=no in /etc/default/praefect: no
+#      migration run;
+#   8. dpkg --purge removes /etc/praefect and /var/lib/praefect.
+# Everything installed (package, user, database, files) is removed at the
+# end, also on failure. Prints how long each step took.
+#
+#   deb_test.sh SOURCE_DIR
+# Exit 77 (skipped) when not root or a tool is missing.
+set -euo pipefail
+
+src=$(cd "$1" && pwd)
+PGBIN=${PRAEFECT_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+start=$(date +%s)
+step_start=$start
+
+step() {
+  local now
+  now=$(date +%s)
+  printf '\n==== [%3ds, total %3ds] %s\n' "$((now - step_start))" "$((now - start))" "$*"
+  step_start=$now
+}
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: the package test installs a package and a user: run it as root" >&2
+  exit 77
+fi
+for tool in dpkg-buildpackage dh lintian setpriv psql "$PGBIN/initdb"; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing (scripts/setup installs it)" >&2; exit 77; }
+done
+if dpkg-query -W -f='${db:Status-Status}' praefect 2>/dev/null | grep -qv '^not-installed$'; then
+  fail "a praefect package is already on this machine; this test would replace it: remove it first (dpkg --purge praefect)"
+fi
+user_existed=0
+if getent passwd praefect >/dev/null; then
+  user_existed=1
+fi
+[ -e /etc/praefect ] && fail "/etc/praefect exists; this test would overwrite it: move it away first"
+
+tmp=$(mktemp -d /tmp/praefect-deb-test-XXXXXX)
+chmod 0755 "$tmp"
+pg_pid=""
+cleanup() {
+  local rc=$?
+  set +e
+  if dpkg-query -W -f='${db:Status-Status}' praefect 2>/dev/null | grep -qv '^not-installed$'; then
+    dpkg --purge praefect >/dev/null 2>&1 || echo "cleanup: dpkg --purge praefect failed" >&2
+  fi
+  if [ "$user_existed" -eq 0 ]; then
+    getent passwd praefect >/dev/null && userdel praefect
+    getent group praefect >/dev/null && groupdel praefect
+  fi
+  rm -rf /etc/praefect /var/lib/praefect
+  if [ -n "$pg_pid" ]; then
+    kill -INT "$pg_pid" 2>/dev/null  # fast shutdown
+    for _ in $(seq 300); do
+      kill -0 "$pg_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pg_pid" 2>/dev/null
+    wait "$pg_pid" 2>/dev/null
+  fi
+  rm -rf "$tmp"
+  echo "package test: $(( $(date +%s) - start ))s in all, exit $rc"
+}
+trap cleanup EXIT
+
+# A copy of the working tree (tracked and untracked files, not ignored ones):
+# dpkg-buildpackage writes into the tree and its parent.
+copy_tree() {
+  mkdir -p "$2"
+  (cd "$1" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -C "$2" -xf -
+}
+
+# dpkg-buildpackage in $tree; the results are moved to $1. Extra arguments
+# go to dpkg-buildpackage.
+tree="$tmp/praefect"
+build() {
+  local out=$1
+  shift
+  mkdir -p "$out"
+  (cd "$tree" && env DEB_BUILD_OPTIONS="parallel=$(nproc) noddebs" dpkg-buildpackage -us -uc -b "$@" \
+    >"$out/build.log" 2>&1) || {
+    tail -50 "$out/build.log" >&2
+    fail "dpkg-buildpackage $* failed (log above)"
+  }
+  mv "$tmp"/praefect_* "$out/"
+}
+
+step "build the .deb (dpkg-buildpackage -us -uc -b; CCACHE_DIR=${CCACHE_DIR:-unset})"
+copy_tree "$src" "$tree"
+build "$tmp/v1"
+deb1=$(ls "$tmp"/v1/praefect_*_*.deb)
+echo "built $(basename "$deb1"), $(du -k "$deb1" | cut -f1) KiB"
+dpkg-deb -c "$deb1" | awk '{print $1, $2, $6}'
+
+step "lintian"
+lintian_out=$(lintian --info --display-info "$tmp"/v1/praefect_*.changes 2>&1) || true
+printf '%s\n' "$lintian_out"
+bad=$(printf '%s\n' "$lintian_out" | grep -E '^[EW]: ' | grep -v ': initial-upload-closes-no-bugs' || true)
+[ -z "$bad" ] || fail "lintian reports errors or warnings:
+$bad"
+
+step "dpkg -i (no [database] in the packaged config.toml)"
+out=$(dpkg -i "$deb1" 2>&1) || { echo "$out"; fail "dpkg -i failed"; }
+echo "$out"
+grep -q "praefect: no \[database\] in /etc/praefect/config.toml, no migrations applied" <<<"$out" ||
+  fail "postinst to say that no database is configured and what to run"
+getent passwd praefect >/dev/null || fail "the user praefect to exist"
+[ "$(stat -c '%a %U %G' /etc/praefect/secrets)" = "640 root praefect" ] ||
+  fail "/etc/praefect/secrets to be 0640 root:praefect, found $(stat -c '%a %U %G' /etc/praefect/secrets)"
+grep -Eq '^token = [0-9a-f]{64}$' /etc/praefect/secrets || fail "generated tokens in /etc/praefect/secrets"
+validate=$(cd / && setpriv --reuid=praefect --regid=praefect --init-groups -- \
+  praefect -config /etc/praefect/config.toml configuration validate 2>&1) || {
+  echo "$validate"
+  fail "the packaged configuration to validate as praefect"
+}
+echo "$validate"
+grep -q "warning" <<<"$validate" && fail "no warning on the packaged configuration and secrets file"
+postinst=/var/lib/dpkg/info/praefect.postinst
+migrate_line=$(grep -n 'package-setup migrate' "$postinst" | cut -d: -f1)
+systemd_line=$(grep -n 'deb-systemd-helper\|deb-systemd-invoke' "$postinst" | head -1 | cut -d: -f1)
+[ -n "$migrate_line" ] && [ -n "$systemd_line" ] && [ "$migrate_line" -lt "$systemd_line" ] ||
+  fail "the migration (line $migrate_line of postinst) to come before dh_installsystemd's snippets (line $systemd_line)"
+grep -q 'deb-systemd-invoke.*start.*praefect-maintenance.service' "$postinst" &&
+  fail "postinst never starts praefect-maintenance.service"
+echo "postinst: migration at line $migrate_line, first systemd snippet at line $systemd_line"
+
+step "dpkg -r keeps /etc/praefect"
+dpkg -r praefect >/dev/null
+[ -f /etc/praefect/config.toml ] && [ -f /etc/praefect/secrets ] || fail "dpkg -r to keep config.toml and secrets"
+[ -e /usr/sbin/praefect ] && fail "dpkg -r to remove /usr/sbin/praefect"
+
+step "a throwaway PostgreSQL (unix socket, peer authentication for praefect)"
+mkdir "$tmp/pg"
+chown nobody:nogroup "$tmp/pg"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+as_nobody "$PGBIN/initdb" -D "$tmp/pg/data" -U postgres --auth-local=peer --auth-host=reject -E UTF8 --no-sync >/dev/null
+printf 'local all postgres trust\nlocal all praefect peer\n' >"$tmp/pg/data/pg_hba.conf"
+# Not through as_nobody: $! must be postgres itself (setpriv execs it).
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$PGBIN/postgres" -D "$tmp/pg/data" -k "$tmp/pg" \
+  -c listen_addresses= -c fsync=off -c unix_socket_permissions=0777 >"$tmp/pg/log" 2>&1 &
+pg_pid=$!
+for _ in $(seq 300); do
+  psql -h "$tmp/pg" -U postgres -Atc 'SELECT 1' >/dev/null 2>&1 && break
+  sleep 0.1
+done
+pg() { psql -h "$tmp/pg" -U postgres -d "${2:-postgres}" -v ON_ERROR_STOP=1 -Atc "$1"; }
+pg 'SELECT 1' >/dev/null || { cat "$tmp/pg/log"; fail "PostgreSQL did not start"; }
+pg "CREATE ROLE praefect LOGIN" >/dev/null
+pg "CREATE DATABASE praefect_production OWNER praefect" >/dev/null
+cat >>/etc/praefect/config.toml <<CONF
+
+# Added by tests/package/deb_test.sh.
+[database]
+host = "$tmp/pg"
+user = "praefect"
+dbname = "praefect_production"
+sslmode = "disable"
+CONF
+
+step "dpkg -i with [database]: postinst applies the migrations as praefect"
+out=$(dpkg -i --force-confold "$deb1" 2>&1) || { echo "$out"; fail "dpkg -i failed"; }
+echo "$out"
+grep -q "praefect sql-migrate: OK (applied 3 migrations)" <<<"$out" || fail "postinst to apply 3 migrations"
+[ "$(pg 'SELECT count(*) FROM schema_migrations' praefect_production)" = 3 ] || fail "3 rows in schema_migrations"
+owner=$(pg "SELECT tableowner FROM pg_tables WHERE tablename = 'schema_migrations'" praefect_production)
+[ "$owner" = praefect ] || fail "the migrations to run as praefect (peer authentication), schema_migrations belongs to $owner"
+echo "schema_migrations: $(pg 'SELECT string_agg(id, $$, $$ ORDER BY id) FROM schema_migrations' praefect_production), owner $owner"
+
+step "dpkg -i of the same .deb again: 0 migrations"
+out=$(dpkg -i --force-confold "$deb1" 2>&1) || { echo "$out"; fail "reinstall failed"; }
+echo "$out"
+grep -q "praefect sql-migrate: OK (applied 0 migrations)" <<<"$out" || fail "the reinstall to apply 0 migrations"
+
+# In the same tree, without cleaning (-nc): ninja rebuilds what the new
+# migration changes (the embedded migrations, the link) and nothing else.
+step "build a higher version with one more migration (0004_package_test), incrementally"
+printf 'CREATE TABLE package_test_upgrade (id BIGINT PRIMARY KEY);\n' \
+  >"$tree/sql/migrations/0004_package_test.up.sql"
+printf 'DROP TABLE package_test_upgrade;\n' >"$tree/sql/migrations/0004_package_test.down.sql"
+version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
+{
+  printf 'praefect (%s+pkgtest1) unstable; urgency=medium\n\n  * Package test: one more migration.\n\n' "$version"
+  printf ' -- Package test <root@localhost>  %s\n\n' "$(date -R)"
+  cat "$src/debian/changelog"
+} >"$tree/debian/changelog"
+# dh skips the build when its stamp says it is done.
+rm -f "$tree"/debian/debhelper-build-stamp "$tree"/debian/*.debhelper.log
+build "$tmp/v2" -nc
+deb2=$(ls "$tmp"/v2/praefect_*+pkgtest1_*.deb)
+
+step "upgrade to $(basename "$deb2"): only the new migration"
+out=$(dpkg -i --force-confold "$deb2" 2>&1) || { echo "$out"; fail "the upgrade failed"; }
+echo "$out"
+grep -q "praefect sql-migrate: OK (applied 1 migrations)" <<<"$out" || fail "the upgrade to apply 1 migration"
+grep -q "0004_package_test: applied" <<<"$out" || fail "the applied migration to be 0004_package_test"
+grep -q "0001_initial_schema: migrating" <<<"$out" && fail "the old migrations not to be applied again"
+[ "$(pg 'SELECT count(*) FROM schema_migrations' praefect_production)" = 4 ] || fail "4 rows in schema_migrations"
+
+step "a database that cannot be reached: postinst says what to do and succeeds"
+cp /etc/praefect/config.toml "$tmp/config.toml.good"
+sed -i "s#^host = \"$tmp/pg\"#host = \"$tmp/no-such-dir\"#" /etc/praefect/config.toml
+grep -q "no-such-dir" /etc/praefect/config.toml || fail "the test to point [database] elsewhere"
+out=$(dpkg -i --force-confold "$deb2" 2>&1) || { echo "$out"; fail "dpkg -i with an unreachable database failed"; }
+echo "$out"
+grep -q "the database in /etc/praefect/config.toml cannot be reached, no migrations applied. Once it answers, run: " \
+  <<<"$out" || fail "postinst to say that the database cannot be reached and what to run"
+cp "$tmp/config.toml.good" /etc/praefect/config.toml
+
+step "PRAEFECT_AUTO_MIGRATE=no"
+sed -i 's/^PRAEFECT_AUTO_MIGRATE=.*/PRAEFECT_AUTO_MIGRATE=no/' /etc/default/praefect
+out=$(dpkg -i --force-confold "$deb2" 2>&1) || { echo "$out"; fail "dpkg -i with PRAEFECT_AUTO_MIGRATE=no failed"; }
+echo "$out"
+grep -q "automatic migration is off" <<<"$out" || fail "postinst to say that automatic migration is off"
+grep -q "sql-migrate: OK" <<<"$out" && fail "no migration with PRAEFECT_AUTO_MIGRATE=no"
+
+step "dpkg --purge removes /etc/praefect"
+dpkg --purge praefect >/dev/null
+[ -e /etc/praefect ] && fail "purge to remove /etc/praefect (left: $(ls -A /etc/praefect))"
+[ -e /var/lib/praefect ] && fail "purge to remove /var/lib/praefect"
+step "PASS"
