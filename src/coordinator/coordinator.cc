@@ -44,8 +44,8 @@ void FireAndLog(const nodes::Node& node, const std::string& method, std::string 
   };
   auto call = std::make_shared<Call>();
   call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  if (!node.token.empty())
-    call->ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(node.token, now));
+  if (std::string token = node.Token(); !token.empty())
+    call->ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(token, now));
   grpc::Slice slice(request);
   call->request = grpc::ByteBuffer(&slice, 1);
   grpc::GenericStub stub(node.channel);
@@ -151,10 +151,10 @@ proxy::Route Coordinator::RouteTo(const nodes::Node& node, const proxy::CallInfo
   route.finalizer = [node_set](const grpc::Status& st) {
     if (st.error_code() == grpc::StatusCode::UNAVAILABLE) node_set->RequestCheck();
   };
-  if (node.token.empty()) {
+  if (std::string token = node.Token(); token.empty()) {
     route.drop_metadata.push_back(std::string(auth::kAuthorizationMetadataKey));
   } else {
-    route.set_metadata.emplace_back(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(node.token, Now()));
+    route.set_metadata.emplace_back(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(token, Now()));
   }
   if (call.metadata->find(grpc::string_ref(kCorrelationIdKey.data(), kCorrelationIdKey.size())) ==
       call.metadata->end())

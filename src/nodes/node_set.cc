@@ -140,7 +140,7 @@ StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
       node->virtual_storage = vs.name;
       node->storage = n.storage;
       node->address = n.address;
-      node->token = n.token;
+      node->SetToken(n.token);
       auto channel = Dial(n.address, args);
       if (!channel.ok())
         return InvalidArgument(node->Label() + ": address \"" + n.address + "\": " + channel.status().message());

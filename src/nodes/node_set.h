@@ -27,11 +27,24 @@ struct Node {
   std::string virtual_storage;
   std::string storage;  // the node's own storage name
   std::string address;  // as configured
-  std::string token;    // what praefect signs its calls to the node with
+  // What praefect signs its calls to the node with (a SIGHUP may replace
+  // it: read it per call).
+  std::string Token() const {
+    std::lock_guard lock(token_mu_);
+    return token_;
+  }
+  void SetToken(std::string token) {
+    std::lock_guard lock(token_mu_);
+    token_ = std::move(token);
+  }
   std::shared_ptr<grpc::Channel> channel;
   std::atomic<bool> healthy{false};
   // "virtual storage \"default\", node \"gitaly-1\"" for messages.
   std::string Label() const;
+
+ private:
+  mutable std::mutex token_mu_;
+  std::string token_;  // GUARDED_BY(token_mu_)
 };
 
 struct VirtualStorage {

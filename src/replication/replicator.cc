@@ -36,9 +36,9 @@ grpc::Status CallNode(const nodes::Node& node, const std::string& method, const 
                       std::chrono::milliseconds timeout, const std::vector<std::pair<std::string, std::string>>& md) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  if (!node.token.empty())
+  if (std::string token = node.Token(); !token.empty())
     ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey),
-                    auth::BearerV2(node.token, std::chrono::system_clock::now()));
+                    auth::BearerV2(token, std::chrono::system_clock::now()));
   for (const auto& [k, v] : md) ctx.AddMetadata(k, v);
   grpc::Slice slice(request);
   grpc::ByteBuffer in(&slice, 1), out;
@@ -293,7 +293,7 @@ Status Replicator::Update(const datastore::ReplicationJob& job) {
   req.mutable_source()->set_relative_path(job.replica_path);
   grpc::Status st = CallNode(*target, "/gitaly.RepositoryService/ReplicateRepository", req.SerializeAsString(),
                              options_.job_timeout,
-                             {{"gitaly-servers", EncodeGitalyServers(source->storage, source->address, source->token)}});
+                             {{"gitaly-servers", EncodeGitalyServers(source->storage, source->address, source->Token())}});
   if (Status s = FromGrpc(st, "ReplicateRepository on " + target->Label()); !s.ok()) return s;
   return store_->SetGeneration(job.repository_id, target->storage, source_generation);
 }

@@ -82,6 +82,17 @@ std::vector<std::string> ServeProblems(const config::Config& config) {
   return problems;
 }
 
+namespace {
+
+std::vector<config::VirtualStorage> WithoutNodeTokens(std::vector<config::VirtualStorage> storages) {
+  for (auto& vs : storages) {
+    for (auto& node : vs.nodes) node.token.clear();
+  }
+  return storages;
+}
+
+}  // namespace
+
 std::vector<std::string> RestartRequired(const config::Config& running, const config::Config& next) {
   std::vector<std::string> keys;
   auto check = [&](bool same, const char* key) {
@@ -91,8 +102,9 @@ std::vector<std::string> RestartRequired(const config::Config& running, const co
   check(running.tls_listen_addr == next.tls_listen_addr, "tls_listen_addr");
   check(running.socket_path == next.socket_path, "socket_path");
   check(running.prometheus_listen_addr == next.prometheus_listen_addr, "prometheus_listen_addr");
-  // grpc++ 1.51 offers no server credentials whose certificate can be
-  // swapped from memory (StaticDataCertificateProvider is immutable).
+  // The files at the same paths are re-read (tls_listen_addr watches them,
+  // the socket-activated bridge re-reads them on SIGHUP); other paths, or
+  // another inline key, need a restart.
   check(running.tls == next.tls, "tls (certificate_path, key_path, key)");
   check(running.memory_queue_enabled == next.memory_queue_enabled, "memory_queue_enabled");
   check(running.prometheus == next.prometheus, "prometheus");
@@ -102,16 +114,38 @@ std::vector<std::string> RestartRequired(const config::Config& running, const co
   check(running.replication == next.replication, "replication");
   check(running.background_verification == next.background_verification, "background_verification");
   check(running.repositories_cleanup == next.repositories_cleanup, "repositories_cleanup");
-  // Node channels, tokens and addresses are fixed when the node set is built.
-  check(running.virtual_storages == next.virtual_storages,
-        "virtual_storage (names, nodes, addresses, tokens, replication factors)");
+  // Node channels and addresses are fixed when the node set is built; the
+  // nodes' tokens alone change live (ApplyReload).
+  check(WithoutNodeTokens(running.virtual_storages) == WithoutNodeTokens(next.virtual_storages),
+        "virtual_storage (names, nodes, addresses, replication factors)");
   check(SameMethods(running.registry_methods, next.registry_methods), "registry.method");
   return keys;
 }
 
 config::Config ApplyReload(const config::Config& running, const config::Config& next,
-                           coordinator::Coordinator* coordinator) {
+                           coordinator::Coordinator* coordinator, nodes::NodeSet* nodes) {
   config::Config now = running;
+  // Node tokens: applied when the virtual storages differ in them only
+  // (otherwise the whole list waits for a restart, named below).
+  if (!(running.virtual_storages == next.virtual_storages) &&
+      WithoutNodeTokens(running.virtual_storages) == WithoutNodeTokens(next.virtual_storages)) {
+    int changed = 0;
+    for (size_t i = 0; i < next.virtual_storages.size(); ++i) {
+      const config::VirtualStorage& vs = next.virtual_storages[i];
+      for (size_t j = 0; j < vs.nodes.size(); ++j) {
+        if (vs.nodes[j].token == running.virtual_storages[i].nodes[j].token) continue;
+        const nodes::VirtualStorage* live = nodes->Find(vs.name);
+        const nodes::Node* node = live == nullptr ? nullptr : live->FindNode(vs.nodes[j].storage);
+        if (node == nullptr) continue;
+        const_cast<nodes::Node*>(node)->SetToken(vs.nodes[j].token);
+        ++changed;
+      }
+    }
+    now.virtual_storages = next.virtual_storages;
+    // Never the tokens themselves.
+    log::Info("reload: node tokens changed; calls to the nodes are signed with them from now on",
+              {{"nodes", changed}});
+  }
   if (!(running.logging.level == next.logging.level) || !(running.logging.format == next.logging.format)) {
     ApplyLogging(next.logging);
     now.logging.level = next.logging.level;
@@ -151,7 +185,7 @@ config::Config ApplyReload(const config::Config& running, const config::Config& 
 namespace praefect::server {
 
 config::Config Reload(const config::Config& running, const std::function<config::LoadResult()>& load,
-                      coordinator::Coordinator* coordinator) {
+                      coordinator::Coordinator* coordinator, nodes::NodeSet* nodes) {
   systemd::NotifyReloading();
   config::Config now = running;
   if (!load) {
@@ -174,7 +208,7 @@ config::Config Reload(const config::Config& running, const std::function<config:
                  "(systemctl reload praefect)",
                  {{"errors", static_cast<long long>(problems.size())}});
     } else {
-      now = ApplyReload(running, *result.config, coordinator);
+      now = ApplyReload(running, *result.config, coordinator, nodes);
       log::Info("reload: done");
     }
   }

@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "config/load.h"
 #include "coordinator/coordinator.h"
+#include "nodes/node_set.h"
 
 // What a SIGHUP changes in a running praefect, and what it cannot.
 namespace praefect::server {
@@ -30,12 +31,13 @@ std::vector<std::string> RestartRequired(const config::Config& running, const co
 
 // Applies what can change live from `next` (validated, ServeProblems
 // empty): logging level and format, [auth] token and transitioning, and
-// graceful_stop_timeout; logs each change, and each changed setting that
+// graceful_stop_timeout, the nodes' tokens (when the virtual storages
+// differ in nothing else); logs each change, and each changed setting that
 // needs a restart. Returns the configuration now in force: `running` with
 // the live settings of `next`, so that the next reload compares against
 // what actually runs.
 config::Config ApplyReload(const config::Config& running, const config::Config& next,
-                           coordinator::Coordinator* coordinator);
+                           coordinator::Coordinator* coordinator, nodes::NodeSet* nodes);
 
 }  // namespace praefect::server
 
@@ -46,6 +48,6 @@ namespace praefect::server {
 // running configuration kept) or ApplyReload it, then READY=1 either way.
 // Returns the configuration now in force.
 config::Config Reload(const config::Config& running, const std::function<config::LoadResult()>& load,
-                      coordinator::Coordinator* coordinator);
+                      coordinator::Coordinator* coordinator, nodes::NodeSet* nodes);
 
 }  // namespace praefect::server

@@ -318,7 +318,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   for (;;) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
-    running = Reload(running, options.reload, &coordinator);
+    running = Reload(running, options.reload, &coordinator, nodes->get());
     // The TLS bridge's certificate and key, re-read from their files (the
     // grpc TLS listener watches its files itself, see TlsCredentials).
     if (Status st = (*activation)->ReloadTls(running.tls); !st.ok())

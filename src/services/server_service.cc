@@ -55,8 +55,8 @@ grpc::Status ServerService::ServerInfo(grpc::ServerContext* ctx, const gitaly::S
   const auto now = std::chrono::system_clock::now();
   for (auto& a : answers) {
     Answer* answer = a.get();
-    if (!answer->node->token.empty())
-      answer->ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(answer->node->token, now));
+    if (std::string token = answer->node->Token(); !token.empty())
+      answer->ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(token, now));
     auto stub = gitaly::ServerService::NewStub(answer->node->channel);
     stub->async()->ServerInfo(&answer->ctx, &request, &answer->resp, [&, answer](grpc::Status st) {
       std::lock_guard<std::mutex> lock(mu);

@@ -140,12 +140,12 @@ class PraefectSystemdTest(unittest.TestCase):
         if os.environ.get("PRAEFECT_E2E_KEEP") != "1":
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def write_config(self, token=CLIENT_TOKEN, level="info", fmt="text", extra=""):
+    def write_config(self, token=CLIENT_TOKEN, level="info", fmt="text", extra="", node_token=NODE_TOKEN):
         with open(self.config, "w") as f:
             f.write('listen_addr = "127.0.0.1:%d"\n%s[auth]\ntoken = "%s"\n[logging]\nlevel = "%s"\nformat = "%s"\n'
                     '[failover]\nenabled = false\n[[virtual_storage]]\nname = "default"\n'
                     '[[virtual_storage.node]]\nstorage = "gitaly-1"\naddress = "tcp://127.0.0.1:%d"\ntoken = "%s"\n'
-                    % (self.port, extra, token, level, fmt, self.node_port, NODE_TOKEN))
+                    % (self.port, extra, token, level, fmt, self.node_port, node_token))
 
     def read_log(self):
         with open(self.log_path) as f:
@@ -220,6 +220,29 @@ class PraefectSystemdTest(unittest.TestCase):
         self.assertIn("reload: the new configuration is invalid", log)
         self.assertIn("keeping the running configuration", log)
         self.assertEqual(call_server_info(self.port, "new-secret").name, "OK", "still serving, old settings")
+
+        # SIGHUP: the node's token changes live (calls to the node are signed
+        # with the new one): a token the node refuses, then the right one.
+        def create(rel):
+            import grpc
+            repo = b"\x12" + bytes([7]) + b"default" + b"\x1a" + bytes([len(rel)]) + rel.encode()
+            with grpc.insecure_channel("127.0.0.1:%d" % self.port) as ch:
+                call = ch.unary_unary("/gitaly.RepositoryService/CreateRepository",
+                                      request_serializer=lambda b: b, response_deserializer=lambda b: b)
+                try:
+                    call(b"\x0a" + bytes([len(repo)]) + repo, metadata=[("authorization", bearer("new-secret"))],
+                         timeout=10)
+                    return "OK"
+                except grpc.RpcError as e:
+                    return e.code().name
+        for node_token, rel, want_ok in (("not-the-node-secret", "tok/a.git", False), (NODE_TOKEN, "tok/b.git", True)):
+            self.write_config(token="new-secret", fmt="json", node_token=node_token)
+            self.praefect.send_signal(signal.SIGHUP)
+            self.manager.wait_for(lambda m: m == "READY=1", 10)
+            code = create(rel)
+            self.assertEqual(code == "OK", want_ok, "CreateRepository with node token %r: %s" % (node_token, code))
+        self.assertIn("reload: node tokens changed", self.read_log())
+        self.assertNotIn("not-the-node-secret", self.read_log(), "tokens are never logged")
 
         # A valid file that changes what needs a restart: named in the log.
         self.write_config(token="new-secret", fmt="json", extra='prometheus_listen_addr = "127.0.0.1:%d"\n'
