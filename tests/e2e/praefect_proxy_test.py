@@ -11,7 +11,6 @@ usage: praefect_proxy_test.py PRAEFECT_BIN_DIR PROTO_DIR WORK_DIR
 """
 import hashlib
 import re
-import hmac
 import os
 import shutil
 import signal
@@ -27,27 +26,7 @@ BIN, PROTO_DIR, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
 CLIENT_TOKEN = "client-secret"
 NODE_TOKEN = "node-secret"
 
-
-def generate_stubs(out):
-    os.makedirs(out)
-    protos = sorted(p for p in os.listdir(PROTO_DIR) if p.endswith(".proto"))
-    subprocess.run(["protoc", "--proto_path=" + PROTO_DIR, "--proto_path=/usr/include",
-                    "--python_out=" + out, "--grpc_out=" + out,
-                    "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"] + protos, check=True)
-    sys.path.insert(0, out)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bearer(secret):
-    """Gitaly's v2 token, computed here independently of praefect's code."""
-    ts = str(int(time.time()))
-    mac = hmac.new(secret.encode(), ts.encode(), hashlib.sha256).hexdigest()
-    return "Bearer v2.%s.%s" % (mac, ts)
+from harness import bearer, free_port, generate_stubs  # noqa: E402
 
 
 def auth():
@@ -66,7 +45,7 @@ class PraefectProxyTest(unittest.TestCase):
     def setUpClass(cls):
         import grpc
         cls.root = tempfile.mkdtemp(prefix="e2e-praefect-", dir=WORK)
-        generate_stubs(os.path.join(cls.root, "gen"))
+        generate_stubs(PROTO_DIR, os.path.join(cls.root, "gen"))
         cls.home = os.path.join(cls.root, "home")
         os.makedirs(cls.home)
         cls.env = dict(os.environ, PATH=BIN + ":" + os.environ["PATH"], HOME=cls.home,

@@ -11,8 +11,6 @@ it is up.
 
 usage: praefect_systemd_test.py BIN_DIR WORK_DIR
 """
-import hashlib
-import hmac
 import os
 import shutil
 import signal
@@ -30,16 +28,7 @@ CLIENT_TOKEN = "client-secret"
 NODE_TOKEN = "node-secret"
 WATCHDOG_USEC = 1000000
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bearer(secret):
-    ts = str(int(time.time()))
-    return "Bearer v2.%s.%s" % (hmac.new(secret.encode(), ts.encode(), hashlib.sha256).hexdigest(), ts)
+from harness import bearer, free_port  # noqa: E402
 
 
 def monotonic_usec():

@@ -9,7 +9,6 @@ roles, refuse unknown names at start-up, and exit 0 on SIGTERM.
 usage: socket_activation_test.py PRAEFECT_BIN_DIR PROTO_DIR WORK_DIR
 """
 import hashlib
-import hmac
 import os
 import shutil
 import signal
@@ -26,27 +25,11 @@ CLIENT_TOKEN = "client-secret"
 NODE_TOKEN = "node-secret"
 ACTIVATE = "/usr/bin/systemd-socket-activate"
 
-
-def generate_stubs(out):
-    os.makedirs(out)
-    protos = sorted(p for p in os.listdir(PROTO_DIR) if p.endswith(".proto"))
-    subprocess.run(["protoc", "--proto_path=" + PROTO_DIR, "--proto_path=/usr/include",
-                    "--python_out=" + out, "--grpc_out=" + out,
-                    "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"] + protos, check=True)
-    sys.path.insert(0, out)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import bearer, free_port, generate_stubs  # noqa: E402
 
 
 def auth():
-    """Gitaly's v2 token, computed here independently of praefect's code."""
-    ts = str(int(time.time()))
-    mac = hmac.new(CLIENT_TOKEN.encode(), ts.encode(), hashlib.sha256).hexdigest()
-    return [("authorization", "Bearer v2.%s.%s" % (mac, ts))]
+    return [("authorization", bearer(CLIENT_TOKEN))]
 
 
 def make_cert(root, name):
@@ -99,7 +82,7 @@ class SocketActivationTest(unittest.TestCase):
     def setUpClass(cls):
         import grpc
         cls.root = tempfile.mkdtemp(prefix="e2e-socket-activation-", dir=WORK)
-        generate_stubs(os.path.join(cls.root, "gen"))
+        generate_stubs(PROTO_DIR, os.path.join(cls.root, "gen"))
         cls.storage = os.path.join(cls.root, "storage")
         node_config = os.path.join(cls.root, "node.toml")
         with open(node_config, "w") as f:
