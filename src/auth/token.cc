@@ -30,6 +30,13 @@ std::string HmacHex(std::string_view secret, std::string_view message) {
   return out;
 }
 
+// |a - b| without overflow: any two int64 values are at most 2^64 - 1 apart,
+// which a uint64 holds (a token timestamp of -2^63 must not wrap to a small
+// skew and pass as fresh).
+uint64_t Distance(int64_t a, int64_t b) {
+  return a > b ? static_cast<uint64_t>(a) - static_cast<uint64_t>(b) : static_cast<uint64_t>(b) - static_cast<uint64_t>(a);
+}
+
 Status Unauthenticated(std::string why) {
   return Status(StatusCode::kUnauthenticated, "authentication required: " + std::move(why));
 }
@@ -76,12 +83,12 @@ Status VerifyV2(std::string_view authorization, std::string_view secret, std::ch
     return Unauthenticated("token timestamp is not a decimal Unix time");
   }
   int64_t now_seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  int64_t skew = now_seconds > seconds ? now_seconds - seconds : seconds - now_seconds;
+  uint64_t skew = Distance(now_seconds, seconds);
   // Both checks run, so a stale token with a wrong signature is told apart
   // from neither by timing; the order of the messages does not leak the MAC.
   std::string want = HmacHex(secret, ts);
   bool mac_ok = mac.size() == want.size() && CRYPTO_memcmp(mac.data(), want.data(), want.size()) == 0;
-  if (skew > kTokenValidity.count()) {
+  if (skew > static_cast<uint64_t>(kTokenValidity.count())) {
     return Denied("token timestamp is " + std::to_string(skew) +
                   "s away from this server's clock (at most " + std::to_string(kTokenValidity.count()) +
                   "s allowed); check the clocks of client and server");

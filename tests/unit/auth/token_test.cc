@@ -1,4 +1,11 @@
 #include "auth/token.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
 #include "test_support.h"
 
 using namespace std::chrono_literals;
@@ -19,6 +26,23 @@ void ExpectCode(const Status& st, StatusCode code, const char* fragment) {
   if (st.message().find(fragment) == std::string::npos) {
     fail_msg("message \"%s\" does not mention \"%s\"", st.message().c_str(), fragment);
   }
+}
+
+// A correctly signed token for the timestamp text `ts`, computed here with
+// OpenSSL directly: system_clock cannot represent the extreme timestamps
+// (its nanosecond ticks span about ±292 years), so SignV2 cannot make them.
+std::string SignedAt(const std::string& secret, const std::string& ts) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(ts.data()), ts.size(), mac, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    hex += kHex[mac[i] >> 4];
+    hex += kHex[mac[i] & 0xF];
+  }
+  return "Bearer v2." + hex + "." + ts;
 }
 
 }  // namespace
@@ -76,6 +100,36 @@ static void test_messages_never_echo_secrets(void**) {
   assert_true(st.message().find(header.substr(10, 20)) == std::string::npos);
 }
 
+// A captured token must never become valid forever: timestamps at the ends
+// of int64 are as stale as any other (the skew once overflowed for -2^63 and
+// such a token passed as fresh).
+static void test_extreme_timestamps_denied(void**) {
+  const int64_t kMin = std::numeric_limits<int64_t>::min();
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  for (int64_t ts : {kMin, kMin + 1, int64_t{-1}, int64_t{0}, kMax - 1, kMax}) {
+    std::string header = SignedAt("secret", std::to_string(ts));
+    ExpectCode(VerifyV2(header, "secret", kNow), StatusCode::kPermissionDenied, "away from this server's clock");
+  }
+  // The signing helper agrees with SignV2 where both can sign.
+  assert_string_equal(SignedAt("secret", "1795317269").c_str(), BearerV2("secret", kNow).c_str());
+  // One past int64 is not a timestamp at all.
+  ExpectCode(VerifyV2("Bearer v2.abc.9223372036854775808", "secret", kNow), StatusCode::kUnauthenticated,
+             "decimal");
+  ExpectCode(VerifyV2("Bearer v2.abc.-9223372036854775809", "secret", kNow), StatusCode::kUnauthenticated,
+             "decimal");
+}
+
+// The edges of the window, one second either side.
+static void test_window_edges(void**) {
+  for (int64_t d : {-31, 31}) {
+    std::string header = BearerV2("secret", kNow + std::chrono::seconds(d));
+    ExpectCode(VerifyV2(header, "secret", kNow), StatusCode::kPermissionDenied, "31s away");
+  }
+  for (int64_t d : {-30, -1, 0, 1, 30}) {
+    assert_status_ok(VerifyV2(BearerV2("secret", kNow + std::chrono::seconds(d)), "secret", kNow));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_known_answer),
@@ -84,6 +138,8 @@ int main(void) {
       cmocka_unit_test(test_wrong_secret_denied),
       cmocka_unit_test(test_missing_or_malformed_unauthenticated),
       cmocka_unit_test(test_messages_never_echo_secrets),
+      cmocka_unit_test(test_extreme_timestamps_denied),
+      cmocka_unit_test(test_window_edges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
