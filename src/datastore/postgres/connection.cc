@@ -171,11 +171,25 @@ StatusOr<Rows> Connection::Collect(Deadline deadline) {
 StatusOr<Rows> Connection::Exec(std::string_view sql, const std::vector<Param>& params, Deadline deadline) {
   if (broken()) return DatabaseUnavailable("connection lost");
   std::vector<const char*> values;
+  std::vector<int> lengths;
   values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  lengths.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Param& p = params[i];
+    // libpq reads text-format parameters as C strings: a NUL would end the
+    // value early and the statement would act on a different string than
+    // the one given (a path "a\0b" would name "a"). PostgreSQL's text
+    // cannot hold a NUL at all, so refuse rather than truncate.
+    if (p && p->find('\0') != std::string::npos)
+      return InvalidArgument("database parameter $" + std::to_string(i + 1) + " contains a NUL byte at offset " +
+                             std::to_string(p->find('\0')) +
+                             ", which PostgreSQL text cannot store; nothing was written");
+    values.push_back(p ? p->c_str() : nullptr);
+    lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+  }
   std::string q(sql);
-  if (PQsendQueryParams(conn_, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
-                        0) == 0)
+  if (PQsendQueryParams(conn_, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(), lengths.data(),
+                        nullptr, 0) == 0)
     return LostConnection();
   return Collect(deadline);
 }

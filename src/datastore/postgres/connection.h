@@ -45,7 +45,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // One parameterized statement ($1, $2, ...; PQexecParams semantics, text
-  // format). Errors: UNAVAILABLE (connection lost; broken() is then true),
+  // format). A parameter containing a NUL byte is refused with
+  // INVALID_ARGUMENT before anything is sent (libpq would read it as a C
+  // string and truncate it). Errors: UNAVAILABLE (connection lost; broken() is then true),
   // DEADLINE_EXCEEDED (deadline or statement_timeout), ALREADY_EXISTS
   // (unique violation), ABORTED (serialization failure, deadlock), INTERNAL
   // (any other SQL error); the message has PostgreSQL's text and SQLSTATE.

@@ -85,6 +85,29 @@ void test_exec_params_and_rows(void**) {
   expect_that(pool.open_connections() == 1, "one connection reused throughout");
 }
 
+// A NUL in a parameter never truncates the value: libpq reads text
+// parameters as C strings, so "legit.git\0evil" would have named
+// "legit.git". The statement is refused before it reaches the server.
+void test_nul_in_a_parameter_is_refused(void**) {
+  Pool pool(Fresh(), PoolOptions{});
+  assert_status_ok(pool.Exec("CREATE TABLE paths (p text PRIMARY KEY)", {}, In(milliseconds(5000))).status());
+  assert_status_ok(pool.Exec("INSERT INTO paths VALUES ('legit.git')", {}, In(milliseconds(5000))).status());
+  const std::string with_nul("legit.git\0evil", 14);
+  auto del = pool.Exec("DELETE FROM paths WHERE p = $1", {"other", with_nul}, In(milliseconds(5000)));
+  expect_that(del.status().code() == StatusCode::kInvalidArgument &&
+                  del.status().message().find("$2 contains a NUL byte at offset 9") != std::string::npos,
+              "INVALID_ARGUMENT naming the parameter and the offset, got " + del.status().ToString());
+  auto ins = pool.Exec("INSERT INTO paths VALUES ($1)", {std::string("nul\0byte.git", 13)}, In(milliseconds(5000)));
+  expect_that(ins.status().code() == StatusCode::kInvalidArgument, "insert refused, got " + ins.status().ToString());
+  auto rows = pool.Exec("SELECT p FROM paths ORDER BY p", {}, In(milliseconds(5000)));
+  assert_status_ok(rows.status());
+  expect_that(rows->size() == 1 && rows->Text(0, 0) == "legit.git", "legit.git untouched and nothing else written");
+  // The connection is still usable, and bytes around NUL-free values pass.
+  auto echo = pool.Exec("SELECT $1::text", {"tab\there"}, In(milliseconds(5000)));
+  assert_status_ok(echo.status());
+  expect_that(echo->Text(0, 0) == "tab\there", "the value verbatim");
+}
+
 void test_statement_timeout(void**) {
   PoolOptions o;
   o.statement_timeout = milliseconds(200);
@@ -285,6 +308,7 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conn_string),
       cmocka_unit_test(test_exec_params_and_rows),
+      cmocka_unit_test(test_nul_in_a_parameter_is_refused),
       cmocka_unit_test(test_statement_timeout),
       cmocka_unit_test(test_deadline_bounds_a_call),
       cmocka_unit_test(test_pool_size_bounds_connections),
