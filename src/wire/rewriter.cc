@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "wire/relative_path.h"
 #include "wire/target_editor.h"
 #include "wire/target_reader.h"
 
@@ -18,10 +19,19 @@ Status CheckInputs(std::string_view message, FieldPath path) {
   return CheckMessageSize(message);
 }
 
-std::array<StringSlot, 2> RepositorySlots() {
-  std::array<StringSlot, 2> slots;
+// storage_name and relative_path, read and rewritten; the object
+// directories of a quarantined repository, only checked (every occurrence,
+// every element of the repeated one) and passed on as they are.
+std::array<StringSlot, 4> RepositorySlots() {
+  std::array<StringSlot, 4> slots;
   slots[0].number = kRepositoryStorageNameField;
   slots[1].number = kRepositoryRelativePathField;
+  slots[2].number = kRepositoryObjectDirectoryField;
+  slots[2].check = ValidateObjectDirectory;
+  slots[2].what = "git_object_directory";
+  slots[3].number = kRepositoryAlternateObjectDirectoriesField;
+  slots[3].check = ValidateObjectDirectory;
+  slots[3].what = "git_alternate_object_directories";
   return slots;
 }
 
@@ -29,7 +39,7 @@ std::array<StringSlot, 2> RepositorySlots() {
 
 StatusOr<RepositoryRef> ReadRepository(std::string_view message, FieldPath path) {
   if (Status st = CheckInputs(message, path); !st.ok()) return st;
-  std::array<StringSlot, 2> slots = RepositorySlots();
+  std::array<StringSlot, 4> slots = RepositorySlots();
   TargetTally tally;
   if (Status st = internal::ReadTarget(message, path, slots, &tally); !st.ok()) return st;
   RepositoryRef ref;
@@ -47,7 +57,7 @@ StatusOr<std::string> RewriteRepository(std::string_view message, FieldPath path
   if (rewrite.relative_path) {
     if (Status st = CheckReplacement("relative_path", *rewrite.relative_path); !st.ok()) return st;
   }
-  std::array<StringSlot, 2> slots = RepositorySlots();
+  std::array<StringSlot, 4> slots = RepositorySlots();
   slots[0].replacement = rewrite.storage_name;
   slots[1].replacement = rewrite.relative_path;
   return internal::RewriteTarget(message, path, slots);

@@ -39,6 +39,8 @@ namespace praefect::wire {
 // gitaly.Repository field numbers (shared.proto).
 inline constexpr uint32_t kRepositoryStorageNameField = 2;
 inline constexpr uint32_t kRepositoryRelativePathField = 3;
+inline constexpr uint32_t kRepositoryObjectDirectoryField = 4;            // string
+inline constexpr uint32_t kRepositoryAlternateObjectDirectoriesField = 5;  // repeated string
 
 // The repository a request targets. The views point into the message passed
 // to ReadRepository and live as long as its bytes.
@@ -59,7 +61,11 @@ struct RepositoryRewrite {
 };
 
 // Reads the gitaly.Repository at `path` (registry form of
-// target_repository_field: {1} or {1, 1}) of `message`.
+// target_repository_field: {1} or {1, 1}) of `message`. Its
+// git_object_directory and every git_alternate_object_directories entry
+// must pass ValidateObjectDirectory (wire/relative_path.h): INVALID_ARGUMENT
+// otherwise. The relative path is returned unchecked: whether it may be
+// empty is the caller's to say (see ValidateRelativePath).
 // REQUIRES: `message` outlives the returned views.
 [[nodiscard]] StatusOr<RepositoryRef> ReadRepository(std::string_view message, FieldPath path);
 

@@ -30,6 +30,9 @@ class Reader {
       for (StringSlot& slot : slots_) {
         if (slot.number != field.number) continue;
         if (Status st = CheckString(field, base, slot.number); !st.ok()) return st;
+        if (slot.check != nullptr) {
+          if (Status st = slot.check(slot.what, field.payload); !st.ok()) return st;
+        }
         ++slot.occurrences;
         slot.value = field.payload;
       }

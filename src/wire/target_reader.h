@@ -19,6 +19,10 @@ struct StringSlot {
   uint32_t number = 0;
   // Rewrite input: the new value, or nullopt to leave the field untouched.
   std::optional<std::string_view> replacement;
+  // Optional: run on every occurrence's value (after the UTF-8 check); its
+  // error fails the read. `what` names the field in its message.
+  Status (*check)(std::string_view what, std::string_view value) = nullptr;
+  std::string_view what;
   // Read results. `value` is the last occurrence in wire order, which is what
   // libprotobuf keeps; it views the request bytes.
   uint32_t occurrences = 0;

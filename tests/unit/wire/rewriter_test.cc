@@ -272,7 +272,7 @@ static void test_malformed_framing(void**) {
 
 static void test_malformed_inside_the_path(void**) {
   // Offsets count from the start of the request, whatever the nesting.
-  ExpectMalformed(Int(3, 1) + Len(1, Int(4, 1) + "\x12\x09"
+  ExpectMalformed(Int(3, 1) + Len(1, Int(9, 1) + "\x12\x09"
                                                  "abc"),
                   kTop, "field 2 declares 9 bytes but only 3", 7);
   ExpectMalformed(Len(1, Len(1, "\x80")), kNested, "truncated field tag", 4);
@@ -286,13 +286,39 @@ static void test_malformed_inside_the_path(void**) {
   ExpectMalformed(Len(1, Len(2, "\xed\xa0\x80")), kTop, "not valid UTF-8", 4);  // a surrogate
 }
 
+// The object directories of a quarantined repository pass through as they
+// are, every alternate kept, but a NUL or control character in any of them
+// (any occurrence, any element) refuses the request before it goes anywhere.
+static void test_object_directories_checked_and_kept(void**) {
+  const std::string dirs = Len(4, "../../+gitaly/tmp/q1/objects") + Len(5, "objects") + Len(5, "../pool/objects");
+  const std::string msg = Len(1, Repo("default", "r.git") + dirs);
+  ExpectRepo(msg, kTop, true, "default", "r.git");
+  ExpectBytes(Rewrite(msg, kTop, {.storage_name = "gitaly-1", .relative_path = "@cluster/x"}),
+              Len(1, Repo("gitaly-1", "@cluster/x") + dirs));
+  auto refused = [](const std::string& message, const std::string& what) {
+    auto read = ReadRepository(message, kTop);
+    expect_that(read.status().code() == StatusCode::kInvalidArgument &&
+                    read.status().message().find(what) != std::string::npos,
+                "the reader to refuse with \"" + what + "\", got " + read.status().ToString());
+    auto rewritten = RewriteRepository(message, kTop, {.storage_name = "s", .relative_path = {}});
+    expect_that(rewritten.status().code() == StatusCode::kInvalidArgument, "the rewriter to refuse too");
+  };
+  refused(Len(1, Repo("default", "r.git") + Len(4, std::string("obj\0x", 5))),
+          "git_object_directory \"obj\\x00x\": contains a NUL byte at offset 3");
+  refused(Len(1, Repo("default", "r.git") + Len(5, "ok") + Len(5, "bad\nline")),
+          "git_alternate_object_directories \"bad\\nline\": contains the control character 0x0a");
+  // An earlier occurrence that a parser would overwrite is checked as well.
+  refused(Len(1, Repo("default", "r.git") + Len(4, "a\x01")) + Len(1, Len(4, "fine")),
+          "control character 0x01");
+}
+
 static void test_off_path_bytes_are_not_examined(void**) {
   // Field 5 holds bytes that are no valid message, and the repository holds
   // an unknown field with invalid UTF-8: neither is on the path.
-  const std::string message = Len(5, "\xff\xff\x0f") + Len(1, Repo("s", "r") + Len(4, "\xff"));
+  const std::string message = Len(5, "\xff\xff\x0f") + Len(1, Repo("s", "r") + Len(9, "\xff"));
   ExpectRepo(message, kTop, true, "s", "r");
   ExpectBytes(Rewrite(message, kTop, {.storage_name = "t", .relative_path = {}}),
-              Len(5, "\xff\xff\x0f") + Len(1, Repo("t", "r") + Len(4, "\xff")));
+              Len(5, "\xff\xff\x0f") + Len(1, Repo("t", "r") + Len(9, "\xff")));
 }
 
 static void test_bad_paths_and_values_are_internal(void**) {
@@ -353,6 +379,7 @@ int main() {
       cmocka_unit_test(test_string_field),
       cmocka_unit_test(test_malformed_framing),
       cmocka_unit_test(test_malformed_inside_the_path),
+      cmocka_unit_test(test_object_directories_checked_and_kept),
       cmocka_unit_test(test_off_path_bytes_are_not_examined),
       cmocka_unit_test(test_bad_paths_and_values_are_internal),
       cmocka_unit_test(test_huge_inputs),
