@@ -60,6 +60,14 @@ struct MethodInfo {
   FieldPath additional_repository;
   // Path of the storage-name string. Non-empty exactly when scope == kStorage.
   FieldPath storage;
+  // String fields of the first request message that hold a path relative to
+  // the storage (RenameRepository's destination, namespace names), with how
+  // error messages name them; see protoregistry/path_fields.h.
+  struct PathField {
+    FieldPath path;
+    std::string what;
+  };
+  std::vector<PathField> path_fields;
   Source source = Source::kPackaged;
   // Why the entry looks the way it does when that is not simply the op_type
   // option: the derivation rule applied, or the table's reason. For listings.

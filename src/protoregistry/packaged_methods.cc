@@ -242,6 +242,13 @@ std::vector<std::string> CheckAgainstDescriptor(const MethodInfo& info, const Me
       problems.push_back("storage " + Quoted(info.storage) + " is not a string field of " + request->full_name());
     }
   }
+  for (const MethodInfo::PathField& path_field : info.path_fields) {
+    const FieldDescriptor* field = Resolve(request, path_field.path);
+    if (field == nullptr || field->type() != FieldDescriptor::TYPE_STRING || field->is_repeated()) {
+      problems.push_back("path field " + Quoted(path_field.path) + " is not a string field of " +
+                         request->full_name());
+    }
+  }
   return problems;
 }
 

@@ -36,7 +36,7 @@ StatusOr<std::vector<PackagedMethod>> LoadPackagedMethods(std::span<const std::s
 
 // Checks that `info` fits the method's descriptor: same streaming shape,
 // target and additional paths lead to non-repeated gitaly.Repository fields,
-// the storage path to a string field. Returns the problems (empty = fits).
+// the storage path and the path fields to string fields. Returns the problems (empty = fits).
 std::vector<std::string> CheckAgainstDescriptor(const MethodInfo& info,
                                                 const google::protobuf::MethodDescriptor& method);
 

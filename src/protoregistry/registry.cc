@@ -4,7 +4,9 @@
 #include <string>
 #include <unordered_set>
 
+#include "common/quote.h"
 #include "protoregistry/packaged_methods.h"
+#include "protoregistry/path_fields.h"
 
 namespace praefect::protoregistry {
 namespace {
@@ -94,6 +96,22 @@ StatusOr<std::unique_ptr<Registry>> Registry::CreateWithTable(std::span<const Ta
     }
     methods.push_back(method.info);
   }
+  for (const PathFieldEntry& entry : KnownPathFields()) {
+    auto method = std::find_if(methods.begin(), methods.end(),
+                               [&](const MethodInfo& info) { return info.full_name == entry.method; });
+    StatusOr<FieldPath> path = ParseFieldPath(entry.field);
+    if (method == methods.end() || !path.ok()) {
+      internal.push_back("path field " + std::string(entry.field) + " of " + std::string(entry.method) + ": " +
+                         (path.ok() ? "the registry has no such method" : path.status().message()));
+      continue;
+    }
+    method->path_fields.push_back(MethodInfo::PathField{std::move(path).value(), std::string(entry.what)});
+    auto original = packaged_by_name.find(entry.method);
+    if (original == packaged_by_name.end()) continue;
+    for (const std::string& problem : CheckAgainstDescriptor(*method, *original->second->descriptor))
+      internal.push_back("path field " + std::string(entry.field) + " of " + std::string(entry.method) + ": " +
+                         problem);
+  }
   if (!internal.empty()) {
     std::string message = "protoregistry: the built-in method registry is inconsistent:";
     for (const std::string& line : internal) message += "\n  " + line;
@@ -121,11 +139,11 @@ StatusOr<std::unique_ptr<Registry>> Registry::CreateWithTable(std::span<const Ta
 
 Status Registry::UnknownMethodError(std::string_view full_name) {
   return Unimplemented(
-      "praefect does not know the gRPC method \"" + std::string(full_name) +
-      "\", so it cannot tell which repository it addresses or whether it writes; it is never guessed. If it is "
+      "praefect does not know the gRPC method " + QuoteForMessage(full_name) +
+      ", so it cannot tell which repository it addresses or whether it writes; it is never guessed. If it is "
       "a Gitaly method newer than this praefect, declare it in praefect's configuration and restart praefect: "
-      "[[registry.method]] name = \"" + std::string(full_name) +
-      "\" operation = \"accessor\"|\"mutator\"|\"maintenance\" scope = \"repository\"|\"storage\"|\"server\" "
+      "[[registry.method]] name = " + QuoteForMessage(full_name) +
+      " operation = \"accessor\"|\"mutator\"|\"maintenance\" scope = \"repository\"|\"storage\"|\"server\" "
       "target_repository_field = \"1\" (see praefect.toml(5), section registry)");
 }
 

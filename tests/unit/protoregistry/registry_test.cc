@@ -52,6 +52,28 @@ void UnknownMethodsAreNotGuessed(void** /*state*/) {
               "a ready-to-edit declaration");
 }
 
+// Path-like strings that are not a Repository are named, with how messages
+// call them, and checked against the packaged descriptors (string fields).
+void PathFieldsAttached(void** /*state*/) {
+  auto registry = MustCreate();
+  const MethodInfo* rename = registry->Lookup("/gitaly.RepositoryService/RenameRepository");
+  expect_that(rename != nullptr && rename->path_fields.size() == 1 && rename->path_fields[0].path == FieldPath{2} &&
+                  rename->path_fields[0].what == "destination relative path",
+              "RenameRepository's destination (field 2)");
+  const MethodInfo* ns = registry->Lookup("/gitaly.NamespaceService/RenameNamespace");
+  expect_that(ns != nullptr && ns->path_fields.size() == 2 && ns->path_fields[0].path == FieldPath{2} &&
+                  ns->path_fields[1].path == FieldPath{3},
+              "RenameNamespace's from (2) and to (3)");
+  for (const char* name : {"/gitaly.NamespaceService/AddNamespace", "/gitaly.NamespaceService/RemoveNamespace",
+                           "/gitaly.NamespaceService/NamespaceExists"}) {
+    const MethodInfo* info = registry->Lookup(name);
+    expect_that(info != nullptr && info->path_fields.size() == 1 && info->path_fields[0].path == FieldPath{2},
+                std::string(name) + ": name (field 2)");
+  }
+  const MethodInfo* plain = registry->Lookup("/gitaly.RepositoryService/CreateRepository");
+  expect_that(plain != nullptr && plain->path_fields.empty(), "no path field elsewhere");
+}
+
 void IteratesAllMethodsSorted(void** /*state*/) {
   auto registry = MustCreate();
   std::span<const MethodInfo> methods = registry->methods();
@@ -119,6 +141,7 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(LooksUpKnownMethods),
       cmocka_unit_test(UnknownMethodsAreNotGuessed),
+      cmocka_unit_test(PathFieldsAttached),
       cmocka_unit_test(IteratesAllMethodsSorted),
       cmocka_unit_test(AddsOperatorMethods),
       cmocka_unit_test(RejectsOperatorMethodsThatClash),
