@@ -78,7 +78,16 @@ GrpcServerMetrics::Method& GrpcServerMetrics::ForMethod(std::string_view full_me
     if (it != methods_.end()) return *it->second;
   }
   // Outside the lock: the lookup is the caller's code.
-  GrpcType type = lookup_ ? lookup_(full_method) : GrpcType::kBidiStream;
+  std::optional<GrpcType> known = lookup_ ? lookup_(full_method) : std::optional<GrpcType>(GrpcType::kBidiStream);
+  if (!known) {
+    // Every unknown name shares one series (and one cache entry).
+    key = "unknown";
+    full_method = "unknown";
+    std::shared_lock lock(mu_);
+    auto it = methods_.find(key);
+    if (it != methods_.end()) return *it->second;
+  }
+  GrpcType type = known.value_or(GrpcType::kBidiStream);
   auto [service, method] = SplitMethodName(full_method);
 
   std::unique_lock lock(mu_);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,7 +38,11 @@ std::string GrpcCodeName(int code);
 // The streaming shape of a method, by full name ("/gitaly.RepositoryService/
 // RepositoryExists"). praefect serves every method through one generic
 // (bidi) handler, so the shape comes from the method registry, not from gRPC.
-using GrpcTypeLookup = std::function<GrpcType(std::string_view full_method)>;
+// nullopt: a method praefect does not know. Its calls are counted under one
+// series (grpc_service="unknown", grpc_method="unknown"), never under the name
+// the client sent: a client inventing names must not create series without
+// bound.
+using GrpcTypeLookup = std::function<std::optional<GrpcType>(std::string_view full_method)>;
 
 struct Options {
   // Buckets (seconds) of grpc_server_handling_seconds and
@@ -46,8 +51,9 @@ struct Options {
   // gitaly_praefect_node_latency gets client_golang's DefBuckets (as Go does
   // for a histogram declared with nil buckets).
   std::vector<double> grpc_latency_buckets;
-  // Empty, or returning kBidiStream, for methods it does not know. Called once
-  // per distinct method (the answer is cached), from gRPC's threads.
+  // Called once per distinct known method (the answer is cached), from
+  // gRPC's threads. Empty: every method counted under its own name, as
+  // bidi_stream (for tests).
   GrpcTypeLookup grpc_type;
   // Clock of the handling-time histogram; empty: std::chrono::steady_clock.
   std::function<std::chrono::steady_clock::time_point()> now;

@@ -89,11 +89,12 @@ class EchoService : public grpc::CallbackGenericService {
 };
 
 // Methods the test's "registry" knows; anything else is unknown.
-GrpcType Lookup(std::string_view method) {
+std::optional<GrpcType> Lookup(std::string_view method) {
   if (method == "/test.Svc/Echo") return GrpcType::kUnary;
   if (method == "/test.Svc/Upload") return GrpcType::kClientStream;
   if (method == "/test.Svc/Download") return GrpcType::kServerStream;
-  return GrpcType::kBidiStream;
+  if (method == "/test.Svc/Chat") return GrpcType::kBidiStream;
+  return std::nullopt;
 }
 
 // A gRPC server with the metrics interceptor and an in-process channel to it.
@@ -233,8 +234,14 @@ static void test_type_comes_from_lookup(void**) {
   ExpectLine(text,
              "grpc_server_started_total{grpc_method=\"Download\",grpc_service=\"test.Svc\",grpc_type=\"server_stream\"} "
              "1");
+  // Methods the lookup does not know share one series, whatever their names.
+  assert_true(f.Stream("/other.Svc/Invented1", {"x"}, &answers).ok());
+  assert_true(f.Stream("/other.Svc/Invented2", {"x"}, &answers).ok());
+  text = f.metrics.Render();
   ExpectLine(text,
-             "grpc_server_started_total{grpc_method=\"Unknown\",grpc_service=\"other.Svc\",grpc_type=\"bidi_stream\"} 1");
+             "grpc_server_started_total{grpc_method=\"unknown\",grpc_service=\"unknown\",grpc_type=\"bidi_stream\"} 3");
+  expect_that(text.find("Invented") == std::string::npos && text.find("other.Svc") == std::string::npos,
+              "no series named after an unknown method:\n" + text);
 }
 
 static void test_without_lookup_every_method_is_bidi(void**) {

@@ -104,8 +104,9 @@ static void test_without_buckets_no_handling_histogram(void**) {
 static void test_preregister_creates_zero_series(void**) {
   Options options;
   options.grpc_latency_buckets = {0.1, 1};
-  options.grpc_type = [](std::string_view method) {
-    return method == "/pkg.Svc/Get" ? GrpcType::kServerStream : GrpcType::kBidiStream;
+  options.grpc_type = [](std::string_view method) -> std::optional<GrpcType> {
+    if (method == "/pkg.Svc/Get") return GrpcType::kServerStream;
+    return std::nullopt;
   };
   Metrics metrics(std::move(options));
   metrics.PreregisterMethod("/pkg.Svc/Get");
