@@ -183,6 +183,17 @@ struct Yamux {
   friend bool operator==(const Yamux&, const Yamux&) = default;
 };
 
+// [limits] (project extension): what a client may send.
+struct Limits {
+  // Largest request message accepted from a client, in bytes; a larger one
+  // fails its call with RESOURCE_EXHAUSTED. grpc-go's default receive
+  // limit, which Gitaly and Praefect keep: a client that Gitaly accepts,
+  // praefect accepts.
+  uint32_t max_message_bytes = 4 * 1024 * 1024;
+
+  friend bool operator==(const Limits&, const Limits&) = default;
+};
+
 // [[virtual_storage.node]]
 struct Node {
   std::string storage;   // the Gitaly storage name on that node
@@ -244,6 +255,7 @@ struct Config {
   BackgroundVerification background_verification;
   RepositoriesCleanup repositories_cleanup;
   Yamux yamux;
+  Limits limits;
   std::vector<VirtualStorage> virtual_storages;
   std::vector<MethodEntry> registry_methods;
 

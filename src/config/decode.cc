@@ -205,6 +205,11 @@ void SimpleSections(TableReader& root, Config* c) {
     r.Uint32("repositories_in_batch", &c->repositories_cleanup.repositories_in_batch);
     r.Finish();
   }
+  if (const toml::table* t = root.Table("limits")) {
+    TableReader r(*t, {"limits"}, diag);
+    r.Uint32("max_message_bytes", &c->limits.max_message_bytes);
+    r.Finish();
+  }
   if (const toml::table* t = root.Table("yamux")) {
     TableReader r(*t, {"yamux"}, diag);
     r.Uint32("maximum_stream_window_size_bytes", &c->yamux.maximum_stream_window_size_bytes);

@@ -165,6 +165,10 @@ void Port(Diagnostics* diag, const KeyPath& key, int port) {
   Error(diag, key, "not in range: expected a TCP port from 1 to 65535, found " + std::to_string(port));
 }
 
+// The largest [limits] max_message_bytes: a request message is held whole
+// in memory, and gRPC's own ceiling is 2 GiB.
+constexpr uint32_t kMaxMessageBytesLimit = 1u << 30;
+
 void DatabaseAndMisc(const Config& c, Diagnostics* diag) {
   Port(diag, {"database", "port"}, c.database.port);
   Port(diag, {"database", "port_no_proxy"}, c.database.port_no_proxy);
@@ -175,6 +179,11 @@ void DatabaseAndMisc(const Config& c, Diagnostics* diag) {
               std::to_string(c.yamux.maximum_stream_window_size_bytes));
   }
   AtLeast(diag, {"yamux", "accept_backlog"}, c.yamux.accept_backlog, 1);
+  if (c.limits.max_message_bytes < 1024 || c.limits.max_message_bytes > kMaxMessageBytesLimit) {
+    Error(diag, {"limits", "max_message_bytes"},
+          "not in range: expected a size in bytes from 1024 to " + std::to_string(kMaxMessageBytesLimit) +
+              " (1 GiB), found " + std::to_string(c.limits.max_message_bytes));
+  }
   if (c.memory_queue_enabled) {
     Warning(diag, {"memory_queue_enabled"},
             "the replication queue is kept in memory: queued replication jobs are lost when praefect "

@@ -5,6 +5,9 @@
 #include <random>
 
 #include "auth/token.h"
+#include "common/quote.h"
+#include "coordinator/record.h"
+#include "coordinator/request_paths.h"
 #include "log/log.h"
 #include "wire/rewriter.h"
 
@@ -26,7 +29,7 @@ std::string NewCorrelationId() {
   return id;
 }
 
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string Quoted(std::string_view s) { return QuoteForMessage(s); }
 
 Status UnknownVirtualStorage(std::string_view name, std::string_view method) {
   return InvalidArgument("virtual storage " + Quoted(name) + " does not exist (" + std::string(method) +
@@ -113,22 +116,37 @@ Status Coordinator::Authenticate(const std::multimap<grpc::string_ref, grpc::str
   return st;
 }
 
-void Coordinator::Direct(const proxy::CallInfo& call, Done done) {
-  if (!options_.executor || store_ == nullptr) {
-    done(Decide(call));
-    return;
-  }
-  // The views in `call` stay valid until `done` runs (proxy/director.h).
-  options_.executor([this, call, done = std::move(done)] { done(Decide(call)); });
-}
-
-StatusOr<proxy::Route> Coordinator::Decide(const proxy::CallInfo& call) {
+Status Coordinator::Admit(const proxy::CallInfo& call) {
   if (Status st = Authenticate(*call.metadata); !st.ok()) return st;
   const MethodInfo* info = registry_->Lookup(call.method);
   if (info == nullptr) return protoregistry::Registry::UnknownMethodError(call.method);
+  if (info->scope == Scope::kServer)
+    return Unimplemented("server-scoped method " + std::string(call.method) +
+                         " is not served through praefect: call a Gitaly node directly");
+  return Status::Ok();
+}
+
+void Coordinator::Direct(const proxy::CallInfo& call, Done done) {
+  if (!options_.executor || store_ == nullptr) {
+    done(Route(call));
+    return;
+  }
+  // The views in `call` stay valid until `done` runs (proxy/director.h).
+  options_.executor([this, call, done = std::move(done)] { done(Route(call)); });
+}
+
+StatusOr<proxy::Route> Coordinator::Decide(const proxy::CallInfo& call) {
+  if (Status st = Admit(call); !st.ok()) return st;
+  return Route(call);
+}
+
+StatusOr<proxy::Route> Coordinator::Route(const proxy::CallInfo& call) {
+  const MethodInfo* info = registry_->Lookup(call.method);
+  if (info == nullptr) return protoregistry::Registry::UnknownMethodError(call.method);  // Admit refused it.
   if (metrics_ != nullptr) metrics_->MethodTypeCounter(protoregistry::OperationName(info->operation)).Increment();
   if (!call.first_message)
     return InvalidArgument(std::string(call.method) + ": the client sent no request message");
+  if (Status st = ValidateOtherPaths(*info, *call.first_message); !st.ok()) return st;
   switch (info->scope) {
     case Scope::kRepository:
       return RouteRepositoryCall(*info, *call.first_message, call);
@@ -166,9 +184,7 @@ StatusOr<proxy::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, 
                                                         const proxy::CallInfo& call) {
   auto target = wire::ReadRepository(message, info.target_repository);
   if (!target.ok()) return target.status();
-  if (!target->present || target->storage_name.empty())
-    return InvalidArgument(std::string(call.method) + ": repository scoped: the request names no repository (empty " +
-                           "Repository or storage_name)");
+  if (Status st = ValidateTarget(call.method, *target); !st.ok()) return st;
   const nodes::VirtualStorage* vs = nodes_->Find(target->storage_name);
   if (vs == nullptr) return UnknownVirtualStorage(target->storage_name, call.method);
   if (store_ != nullptr) return RouteRegisteredCall(info, message, call, *vs, target->relative_path);
@@ -236,11 +252,6 @@ std::string CorrelationId(const proxy::CallInfo& call, const proxy::Route& route
   return "";
 }
 
-grpc::Status NotRecorded(const Status& st) {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                      "the node applied the change but praefect could not record it (" + st.message() +
-                          "); the change is not acknowledged: retry once the database is reachable");
-}
 
 }  // namespace
 
@@ -267,8 +278,8 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   routing::Creation creation;
   if (creating) {
     if (existing->has_value())
-      return Status(StatusCode::kAlreadyExists, "repository \"" + std::string(relative_path) +
-                                                    "\" already exists in virtual storage \"" + vs.name + "\"");
+      return Status(StatusCode::kAlreadyExists, "repository " + Quoted(relative_path) +
+                                                    " already exists in virtual storage " + Quoted(vs.name));
     auto placed = repository_router_->RouteCreate(vs);
     if (!placed.ok()) return placed.status();
     creation = std::move(*placed);
@@ -279,8 +290,8 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     replica_path = datastore::DeriveReplicaPath(repository_id);
   } else {
     if (!existing->has_value())
-      return NotFound("repository \"" + std::string(relative_path) + "\" not found in virtual storage \"" + vs.name +
-                      "\" (" + method + ")");
+      return NotFound("repository " + Quoted(relative_path) + " not found in virtual storage " + Quoted(vs.name) +
+                      " (" + method + ")");
     repository_id = (*existing)->repository_id;
     replica_path = (*existing)->replica_path;
     auto routed = routed_as_read ? repository_router_->RouteRead(vs, **existing)
@@ -299,14 +310,14 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     if (!additional.ok()) return additional.status();
     if (additional->present && !additional->storage_name.empty()) {
       if (additional->storage_name != vs.name)
-        return InvalidArgument(method + ": the additional repository is on virtual storage \"" +
-                               std::string(additional->storage_name) + "\", not on \"" + vs.name +
-                               "\" with the target repository");
+        return InvalidArgument(method + ": the additional repository is on virtual storage " +
+                               Quoted(additional->storage_name) + ", not on " + Quoted(vs.name) +
+                               " with the target repository");
       auto other = store_->GetRepository(vs.name, additional->relative_path);
       if (!other.ok()) return other.status();
       if (!other->has_value())
-        return NotFound("additional repository \"" + std::string(additional->relative_path) +
-                        "\" not found in virtual storage \"" + vs.name + "\"");
+        return NotFound("additional repository " + Quoted(additional->relative_path) +
+                        " not found in virtual storage " + Quoted(vs.name));
       auto both = wire::RewriteRepository(*rewritten, info.additional_repository,
                                           wire::RepositoryRewrite{target->storage, (*other)->replica_path});
       if (!both.ok()) return both.status();
@@ -334,14 +345,9 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   if (creating) {
     datastore::NewRepository repo{repository_id, vs.name,      std::string(relative_path), replica_path,
                                   primary.storage, others, correlation_id, creation.assigned};
-    commit = [store, repo, invalidate](const grpc::Status& st, proxy::Route::CommitDone done) {
-      if (!st.ok()) return done(std::nullopt);
-      Status recorded = store->CreateRepository(repo);
-      invalidate();
-      if (recorded.code() == StatusCode::kAlreadyExists)
-        return done(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, recorded.message()));
-      if (!recorded.ok()) return done(NotRecorded(recorded));
-      done(std::nullopt);
+    const nodes::Node* node = &primary;  // Lives as long as the NodeSet.
+    commit = [store, repo, node, invalidate](const grpc::Status& st, proxy::Route::CommitDone done) {
+      CommitCreation(store, repo, *node, invalidate, st, std::move(done));
     };
   } else if (method == kRemoveRepository) {
     std::string vs_name = vs.name, rel(relative_path), primary_storage = primary.storage;

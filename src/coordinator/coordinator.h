@@ -77,10 +77,15 @@ class Coordinator final : public proxy::Director {
   Coordinator(const protoregistry::Registry* registry, const nodes::NodeSet* nodes, Router* router,
               metrics::Metrics* metrics, Options options, datastore::Datastore* store = nullptr);
 
-  // Synchronous: decides and calls `done` inline.
+  // Before anything is read: the client's token ([auth]) and whether the
+  // method is known. Cheap and non-blocking.
+  [[nodiscard]] Status Admit(const proxy::CallInfo& call) override;
+
+  // Routes an admitted call: inline, or on the executor when the decision
+  // reads the datastore.
   void Direct(const proxy::CallInfo& call, Done done) override;
 
-  // The decision itself (for tests).
+  // Admit and route in one (for tests and callers outside the proxy).
   [[nodiscard]] StatusOr<proxy::Route> Decide(const proxy::CallInfo& call);
 
   // The client's `authorization` checked against [auth] token, as Gitaly
@@ -92,6 +97,8 @@ class Coordinator final : public proxy::Director {
   void SetAuth(std::string token, bool transitioning);
 
  private:
+  // The decision for an admitted call: every path checked, then routed.
+  StatusOr<proxy::Route> Route(const proxy::CallInfo& call);
   StatusOr<proxy::Route> RouteRepositoryCall(const protoregistry::MethodInfo& info, std::string_view message,
                                              const proxy::CallInfo& call);
   // The registered-repository path of RouteRepositoryCall.

@@ -91,6 +91,18 @@ class Director {
 
   virtual ~Director() = default;
 
+  // Called once per call before any request message is read, with the
+  // call's method and metadata (`call.first_message` is nullopt). An error
+  // ends the call with that status at once, and nothing of the request is
+  // read: a client that fails here (no or a wrong token, an unknown method)
+  // costs its headers and what the transport's flow-control window lets it
+  // send ahead, however large the message it announces. Must not block.
+  // The default admits every call.
+  [[nodiscard]] virtual Status Admit(const CallInfo& call) {
+    (void)call;
+    return Status::Ok();
+  }
+
   // Decides where `call` goes and reports it by calling `done` exactly once:
   // a Route to forward the call, or an error Status that the client receives
   // as is (code and message), with no upstream call made.

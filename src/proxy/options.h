@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -16,6 +17,9 @@ struct Options {
   // limit beyond grpc's own (2 GiB). A larger message fails the call with
   // RESOURCE_EXHAUSTED.
   int max_message_bytes = -1;
+  // Appended to the RESOURCE_EXHAUSTED message of a request over the limit:
+  // where the operator sets it.
+  std::string max_message_hint;
 
   // HTTP/2 keepalive pings on upstream channels while calls are active: a
   // ping after `keepalive_time` without traffic, the connection declared

@@ -14,6 +14,9 @@
 // bidi-streaming calls are all bidi on the wire).
 //
 // Forwarding rules:
+//  * Admission: the Director's Admit sees the method and metadata before
+//    anything of the request is read; a refused call (authentication,
+//    unknown method) ends with its status at once.
 //  * Flow control: per call and direction at most one message is held by
 //    the proxy; the next read from one side starts only when the previous
 //    message's write to the other side has completed, so a slow reader
@@ -36,7 +39,10 @@
 //    stream never looks complete to the upstream. Once the upstream has
 //    ended the call, further client messages are discarded.
 //  * A request message over Options::max_message_bytes fails the call with
-//    RESOURCE_EXHAUSTED and cancels the upstream call.
+//    RESOURCE_EXHAUSTED and cancels the upstream call. grpc has buffered the
+//    whole message by then (grpc++ reads a message only whole): the limit
+//    bounds what is forwarded, not what an authenticated client can make
+//    the transport hold.
 namespace praefect::proxy {
 
 // Counters of one Proxy. Gauges are current values; max_* are high-water

@@ -29,6 +29,21 @@ ProxyCall::~ProxyCall() {
 }
 
 grpc::ServerGenericBidiReactor* ProxyCall::Start() {
+  CallInfo info;
+  info.method = server_context_->method();
+  info.metadata = &server_context_->client_metadata();
+  Status admitted = shared_->director->Admit(info);
+  if (!admitted.ok()) {
+    grpc::Status status(static_cast<grpc::StatusCode>(admitted.code()), admitted.message());
+    {
+      std::lock_guard lock(mu_);
+      phase_ = Phase::kFinishing;
+      request_state_ = Request::kClosed;
+      final_status_ = status;
+    }
+    client_.Finish(std::move(status));
+    return &client_;
+  }
   client_.StartRead(&request_);
   return &client_;
 }
@@ -43,7 +58,8 @@ std::optional<grpc::Status> ProxyCall::CheckRequestSize() const {
   if (limit < 0 || size <= limit) return std::nullopt;
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       "request message of " + std::to_string(size) + " bytes to " + server_context_->method() +
-                          " is larger than the proxy's limit of " + std::to_string(limit) + " bytes per message");
+                          " is larger than the limit of " + std::to_string(limit) + " bytes per message" +
+                          shared_->max_message_hint);
 }
 
 void ProxyCall::HoldRequest(int64_t bytes) {

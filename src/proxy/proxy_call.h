@@ -43,7 +43,9 @@ class ProxyCall {
   ProxyCall(const ProxyCall&) = delete;
   ProxyCall& operator=(const ProxyCall&) = delete;
 
-  // Starts reading the first message; returns the reactor grpc drives.
+  // Asks the Director to admit the call (ending it at once if refused, with
+  // nothing read), else starts reading the first message; returns the
+  // reactor grpc drives.
   // (Forwarding: proxy_call.cc; Director and upstream start: proxy_call_route.cc.)
   grpc::ServerGenericBidiReactor* Start();
 

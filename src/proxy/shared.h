@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "proxy/director.h"
 #include "proxy/options.h"
@@ -13,7 +14,8 @@ namespace praefect::proxy {
 // jointly by the Proxy and its calls, so counters stay valid until the last
 // call is gone. Thread-safe.
 struct Proxy::Shared {
-  Shared(Director* d, const Options& o) : director(d), max_message_bytes(o.max_message_bytes) {}
+  Shared(Director* d, const Options& o)
+      : director(d), max_message_bytes(o.max_message_bytes), max_message_hint(o.max_message_hint) {}
 
   // A message of `bytes` is now held by the proxy (read from one side, not
   // yet written to the other).
@@ -28,6 +30,7 @@ struct Proxy::Shared {
 
   Director* const director;
   const int64_t max_message_bytes;  // -1: no limit.
+  const std::string max_message_hint;
   std::atomic<int64_t> calls_started{0};
   std::atomic<int64_t> calls_active{0};
   std::atomic<int64_t> messages_buffered{0};

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "auth/token.h"
 #include "common/json.h"
 #include "log/log.h"
+#include "nodes/node_call.h"
 #include "praefect/gitaly_newer.pb.h"
 
 namespace praefect::replication {
@@ -29,33 +29,6 @@ std::string Base64(std::string_view in) {
     out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
   }
   return out;
-}
-
-// One unary call with raw bytes, waited for.
-grpc::Status CallNode(const nodes::Node& node, const std::string& method, const std::string& request,
-                      std::chrono::milliseconds timeout, const std::vector<std::pair<std::string, std::string>>& md) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  if (std::string token = node.Token(); !token.empty())
-    ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey),
-                    auth::BearerV2(token, std::chrono::system_clock::now()));
-  for (const auto& [k, v] : md) ctx.AddMetadata(k, v);
-  grpc::Slice slice(request);
-  grpc::ByteBuffer in(&slice, 1), out;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status result;
-  grpc::GenericStub stub(node.channel);
-  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &in, &out, [&](grpc::Status st) {
-    std::lock_guard lock(mu);
-    result = std::move(st);
-    done = true;
-    cv.notify_one();
-  });
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return done; });
-  return result;
 }
 
 Status FromGrpc(const grpc::Status& st, const std::string& what) {
@@ -291,7 +264,7 @@ Status Replicator::Update(const datastore::ReplicationJob& job) {
   req.mutable_repository()->set_relative_path(job.replica_path);
   req.mutable_source()->set_storage_name(source->storage);
   req.mutable_source()->set_relative_path(job.replica_path);
-  grpc::Status st = CallNode(*target, "/gitaly.RepositoryService/ReplicateRepository", req.SerializeAsString(),
+  grpc::Status st = nodes::CallNode(*target, "/gitaly.RepositoryService/ReplicateRepository", req.SerializeAsString(),
                              options_.job_timeout,
                              {{"gitaly-servers", EncodeGitalyServers(source->storage, source->address, source->Token())}});
   if (Status s = FromGrpc(st, "ReplicateRepository on " + target->Label()); !s.ok()) return s;
@@ -306,7 +279,7 @@ Status Replicator::DeleteReplica(const datastore::ReplicationJob& job) {
   gitaly::RemoveRepositoryRequest req;
   req.mutable_repository()->set_storage_name(target->storage);
   req.mutable_repository()->set_relative_path(job.replica_path);
-  grpc::Status st = CallNode(*target, "/gitaly.RepositoryService/RemoveRepository", req.SerializeAsString(),
+  grpc::Status st = nodes::CallNode(*target, "/gitaly.RepositoryService/RemoveRepository", req.SerializeAsString(),
                              options_.job_timeout, {});
   if (st.error_code() == grpc::StatusCode::NOT_FOUND) return Status::Ok();
   return FromGrpc(st, "RemoveRepository on " + target->Label());

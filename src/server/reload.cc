@@ -114,6 +114,7 @@ std::vector<std::string> RestartRequired(const config::Config& running, const co
   check(running.replication == next.replication, "replication");
   check(running.background_verification == next.background_verification, "background_verification");
   check(running.repositories_cleanup == next.repositories_cleanup, "repositories_cleanup");
+  check(running.limits == next.limits, "limits");
   // Node channels and addresses are fixed when the node set is built; the
   // nodes' tokens alone change live (ApplyReload).
   check(WithoutNodeTokens(running.virtual_storages) == WithoutNodeTokens(next.virtual_storages),

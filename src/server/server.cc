@@ -139,9 +139,13 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   metrics::Options metrics_options;
   metrics_options.grpc_latency_buckets = config.prometheus.grpc_latency_buckets;
   const protoregistry::Registry* reg = registry->get();
-  metrics_options.grpc_type = [reg](std::string_view method) {
+  metrics_options.grpc_type = [reg](std::string_view method) -> std::optional<metrics::GrpcType> {
+    // Praefect's own services are not in the registry of proxied methods.
+    if (method == "/grpc.health.v1.Health/Check") return metrics::GrpcType::kUnary;
+    if (method == "/grpc.health.v1.Health/Watch") return metrics::GrpcType::kServerStream;
     const protoregistry::MethodInfo* info = reg->Lookup(method);
-    return info == nullptr ? metrics::GrpcType::kBidiStream : ToGrpcType(info->shape);
+    if (info == nullptr) return std::nullopt;
+    return ToGrpcType(info->shape);
   };
   metrics::Metrics metrics(std::move(metrics_options));
 
@@ -210,7 +214,14 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   coordinator_options.repository_router = &repository_router;
   coordinator_options.cache = cache.get();
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
-  proxy::Proxy proxy(&coordinator);
+  // Requests are limited by [limits]; responses come from the nodes, which
+  // praefect trusts, and stay unlimited (proxy_options, used for the
+  // channels above).
+  proxy::Options request_options = proxy_options;
+  request_options.max_message_bytes = static_cast<int>(config.limits.max_message_bytes);
+  request_options.max_message_hint = " (praefect's [limits] max_message_bytes; Gitaly's clients split larger data "
+                                     "into several messages)";
+  proxy::Proxy proxy(&coordinator, request_options);
   services::Authenticator authenticate = [&coordinator](const grpc::ServerContext& ctx) {
     return coordinator.Authenticate(ctx.client_metadata());
   };

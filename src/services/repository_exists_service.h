@@ -18,8 +18,11 @@ class RepositoryExistsService final : public grpc::Service {
  public:
   RepositoryExistsService(const nodes::NodeSet* nodes, datastore::Datastore* store, Authenticator authenticate);
 
-  grpc::Status RepositoryExists(grpc::ServerContext* ctx, const gitaly::RepositoryExistsRequest* req,
-                                gitaly::RepositoryExistsResponse* resp);
+  // The request is taken as bytes and read with the proxy's own reader, so
+  // that a malformed one is INVALID_ARGUMENT (grpc++'s typed handler would
+  // answer INTERNAL) and its path passes the same checks as every routed
+  // call (coordinator/request_paths.h).
+  grpc::Status RepositoryExists(grpc::ServerContext* ctx, const grpc::ByteBuffer* req, grpc::ByteBuffer* resp);
 
  private:
   const nodes::NodeSet* nodes_;

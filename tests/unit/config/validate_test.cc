@@ -166,6 +166,12 @@ void TestNumbersAndIntervals(void**) {
                         "switches automatic reconciliation off"),
              "negative interval:\n" + Dump(r));
   check_that(HasProblem(r, Severity::kError, "database.port", 17, 1, "found 70000"), "port:\n" + Dump(r));
+  for (const char* size : {"1023", "1073741825"}) {
+    LoadResult limits = Load(Config(std::string("[limits]\nmax_message_bytes = ") + size + "\n"));
+    check_that(HasProblem(limits, Severity::kError, "limits.max_message_bytes", 3, 1,
+                          std::string("expected a size in bytes from 1024 to 1073741824 (1 GiB), found ") + size),
+               "max_message_bytes out of range:\n" + Dump(limits));
+  }
   LoadResult off = Load(Config("[repositories_cleanup]\nrun_interval = '0'\ncheck_interval = '1s'\n"));
   check_that(off.ok(), "with run_interval 0 the cleanup is off and not checked:\n" + Dump(off));
 }

@@ -268,6 +268,66 @@ void StorageScopedCalls(void**) {
   route->finalizer(grpc::Status(grpc::StatusCode::INTERNAL, "boom"));
 }
 
+// Every path-like field is checked before anything is looked up or
+// registered: the target (read or write, registered or not), the additional
+// repository, RenameRepository's destination, namespace names. Each refusal
+// is INVALID_ARGUMENT naming the method and the rule.
+void PathsValidatedBeforeRouting(void**) {
+  praefect::datastore::MemoryDatastore store;
+  Fixture f(false, &store);
+  for (const auto& n : {"gitaly-1", "gitaly-2", "gitaly-3"}) f.NodeNamed(n).healthy = true;
+  auto refused = [&](const std::string& method, const std::string& message, const std::string& fragment) {
+    auto route = f.Decide(method, message);
+    expect_that(route.status().code() == StatusCode::kInvalidArgument &&
+                    route.status().message().find(method + ": ") == 0 &&
+                    route.status().message().find(fragment) != std::string::npos,
+                method + " refused with \"" + fragment + "\", got " + route.status().ToString());
+  };
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "repository path not set"},
+      {"../../etc", "relative path escapes root directory"},
+      {"/etc/passwd", "is absolute"},
+      {std::string("legit.git\0evil", 14), "NUL byte at offset 9"},
+      {"a/./b", "has a \".\" segment"},
+      {"+gitaly/x.git", "+gitaly"},
+      {std::string(3000, 'z'), "3000 bytes long"},
+  };
+  for (const auto& [path, fragment] : bad) {
+    gitaly::CreateRepositoryRequest create;
+    create.mutable_repository()->set_storage_name("default");
+    create.mutable_repository()->set_relative_path(path);
+    refused("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString(), fragment);
+    refused("/gitaly.RepositoryService/RepositoryExists", Exists("default", path), fragment);
+  }
+  gitaly::CreateRepositoryRequest no_storage;
+  no_storage.mutable_repository()->set_relative_path("a.git");
+  refused("/gitaly.RepositoryService/CreateRepository", no_storage.SerializeAsString(), "storage name not set");
+  expect_that(!store.GetRepository("default", "legit.git")->has_value(), "nothing registered");
+
+  gitaly::CreateForkRequest fork;
+  fork.mutable_repository()->set_storage_name("default");
+  fork.mutable_repository()->set_relative_path("fork.git");
+  fork.mutable_source_repository()->set_storage_name("default");
+  fork.mutable_source_repository()->set_relative_path("../../etc");
+  refused("/gitaly.RepositoryService/CreateFork", fork.SerializeAsString(),
+          "additional repository's relative path \"../../etc\": relative path escapes root directory");
+
+  // RenameRepository (newer than the packaged protos): field 2 by hand.
+  std::string rename = std::string("\x0a\x14\x12\x07" "default" "\x1a\x09" "legit.git") + "\x12\x08" "../evil1";
+  refused("/gitaly.RepositoryService/RenameRepository", rename,
+          "destination relative path \"../evil1\": relative path escapes root directory");
+
+  gitaly::AddNamespaceRequest add;
+  add.set_storage_name("default");
+  add.set_name("../../tmp/x");
+  refused("/gitaly.NamespaceService/AddNamespace", add.SerializeAsString(), "namespace \"../../tmp/x\"");
+  gitaly::RenameNamespaceRequest ns;
+  ns.set_storage_name("default");
+  ns.set_from("ok");
+  ns.set_to("");
+  refused("/gitaly.NamespaceService/RenameNamespace", ns.SerializeAsString(), "new namespace is empty");
+}
+
 void ServerScopedNotProxied(void**) {
   Fixture f;
   auto route = f.Decide("/gitaly.ServerService/ServerInfo", "");
@@ -499,6 +559,7 @@ int main() {
       cmocka_unit_test(AuthReplacedLive),
       cmocka_unit_test(AdditionalRepositoryRewritten),
       cmocka_unit_test(StorageScopedCalls),
+      cmocka_unit_test(PathsValidatedBeforeRouting),
       cmocka_unit_test(ServerScopedNotProxied),
       cmocka_unit_test(RegisteredRepositories),
       cmocka_unit_test(PerRepositoryPrimariesAndReads),

@@ -78,6 +78,31 @@ void test_director_error_is_returned_as_is(void**) {
   expect_that(f.proxy->Stats().bytes_buffered == 0, "the first message released");
 }
 
+// A call the Director refuses at admission ends with that status before
+// anything is read: a 32 MiB first message is never taken from the
+// transport, the Director is never asked to route, no upstream call is made.
+void test_refused_at_admission_reads_nothing(void**) {
+  Fixture f;
+  f.director.set_admit([](const TestDirector::Seen& seen) {
+    return seen.metadata.count("authorization") == 0
+               ? praefect::Status(praefect::StatusCode::kUnauthenticated, "authentication required: no token")
+               : praefect::Status::Ok();
+  });
+  CallResult r = RunCall(f.ProxyChannel(), kEcho, {std::string(32 << 20, 'x')});
+  ExpectCode(r.status, grpc::StatusCode::UNAUTHENTICATED);
+  expect_that(r.status.error_message() == "authentication required: no token", "the refusal as is: " + Describe(r.status));
+  expect_that(f.director.seen().empty(), "the Director never asked to route a refused call");
+  expect_that(f.director.admitted_calls() == 1, "one admission decision");
+  expect_that(f.proxy->Stats().max_bytes_buffered == 0,
+              "nothing of the request held, saw " + std::to_string(f.proxy->Stats().max_bytes_buffered));
+  expect_that(f.backend->CallCount() == 0, "no upstream call");
+  // Admitted calls are read and routed as before.
+  CallResult ok = RunCall(f.ProxyChannel(), kEcho, {"x"},
+                          [](grpc::ClientContext* ctx) { ctx->AddMetadata("authorization", "Bearer t"); });
+  ExpectCode(ok.status, grpc::StatusCode::OK);
+  expect_that(f.director.admitted_calls() == 2 && f.director.seen().size() == 1, "admitted, then routed");
+}
+
 void test_director_dropping_done(void**) {
   Fixture f;
   f.director.set_drop(true);
@@ -316,6 +341,7 @@ int main() {
       cmocka_unit_test(test_status_details_and_trailers_pass_through),
       cmocka_unit_test(test_initial_metadata_with_error),
       cmocka_unit_test(test_director_error_is_returned_as_is),
+      cmocka_unit_test(test_refused_at_admission_reads_nothing),
       cmocka_unit_test(test_director_dropping_done),
       cmocka_unit_test(test_invalid_routes),
       cmocka_unit_test(test_upstream_unavailable_names_label),

@@ -224,6 +224,27 @@ TestDirector::~TestDirector() {
   for (auto& t : threads_) t.join();
 }
 
+Status TestDirector::Admit(const CallInfo& call) {
+  Seen seen{std::string(call.method), Copy(*call.metadata), std::nullopt};
+  std::function<Status(const Seen&)> admit;
+  {
+    std::lock_guard lock(mu_);
+    ++admit_calls_;
+    admit = admit_;
+  }
+  return admit ? admit(seen) : Status::Ok();
+}
+
+void TestDirector::set_admit(std::function<Status(const Seen&)> admit) {
+  std::lock_guard lock(mu_);
+  admit_ = std::move(admit);
+}
+
+int TestDirector::admitted_calls() {
+  std::lock_guard lock(mu_);
+  return admit_calls_;
+}
+
 void TestDirector::Direct(const CallInfo& call, Done done) {
   Seen seen{std::string(call.method), Copy(*call.metadata),
             call.first_message ? std::optional<std::string>(std::string(*call.first_message)) : std::nullopt};

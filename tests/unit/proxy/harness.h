@@ -105,6 +105,13 @@ class TestDirector final : public Director {
   ~TestDirector() override;
 
   void Direct(const CallInfo& call, Done done) override;
+  Status Admit(const CallInfo& call) override;
+
+  // Admits (or refuses) every call with `admit` before anything is read;
+  // unset admits all.
+  void set_admit(std::function<Status(const Seen&)> admit);
+  // How many calls Admit saw.
+  int admitted_calls();
 
   // Routes every call with `decide`; each Route's finalizer is wrapped to
   // record its status.
@@ -120,6 +127,8 @@ class TestDirector final : public Director {
  private:
   std::mutex mu_;
   Decide decide_;
+  std::function<Status(const Seen&)> admit_;
+  int admit_calls_ = 0;
   bool async_ = false;
   bool drop_ = false;
   std::function<void()> gate_;

@@ -1,0 +1,87 @@
+#include "coordinator/record.h"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/quote.h"
+#include "log/log.h"
+#include "nodes/node_call.h"
+#include "wire/rewriter.h"
+
+namespace praefect::coordinator {
+namespace {
+
+constexpr std::chrono::seconds kRemoveTimeout{30};
+
+// Removes `replica_path` from `node`: OK when it is gone (or was never
+// there), else why not.
+Status RemoveReplica(const nodes::Node& node, const std::string& replica_path) {
+  // RemoveRepositoryRequest { Repository repository = 1; }, written with
+  // the rewriter, which creates the absent repository.
+  static const std::vector<uint32_t> kRepositoryField = {1};
+  auto request = wire::RewriteRepository("", kRepositoryField, wire::RepositoryRewrite{node.storage, replica_path});
+  if (!request.ok()) return request.status();
+  grpc::Status st = nodes::CallNode(node, "/gitaly.RepositoryService/RemoveRepository", *request,
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(kRemoveTimeout));
+  if (st.ok() || st.error_code() == grpc::StatusCode::NOT_FOUND) return Status::Ok();
+  return Status(static_cast<StatusCode>(st.error_code()), st.error_message());
+}
+
+}  // namespace
+
+bool RetryHelps(const Status& st) {
+  return st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kDeadlineExceeded ||
+         st.code() == StatusCode::kAborted;
+}
+
+grpc::Status NotRecorded(const Status& st) {
+  if (RetryHelps(st))
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the node applied the change but praefect could not record it (" + st.message() +
+                            "); the change is not acknowledged: retry once the database is reachable");
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()),
+                      "the node applied the change but praefect could not record it (" + st.message() +
+                          "); the change is not acknowledged, and retrying will not help: report this with "
+                          "praefect's log");
+}
+
+void CommitCreation(datastore::Datastore* store, const datastore::NewRepository& repo, const nodes::Node& primary,
+                    const std::function<void()>& invalidate, const grpc::Status& node_status,
+                    proxy::Route::CommitDone done) {
+  if (!node_status.ok()) return done(std::nullopt);
+  const Status recorded = store->CreateRepository(repo);
+  invalidate();
+  if (recorded.ok()) return done(std::nullopt);
+
+  const std::string where = "replica " + QuoteForMessage(repo.replica_path) + " on " + primary.Label();
+  const Status removed = RemoveReplica(primary, repo.replica_path);
+  std::string cleanup;
+  if (removed.ok()) {
+    cleanup = "the " + where + " that this call created was removed again";
+  } else {
+    cleanup = "the " + where + " that this call created could not be removed (" + removed.message() +
+              "): remove it there by hand";
+    log::Error("a repository was created on a node but not registered, and removing it failed",
+               {{"virtual_storage", repo.virtual_storage},
+                {"relative_path", repo.relative_path},
+                {"storage", primary.storage},
+                {"replica_path", repo.replica_path},
+                {"correlation_id", repo.correlation_id},
+                {"error", removed.message()}});
+  }
+  const std::string name = "repository " + QuoteForMessage(repo.relative_path) + " in virtual storage " +
+                           QuoteForMessage(repo.virtual_storage);
+  if (recorded.code() == StatusCode::kAlreadyExists)
+    return done(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                             name + " already exists: another call created it at the same time (" + cleanup + ")"));
+  if (RetryHelps(recorded))
+    return done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             name + " was not created: praefect could not record it (" + recorded.message() + "); " +
+                                 cleanup + "; retry once the database is reachable"));
+  done(grpc::Status(static_cast<grpc::StatusCode>(recorded.code()),
+                    name + " was not created: the database refused to record it (" + recorded.message() + "); " +
+                        cleanup + "; retrying will not help"));
+}
+
+}  // namespace praefect::coordinator
