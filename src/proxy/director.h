@@ -38,9 +38,16 @@ struct CallInfo {
 
 // Where and how to forward one call.
 struct Route {
-  // The upstream to call. Required; channels are shared between calls and
-  // owned by whoever dials them (see UpstreamChannelArguments).
+  // The upstream to call. Required unless `local_response` is set; channels
+  // are shared between calls and owned by whoever dials them (see
+  // UpstreamChannelArguments).
   std::shared_ptr<grpc::Channel> channel;
+
+  // Set: the call is answered here, with no upstream: the client gets these
+  // bytes as its one response message and then OK (the calls praefect
+  // answers itself). `channel`, `first_message`, the metadata edits and
+  // `commit` are ignored; `finalizer` is called with OK.
+  std::optional<std::string> local_response;
 
   // Bytes to send upstream as the first request message instead of what the
   // client sent. nullopt forwards the client's first message untouched (or

@@ -117,6 +117,9 @@ class ProxyCall {
   // Ends the call with `status` before any upstream call was made; calls
   // `finalizer` (if any) with it first.
   void FinishEarly(grpc::Status status, std::function<void(const grpc::Status&)> finalizer);
+  // Ends the call with `response` as its only message and OK, no upstream
+  // call made (Route::local_response); calls `finalizer` (if any) first.
+  void FinishLocal(std::string response, std::function<void(const grpc::Status&)> finalizer);
   // Starts the upstream call for a route whose metadata is validated.
   void StartUpstream(Route route, std::vector<std::pair<std::string, std::string>> metadata);
 

@@ -73,6 +73,8 @@ void ProxyCall::OnDirected(StatusOr<Route> route) {
   const std::string& method = server_context_->method();
   if (!route.ok()) {
     FinishEarly(ToGrpc(route.status()), nullptr);
+  } else if (route->local_response.has_value()) {
+    FinishLocal(std::move(*route->local_response), std::move(route->finalizer));
   } else if (route->channel == nullptr) {
     FinishEarly(ToGrpc(Internal("the director's route for " + method + " names no upstream channel")),
                 std::move(route->finalizer));
@@ -102,6 +104,32 @@ void ProxyCall::FinishEarly(grpc::Status status, std::function<void(const grpc::
   Actions a;
   a.client_finish = true;
   Run(a);
+}
+
+void ProxyCall::FinishLocal(std::string response, std::function<void(const grpc::Status&)> finalizer) {
+  grpc::Status status = grpc::Status::OK;
+  bool cancelled = false;
+  {
+    std::lock_guard lock(mu_);
+    phase_ = Phase::kFinishing;
+    request_state_ = Request::kClosed;
+    ReleaseRequest();
+    cancelled = cancelled_;
+    if (cancelled) {
+      status = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call while it was being answered");
+    } else {
+      response_ = OwnedBuffer(std::move(response));
+    }
+    final_status_ = status;
+  }
+  if (finalizer) finalizer(status);
+  if (cancelled) {
+    client_.Finish(std::move(status));
+  } else {
+    // No OnWriteDone follows a StartWriteAndFinish; response_ lives until
+    // the call is deleted, after OnDone.
+    client_.StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+  }
 }
 
 void ProxyCall::StartUpstream(Route route, Metadata metadata) {

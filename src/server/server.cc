@@ -21,7 +21,6 @@
 #include "datastore/repository_cache.h"
 #include "server/work_pool.h"
 #include "replication/replicator.h"
-#include "services/repository_exists_service.h"
 #include "log/log.h"
 #include "metrics/exposer.h"
 #include "metrics/metrics.h"
@@ -35,7 +34,7 @@
 #include "server/reload.h"
 #include "server/systemd_supervision.h"
 #include "systemd/notify.h"
-#include "services/server_service.h"
+#include "services/local_director.h"
 #include "systemd/activation.h"
 
 namespace praefect::server {
@@ -140,7 +139,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   metrics_options.grpc_latency_buckets = config.prometheus.grpc_latency_buckets;
   const protoregistry::Registry* reg = registry->get();
   metrics_options.grpc_type = [reg](std::string_view method) -> std::optional<metrics::GrpcType> {
-    // Praefect's own services are not in the registry of proxied methods.
+    // The health service is not in the registry of proxied methods.
     if (method == "/grpc.health.v1.Health/Check") return metrics::GrpcType::kUnary;
     if (method == "/grpc.health.v1.Health/Watch") return metrics::GrpcType::kServerStream;
     const protoregistry::MethodInfo* info = reg->Lookup(method);
@@ -221,12 +220,12 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   request_options.max_message_bytes = static_cast<int>(config.limits.max_message_bytes);
   request_options.max_message_hint = " (praefect's [limits] max_message_bytes; Gitaly's clients split larger data "
                                      "into several messages)";
-  proxy::Proxy proxy(&coordinator, request_options);
-  services::Authenticator authenticate = [&coordinator](const grpc::ServerContext& ctx) {
-    return coordinator.Authenticate(ctx.client_metadata());
-  };
-  services::ServerService server_service(nodes->get(), authenticate);
-  services::RepositoryExistsService repository_exists(nodes->get(), &store, authenticate);
+  // RepositoryExists and ServerInfo are answered by praefect itself, on the
+  // proxy's path, so that they too are admitted before anything is read.
+  services::LocalDirectorOptions local_options;
+  local_options.executor = coordinator_options.executor;
+  services::LocalDirector director(&coordinator, nodes->get(), &store, local_options);
+  proxy::Proxy proxy(&director, request_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -252,8 +251,6 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     if (Status st = PrepareUnixSocket(listen.socket_path); !st.ok()) return Fail(err, st.message());
     builder.AddListeningPort("unix:" + listen.socket_path, grpc::InsecureServerCredentials());
   }
-  builder.RegisterService(&server_service);
-  builder.RegisterService(&repository_exists);
   builder.RegisterCallbackGenericService(&proxy);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Fail(err, "cannot start the gRPC server on the configured addresses (see the log above)");

@@ -103,6 +103,25 @@ void test_refused_at_admission_reads_nothing(void**) {
   expect_that(f.director.admitted_calls() == 2 && f.director.seen().size() == 1, "admitted, then routed");
 }
 
+// A Route with a local response answers the call here: that one message,
+// then OK, no upstream call; the finalizer hears OK.
+void test_local_response(void**) {
+  Fixture f;
+  f.director.set_decide([](const TestDirector::Seen& seen) -> StatusOr<Route> {
+    Route route;
+    route.local_response = "answer to " + seen.first_message.value_or("nothing");
+    return route;
+  });
+  CallResult r = RunCall(f.ProxyChannel(), kEcho, {"question"});
+  ExpectCode(r.status, grpc::StatusCode::OK);
+  expect_that(r.responses == std::vector<std::string>{"answer to question"},
+              "the local response, got " + std::to_string(r.responses.size()) + " messages");
+  expect_that(f.backend->CallCount() == 0, "no upstream call");
+  expect_that(f.director.finalized().size() == 1 && f.director.finalized()[0].ok(), "the finalizer heard OK");
+  expect_that(Eventually([&] { return f.proxy->Stats().calls_active == 0 && f.proxy->Stats().bytes_buffered == 0; }),
+              "the call ended and released its first message");
+}
+
 void test_director_dropping_done(void**) {
   Fixture f;
   f.director.set_drop(true);
@@ -342,6 +361,7 @@ int main() {
       cmocka_unit_test(test_initial_metadata_with_error),
       cmocka_unit_test(test_director_error_is_returned_as_is),
       cmocka_unit_test(test_refused_at_admission_reads_nothing),
+      cmocka_unit_test(test_local_response),
       cmocka_unit_test(test_director_dropping_done),
       cmocka_unit_test(test_invalid_routes),
       cmocka_unit_test(test_upstream_unavailable_names_label),

@@ -1,4 +1,6 @@
-#include "services/server_service.h"
+#include "services/server_info.h"
+
+#include <grpcpp/grpcpp.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -6,6 +8,7 @@
 
 #include "auth/token.h"
 #include "log/log.h"
+#include "server.grpc.pb.h"
 
 namespace praefect::services {
 
@@ -23,15 +26,7 @@ std::string DeriveFilesystemId(std::string_view name) {
   return out;
 }
 
-ServerService::ServerService(const nodes::NodeSet* nodes, Authenticator authenticate,
-                             std::chrono::milliseconds node_timeout)
-    : nodes_(nodes), authenticate_(std::move(authenticate)), node_timeout_(node_timeout) {}
-
-grpc::Status ServerService::ServerInfo(grpc::ServerContext* ctx, const gitaly::ServerInfoRequest*,
-                                       gitaly::ServerInfoResponse* resp) {
-  if (Status st = authenticate_(*ctx); !st.ok())
-    return grpc::Status(static_cast<grpc::StatusCode>(st.code()), st.message());
-
+StatusOr<std::string> AnswerServerInfo(const nodes::NodeSet& nodes, std::chrono::milliseconds node_timeout) {
   struct Answer {
     const nodes::Node* node = nullptr;
     grpc::ClientContext ctx;
@@ -42,11 +37,11 @@ grpc::Status ServerService::ServerInfo(grpc::ServerContext* ctx, const gitaly::S
   std::mutex mu;
   std::condition_variable cv;
   size_t left = 0;
-  for (const auto& vs : nodes_->virtual_storages()) {
+  for (const auto& vs : nodes.virtual_storages()) {
     for (const auto& node : vs.nodes) {
       auto a = std::make_unique<Answer>();
       a->node = node.get();
-      a->ctx.set_deadline(std::chrono::system_clock::now() + node_timeout_);
+      a->ctx.set_deadline(std::chrono::system_clock::now() + node_timeout);
       answers.push_back(std::move(a));
       ++left;
     }
@@ -69,9 +64,11 @@ grpc::Status ServerService::ServerInfo(grpc::ServerContext* ctx, const gitaly::S
     cv.wait(lock, [&] { return left == 0; });
   }
 
+  gitaly::ServerInfoResponse response;
+  gitaly::ServerInfoResponse* resp = &response;
   bool versions_set = false;
   size_t i = 0;
-  for (const auto& vs : nodes_->virtual_storages()) {
+  for (const auto& vs : nodes.virtual_storages()) {
     gitaly::ServerInfoResponse::StorageStatus* status = resp->add_storage_statuses();
     status->set_storage_name(vs.name);
     status->set_filesystem_id(DeriveFilesystemId(vs.name));
@@ -97,7 +94,7 @@ grpc::Status ServerService::ServerInfo(grpc::ServerContext* ctx, const gitaly::S
       }
     }
   }
-  return grpc::Status::OK;
+  return response.SerializeAsString();
 }
 
 }  // namespace praefect::services
