@@ -45,6 +45,10 @@ StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
 EventLoop::EventLoop(int epoll_fd, int wake_fd) : epoll_fd_(epoll_fd), wake_fd_(wake_fd) {}
 
 EventLoop::~EventLoop() {
+  // What other threads posted after the loop stopped still runs: it may hold
+  // the last reference to a call, which then ends cleanly.
+  RunPosted();
+  RunDeferred();
   RunDoomed();
   close(wake_fd_);
   close(epoll_fd_);
@@ -100,7 +104,7 @@ int EventLoop::NextTimeoutMs() const {
     std::lock_guard lock(posted_mu_);
     if (!posted_.empty()) return 0;
   }
-  if (!doomed_.empty()) return 0;
+  if (!doomed_.empty() || !deferred_.empty()) return 0;
   if (timer_order_.empty()) return -1;
   auto wait = timer_order_.begin()->first - Clock::now();
   if (wait <= Clock::duration::zero()) return 0;
@@ -117,14 +121,18 @@ void EventLoop::Run() {
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, NextTimeoutMs());
     now_ = Clock::now();
     for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->OnIoEvent(events[i].events);
+    RunDeferred();
     RunTimers();
+    RunDeferred();
     RunPosted();
+    RunDeferred();
     RunDoomed();
   }
   Remove(wake_fd_);
   // What was posted before Stop still runs: it may hold the last reference
   // to a call that must be finished.
   RunPosted();
+  RunDeferred();
   RunDoomed();
 }
 
@@ -147,6 +155,14 @@ void EventLoop::RunTimers() {
     std::function<void()> fn = std::move(it->second);
     timers_.erase(it);
     fn();
+  }
+}
+
+void EventLoop::RunDeferred() {
+  while (!deferred_.empty()) {
+    auto batch = std::move(deferred_);
+    deferred_.clear();
+    for (auto& fn : batch) fn();
   }
 }
 
@@ -173,9 +189,13 @@ StatusOr<std::unique_ptr<LoopGroup>> LoopGroup::Create(int threads) {
   return group;
 }
 
-LoopGroup::~LoopGroup() {
+LoopGroup::~LoopGroup() { StopAndJoin(); }
+
+void LoopGroup::StopAndJoin() {
   for (auto& loop : loops_) loop->Stop();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 void LoopGroup::RunOnAll(const std::function<void(EventLoop&)>& fn) {

@@ -65,6 +65,11 @@ class EventLoop {
   // the loop stopped is destroyed unrun when the loop is.
   void Post(std::function<void()> fn);
 
+  // Runs `fn` on the loop once the current batch of events, timers or posts
+  // is handled, before the loop sleeps: work gathered from many callbacks
+  // (a session's output) is done once. REQUIRES: on the loop's thread.
+  void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+
   // Deletes `object` after the current batch of events: handlers that may
   // still be named by an event of this batch die here.
   template <class T>
@@ -86,6 +91,7 @@ class EventLoop {
   void RunPosted();
   void RunTimers();
   void RunDoomed();
+  void RunDeferred();
   int NextTimeoutMs() const;
 
   const int epoll_fd_;
@@ -101,6 +107,7 @@ class EventLoop {
   std::multimap<Clock::time_point, TimerId> timer_order_;
   std::unordered_map<TimerId, std::function<void()>> timers_;
 
+  std::vector<std::function<void()>> deferred_;
   std::vector<std::unique_ptr<void, void (*)(void*)>> doomed_;
 };
 
@@ -109,8 +116,11 @@ class LoopGroup {
  public:
   // REQUIRES: threads >= 1.
   static StatusOr<std::unique_ptr<LoopGroup>> Create(int threads);
-  // Stops the loops and joins their threads.
+  // Stops the loops and joins their threads (if not done yet).
   ~LoopGroup();
+  // Stops the loops and joins their threads; the loops stay (objects that
+  // belong to them can be destroyed now, on the calling thread).
+  void StopAndJoin();
 
   size_t size() const { return loops_.size(); }
   EventLoop& loop(size_t i) { return *loops_[i]; }

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace praefect::http2::grpc {
+namespace praefect::http2::rpc {
 
 MessageScanner::Result MessageScanner::Feed(std::string_view bytes) {
   Result r;
@@ -178,4 +178,4 @@ HeaderList TrailersFor(const CallStatus& status, bool headers_sent) {
   return out;
 }
 
-}  // namespace praefect::http2::grpc
+}  // namespace praefect::http2::rpc

@@ -12,7 +12,7 @@
 // gRPC over HTTP/2, as much as a proxy needs: the 5-byte message prefix,
 // the grpc-timeout header, and the status in trailers (gRPC's
 // PROTOCOL-HTTP2.md). Pure functions and a small state machine; no I/O.
-namespace praefect::http2::grpc {
+namespace praefect::http2::rpc {
 
 inline constexpr size_t kPrefixSize = 5;
 
@@ -75,4 +75,4 @@ CallStatus StatusFromTrailers(const HeaderList& trailers, std::optional<int> htt
 // a trailers-only response: :status and content-type first.
 HeaderList TrailersFor(const CallStatus& status, bool headers_sent);
 
-}  // namespace praefect::http2::grpc
+}  // namespace praefect::http2::rpc

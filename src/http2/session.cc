@@ -94,6 +94,9 @@ struct Callbacks {
         if (st->listener_ != nullptr) st->listener_->OnEndStream();
         break;
       }
+      case NGHTTP2_PING:
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) s->owner_->OnPingReceived();
+        break;
       case NGHTTP2_GOAWAY:
         s->goaway_received_ = true;
         s->owner_->OnGoAway(frame->goaway.last_stream_id, frame->goaway.error_code);

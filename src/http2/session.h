@@ -145,6 +145,8 @@ class Session {
     virtual void OnWantWrite() = 0;
     // The peer sent GOAWAY: streams above `last_stream_id` were not processed.
     virtual void OnGoAway(int32_t last_stream_id, uint32_t error_code) = 0;
+    // The peer sent a PING (nghttp2 answers it).
+    virtual void OnPingReceived() {}
   };
 
   virtual ~Session();

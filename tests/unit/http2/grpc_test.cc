@@ -5,7 +5,7 @@
 #include "test_support.h"
 
 using namespace praefect::http2;
-using namespace praefect::http2::grpc;
+using namespace praefect::http2::rpc;
 using praefect::StatusCode;
 using namespace std::chrono_literals;
 
