@@ -43,16 +43,20 @@ std::optional<std::chrono::nanoseconds> ParseTimeout(std::string_view value) {
   int64_t n = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size() - 1, n);
   if (ec != std::errc() || end != value.data() + value.size() - 1 || n < 0) return std::nullopt;
-  using namespace std::chrono;
+  int64_t unit_ns = 0;
   switch (value.back()) {
-    case 'H': return duration_cast<nanoseconds>(hours(n));
-    case 'M': return duration_cast<nanoseconds>(minutes(n));
-    case 'S': return duration_cast<nanoseconds>(seconds(n));
-    case 'm': return duration_cast<nanoseconds>(milliseconds(n));
-    case 'u': return duration_cast<nanoseconds>(microseconds(n));
-    case 'n': return nanoseconds(n);
+    case 'H': unit_ns = 3'600'000'000'000; break;
+    case 'M': unit_ns = 60'000'000'000; break;
+    case 'S': unit_ns = 1'000'000'000; break;
+    case 'm': unit_ns = 1'000'000; break;
+    case 'u': unit_ns = 1'000; break;
+    case 'n': unit_ns = 1; break;
     default: return std::nullopt;
   }
+  // 99999999H is 11,000 years, past what nanoseconds hold: a timeout that
+  // long is as good as none, and is capped so that deadlines stay exact.
+  if (n > kMaxTimeout.count() / unit_ns) return kMaxTimeout;
+  return std::chrono::nanoseconds(n * unit_ns);
 }
 
 std::string FormatTimeout(std::chrono::nanoseconds timeout) {

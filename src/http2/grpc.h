@@ -46,6 +46,9 @@ class MessageScanner {
 // The prefix of a message of `length` bytes (uncompressed).
 std::string Prefix(size_t length);
 
+// Timeouts longer than this (100 years) are taken as this.
+inline constexpr std::chrono::nanoseconds kMaxTimeout = std::chrono::hours(24 * 365 * 100);
+
 // "10S", "1500m", ...: the grpc-timeout header. nullopt if malformed.
 std::optional<std::chrono::nanoseconds> ParseTimeout(std::string_view value);
 // The shortest exact-enough encoding (at most 8 digits, as the spec says),

@@ -95,8 +95,8 @@ HeaderList Request() {
 }
 
 void test_request_response_trailers(void**) {
+  Recorder up;  // outlives the sessions, which tell it when they die
   Pair p;
-  Recorder up;
   Status why;
   Stream* cs = p.client->OpenStream(Request(), false, &up, &why);
   assert_non_null(cs);
@@ -122,8 +122,8 @@ void test_request_response_trailers(void**) {
 }
 
 void test_trailers_only_and_reset_of_unfinished_request(void**) {
-  Pair p;
   Recorder up;
+  Pair p;
   Status why;
   Stream* cs = p.client->OpenStream(Request(), false, &up, &why);
   up.stream = cs;
@@ -141,8 +141,8 @@ void test_trailers_only_and_reset_of_unfinished_request(void**) {
 void test_flow_control_waits_for_consume(void**) {
   SessionOptions o;
   o.initial_stream_window = 16384;
-  Pair p(o);
   Recorder up;
+  Pair p(o);
   Status why;
   Stream* cs = p.client->OpenStream(Request(), false, &up, &why);
   up.stream = cs;
@@ -164,8 +164,8 @@ void test_flow_control_waits_for_consume(void**) {
 }
 
 void test_client_reset_reaches_server(void**) {
-  Pair p;
   Recorder up;
+  Pair p;
   Status why;
   Stream* cs = p.client->OpenStream(Request(), false, &up, &why);
   up.stream = cs;
@@ -181,11 +181,11 @@ void test_client_reset_reaches_server(void**) {
 void test_oversized_headers_flagged(void**) {
   SessionOptions o;
   o.max_header_list_bytes = 1024;
+  Recorder up;
   Pair p(o);
   HeaderList big = Request();
   big.push_back({"x-big", std::string(4000, 'b')});
   big.push_back({"x-after", "a"});
-  Recorder up;
   Status why;
   // The client does not enforce the server's limit (a hostile one would not).
   Stream* cs = p.client->OpenStream(big, true, &up, &why);
@@ -199,12 +199,12 @@ void test_oversized_headers_flagged(void**) {
 }
 
 void test_goaway_heard(void**) {
+  Recorder up;
   Pair p;
   p.Pump();
   p.server->GoAway(kNoError, "bye");
   p.Pump();
   expect_that(p.client_side.goaways == 1, "the client heard GOAWAY");
-  Recorder up;
   Status why;
   Stream* cs = p.client->OpenStream(Request(), true, &up, &why);
   expect_that(cs == nullptr && !why.ok(), "no new stream after GOAWAY: " + why.ToString());
