@@ -61,8 +61,7 @@ StatusOr<std::chrono::system_clock::time_point> CertificateNotAfter(const TlsFil
   if (!chain.ok()) return chain.status();
   std::chrono::system_clock::time_point not_after;
   if (!ToTimePoint(X509_get0_notAfter(chain->front().get()), &not_after)) {
-    return FailedPrecondition(Setting(name, files.certificate_path) + ": " +
-                              WhichCertificate(0, chain->front().get()) +
+    return FailedPrecondition(Setting(name, files.certificate_path) + ": " + WhichCertificate(0, chain->front().get()) +
                               " has an expiry date that cannot be read: issue a new certificate");
   }
   return not_after;

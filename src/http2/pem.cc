@@ -52,8 +52,8 @@ Status ReadSmallFile(const std::string& path, const std::string& setting, std::s
     out->append(buf, static_cast<size_t>(n));
     if (out->size() > kMaxPemFileBytes) {
       close(fd);
-      return FailedPrecondition(setting + ": the file is larger than 1 MiB, which no PEM certificate or key is: " +
-                                "check the path");
+      return FailedPrecondition(setting +
+                                ": the file is larger than 1 MiB, which no PEM certificate or key is: check the path");
     }
   }
   close(fd);
@@ -127,8 +127,9 @@ StatusOr<EvpPkeyPtr> ReadPrivateKey(const TlsFiles& files) {
   EvpPkeyPtr key;
   std::string failure;
   if (Contains(text, "ENCRYPTED")) {
-    failure = "the key is encrypted and praefect has no passphrase to give: store it unencrypted "
-              "(`openssl pkey -in KEY -out PLAIN`), readable only by praefect's user";
+    failure =
+        "the key is encrypted and praefect has no passphrase to give: store it unencrypted "
+        "(`openssl pkey -in KEY -out PLAIN`), readable only by praefect's user";
   } else if (BioPtr bio = ReadOnlyBio(text); bio) {
     ERR_clear_error();
     key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
@@ -137,8 +138,9 @@ StatusOr<EvpPkeyPtr> ReadPrivateKey(const TlsFiles& files) {
       if (text.empty()) {
         failure = "it is empty: it must hold the private key in PEM";
       } else if (!Contains(text, "-----BEGIN ")) {
-        failure = "it is not PEM (no \"-----BEGIN PRIVATE KEY-----\" line): convert a DER key with "
-                  "`openssl pkey -inform DER -in KEY -out KEY.pem`";
+        failure =
+            "it is not PEM (no \"-----BEGIN PRIVATE KEY-----\" line): convert a DER key with "
+            "`openssl pkey -inform DER -in KEY -out KEY.pem`";
       } else if (!Contains(text, "PRIVATE KEY-----")) {
         failure = "it holds no private key" +
                   std::string(Contains(text, "CERTIFICATE-----")

@@ -65,9 +65,9 @@ void test_certificate_not_yet_valid_is_refused(void**) {
 void test_expired_certificate_in_the_chain_is_named(void**) {
   using namespace praefect::http2::testing;
   praefect::http2::EvpPkeyPtr root_key = NewKey(), intermediate_key = NewKey(), leaf_key = NewKey();
-  praefect::http2::X509Ptr root = Issue(
-      {.common_name = "root", .not_before = Utc(2020, 1, 1), .not_after = Utc(2099, 1, 1), .is_ca = true},
-      root_key.get(), nullptr, root_key.get());
+  praefect::http2::X509Ptr root =
+      Issue({.common_name = "root", .not_before = Utc(2020, 1, 1), .not_after = Utc(2099, 1, 1), .is_ca = true},
+            root_key.get(), nullptr, root_key.get());
   praefect::http2::X509Ptr intermediate = Issue(
       {.common_name = "old intermediate", .not_before = Utc(2020, 1, 1), .not_after = Utc(2025, 6, 1), .is_ca = true},
       intermediate_key.get(), root.get(), root_key.get());
@@ -77,8 +77,9 @@ void test_expired_certificate_in_the_chain_is_named(void**) {
   TlsFiles files;
   files.certificate_path = pki->Write("chain.pem", ToPem(leaf.get()) + ToPem(intermediate.get()));
   files.key = ToPem(leaf_key.get());
-  ExpectRefused(CheckCertificateFiles(files, kToday),
-                {"certificate 2 of the chain (CN=old intermediate,O=praefect tests) expired on 2025-06-01 00:00:00 UTC"});
+  ExpectRefused(
+      CheckCertificateFiles(files, kToday),
+      {"certificate 2 of the chain (CN=old intermediate,O=praefect tests) expired on 2025-06-01 00:00:00 UTC"});
   assert_status_ok(CheckCertificateFiles(files, Utc(2025, 1, 1)));
 }
 
@@ -98,9 +99,8 @@ void test_key_that_does_not_match_is_refused(void**) {
 void test_unreadable_files_are_named(void**) {
   TlsFiles files = pki->server();
   files.certificate_path = pki->Path("missing.pem");
-  ExpectRefused(CheckCertificateFiles(files, kToday),
-                {"tls.certificate_path " + Quoted(files.certificate_path), "No such file or directory",
-                 "praefect's user may read it"});
+  ExpectRefused(CheckCertificateFiles(files, kToday), {"tls.certificate_path " + Quoted(files.certificate_path),
+                                                       "No such file or directory", "praefect's user may read it"});
   files.certificate_path = pki->dir();
   ExpectRefused(CheckCertificateFiles(files, kToday), {Quoted(pki->dir()), "Is a directory"});
   files = pki->server();
@@ -151,9 +151,8 @@ void test_encrypted_key_is_refused(void**) {
   praefect::http2::EvpPkeyPtr key = praefect::http2::testing::NewKey();
   BIO* bio = BIO_new(BIO_s_mem());
   const char kPass[] = "secret";
-  assert_int_equal(PEM_write_bio_PrivateKey(bio, key.get(), EVP_aes_128_cbc(), nullptr, 0, nullptr,
-                                            const_cast<char*>(kPass)),
-                   1);
+  assert_int_equal(
+      PEM_write_bio_PrivateKey(bio, key.get(), EVP_aes_128_cbc(), nullptr, 0, nullptr, const_cast<char*>(kPass)), 1);
   char* data = nullptr;
   long n = BIO_get_mem_data(bio, &data);
   std::string pem(data, static_cast<size_t>(n));

@@ -64,10 +64,10 @@ X509Ptr Issue(const CertificateSpec& spec, EVP_PKEY* key, X509* issuer, EVP_PKEY
   if (!cert || X509_set_version(cert.get(), X509_VERSION_3) != 1) Die("X509_new");
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial++);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("praefect tests"), -1,
-                             -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("praefect tests"), -1, -1,
+                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(spec.common_name.c_str()),
+                             -1, -1, 0);
   X509_set_issuer_name(cert.get(), issuer != nullptr ? X509_get_subject_name(issuer) : name);
   SetTime(X509_getm_notBefore(cert.get()), spec.not_before);
   SetTime(X509_getm_notAfter(cert.get()), spec.not_after);
@@ -112,9 +112,8 @@ TestPki::TestPki() {
                      ca_key.get(), nullptr, ca_key.get());
   Write("ca.pem", ToPem(ca.get()));
   EvpPkeyPtr other_ca_key = NewKey();
-  X509Ptr other_ca =
-      Issue({.common_name = "another test CA", .not_before = begin, .not_after = end, .is_ca = true},
-            other_ca_key.get(), nullptr, other_ca_key.get());
+  X509Ptr other_ca = Issue({.common_name = "another test CA", .not_before = begin, .not_after = end, .is_ca = true},
+                           other_ca_key.get(), nullptr, other_ca_key.get());
   Write("other_ca.pem", ToPem(other_ca.get()));
 
   EvpPkeyPtr server_key = NewKey();
