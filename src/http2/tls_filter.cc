@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/quote.h"
 #include "http2/pem.h"
 #include "http2/tls_failure.h"
 
@@ -146,15 +147,18 @@ void TlsFilter::Start(const std::string& server_name) {
     return;
   }
   bool ok = false;
-  if (IsIpAddress(host)) {
+  if (host.find('\0') != std::string::npos) {
+    ok = false;  // OpenSSL takes C strings: never check a shortened name.
+  } else if (IsIpAddress(host)) {
     // Certificates list IP addresses apart from names, and SNI carries names only.
     ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str()) == 1;
   } else {
     ok = SSL_set_tlsext_host_name(ssl_, host.c_str()) == 1 && SSL_set1_host(ssl_, host.c_str()) == 1;
   }
   if (!ok) {
-    error_ = FailedPrecondition(connection + ": \"" + host + "\" is not a valid host name or IP address (OpenSSL: " +
-                                DrainOpenSslErrors() + "): check the address");
+    error_ = FailedPrecondition(connection + ": " + QuoteForMessage(host) +
+                                " is not a valid host name or IP address (OpenSSL: " + DrainOpenSslErrors() +
+                                "): check the address");
     return;
   }
   (void)Advance();  // The ClientHello; an error stays in error_.

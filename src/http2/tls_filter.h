@@ -30,6 +30,11 @@ namespace praefect::http2 {
 //                     returns; handshake replies, tickets and alerts come out
 //                     of ReceiveCiphertext)
 //
+// A partial write leaves the rest in the owner's buffer: keep writing it
+// from an offset, and pass the buffer to TakeCiphertext again only once it
+// is empty (TakeCiphertext then swaps instead of appending). While the socket
+// does not take ciphertext, stop producing plaintext (ciphertext_size()).
+//
 // Errors are sticky: after one, every call returns the same Status (for a
 // handshake: "TLS handshake with 10.0.0.5:51234 failed: the client does not
 // trust praefect's certificate (alert 48 unknown_ca): ..."); write whatever
@@ -53,8 +58,9 @@ class TlsFilter {
  public:
   // `peer` names the remote end in error messages ("10.0.0.5:51234").
   static std::unique_ptr<TlsFilter> ForServer(std::shared_ptr<const TlsContext> context, std::string peer);
-  // `server_name` is the host (or IP address) the server's certificate must
-  // be valid for; a host name is also sent as SNI. `peer` names the remote
+  // `server_name` is the host (or IP address, "[::1]" accepted) of the
+  // address, without its port: the server's certificate must be valid for
+  // it, and a host name is also sent as SNI. `peer` names the remote
   // end in error messages ("gitaly-1.internal:8075"). The ClientHello is
   // ready for TakeCiphertext on return.
   // REQUIRES: !context->is_server().

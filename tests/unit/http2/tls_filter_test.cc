@@ -413,12 +413,23 @@ void test_damaged_record_after_the_handshake_fails(void**) {
                "(alert 20 bad_record_mac)"});
 }
 
-void test_context_of_the_wrong_side_is_a_bug_not_a_crash(void**) {
+void test_misuse_fails_without_a_crash(void**) {
   auto server = TlsFilter::ForServer(ClientContext(pki->Path("ca.pem")), kClientPeer);
   const Status st = server->ReceiveCiphertext("anything");
   expect_that(st.code() == StatusCode::kInternal && Contains(st.message(), "a bug in praefect"), st.ToString());
   auto client = TlsFilter::ForClient(ClientContext(pki->Path("ca.pem")), "", kServerPeer);
   expect_that(client->SendPlaintext("x").code() == StatusCode::kFailedPrecondition, "no server name");
+  // A name OpenSSL would cut at its NUL byte is refused, not checked shortened.
+  auto cut =
+      TlsFilter::ForClient(ClientContext(pki->Path("ca.pem")), std::string("praefect.test\0.evil", 19), kServerPeer);
+  const Status nul = cut->ReceiveCiphertext("x");
+  expect_that(nul.code() == StatusCode::kFailedPrecondition && Contains(nul.message(),
+                                                                        "praefect.test\\x00.evil\" is "
+                                                                        "not a valid host name"),
+              nul.ToString());
+  std::string hello;
+  cut->TakeCiphertext(&hello);
+  expect_that(hello.empty(), "no ClientHello for a refused name");
 }
 
 int Setup(void**) {
@@ -450,7 +461,7 @@ int main(void) {
       cmocka_unit_test(test_eof_during_the_handshake),
       cmocka_unit_test(test_garbage_fails_cleanly),
       cmocka_unit_test(test_damaged_record_after_the_handshake_fails),
-      cmocka_unit_test(test_context_of_the_wrong_side_is_a_bug_not_a_crash),
+      cmocka_unit_test(test_misuse_fails_without_a_crash),
   };
   return cmocka_run_group_tests(tests, Setup, Teardown);
 }
