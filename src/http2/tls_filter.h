@@ -35,9 +35,10 @@ namespace praefect::http2 {
 // is empty (TakeCiphertext then swaps instead of appending). While the socket
 // does not take ciphertext, stop producing plaintext (ciphertext_size()).
 //
-// Errors are sticky: after one, every call returns the same Status (for a
-// handshake: "TLS handshake with 10.0.0.5:51234 failed: the client does not
-// trust praefect's certificate (alert 48 unknown_ca): ..."); write whatever
+// Errors come from ReadPlaintext (or ReceiveEof, SendPlaintext) and are
+// sticky: after one, every call returns the same Status (for a handshake:
+// "TLS handshake with 10.0.0.5:51234 failed: the client does not trust
+// praefect's certificate (alert 48 unknown_ca): ..."); write whatever
 // TakeCiphertext still gives (the alert telling the peer why), then close.
 //
 // Copies: a received byte is copied by OpenSSL from the bytes given to
@@ -72,8 +73,11 @@ class TlsFilter {
   TlsFilter& operator=(const TlsFilter&) = delete;
 
   // Bytes read from the socket. Takes all of them: it decrypts what it can
-  // now (driving the handshake) and OpenSSL keeps a partial record. Errors
-  // are UNAVAILABLE with a message for the operator. Bytes after the peer's
+  // now (driving the handshake) and OpenSSL keeps a partial record. What the
+  // bytes cause (a failed handshake, a damaged record) is reported by the
+  // ReadPlaintext that follows, after the plaintext decrypted before it, as
+  // SecureLayer (connection.h) expects; this returns an error only when the
+  // connection had failed before the call. Bytes after the peer's
   // close_notify are ignored.
   [[nodiscard]] Status ReceiveCiphertext(std::string_view bytes);
 
@@ -85,8 +89,8 @@ class TlsFilter {
   [[nodiscard]] Status ReceiveEof();
 
   // Appends the plaintext decrypted so far to `out`, then returns the
-  // connection's error if it has one (plaintext decrypted before an error is
-  // still handed over).
+  // connection's error if it has one: UNAVAILABLE, with a message for the
+  // operator (plaintext decrypted before the error is still handed over).
   [[nodiscard]] Status ReadPlaintext(std::string* out);
 
   // Queues `bytes` for the peer; takes all of them. FAILED_PRECONDITION after

@@ -36,7 +36,9 @@ bool Handshakes(std::shared_ptr<const TlsContext> server, std::shared_ptr<const 
     std::string to_server, to_client;
     c->TakeCiphertext(&to_server);
     s->TakeCiphertext(&to_client);
-    if (!s->ReceiveCiphertext(to_server).ok() || !c->ReceiveCiphertext(to_client).ok()) return false;
+    std::string plaintext;
+    if (!s->ReceiveCiphertext(to_server).ok() || !s->ReadPlaintext(&plaintext).ok()) return false;
+    if (!c->ReceiveCiphertext(to_client).ok() || !c->ReadPlaintext(&plaintext).ok()) return false;
   }
   return c->handshake_done() && s->handshake_done();
 }

@@ -63,6 +63,15 @@ std::string Payload(size_t size, uint32_t seed) {
   return out;
 }
 
+// What the connection does with `bytes`: ReceiveCiphertext's status, else
+// that of the ReadPlaintext after it (which reports what the bytes caused).
+Status Feed(TlsFilter& filter, std::string_view bytes) {
+  Status received = filter.ReceiveCiphertext(bytes);
+  std::string plaintext;
+  Status read = filter.ReadPlaintext(&plaintext);
+  return received.ok() ? read : received;
+}
+
 // One end of a connection in a test: a filter, what it received, and its
 // first error.
 struct End {
@@ -248,7 +257,7 @@ class RawClient {
       SSL_do_handshake(ssl_);
       std::string to_server = Drain();
       if (!to_server.empty()) {
-        *server_status = server.ReceiveCiphertext(to_server);
+        *server_status = Feed(server, to_server);
         if (!server_status->ok()) return false;
       }
       std::string to_client;
@@ -380,10 +389,13 @@ void test_garbage_fails_cleanly(void**) {
   };
   for (const Case& c : cases) {
     auto server = TlsFilter::ForServer(server_ctx, kClientPeer);
-    Status st = server->ReceiveCiphertext(c.bytes);
-    if (st.ok()) st = server->ReceiveCiphertext(Payload(20000, 4));  // a header may wait for its record
+    // The bytes are taken; ReadPlaintext says what they caused.
+    assert_status_ok(server->ReceiveCiphertext(c.bytes));
+    Status st = Feed(*server, "");
+    if (st.ok()) st = Feed(*server, Payload(20000, 4));  // a header may wait for its record
     ExpectError(st, {c.expected});
     // Sticky: every later call says the same.
+    expect_that(server->ReceiveCiphertext("more").message() == st.message(), std::string(c.name) + ": refused");
     std::string plaintext;
     expect_that(server->ReadPlaintext(&plaintext).message() == st.message(), std::string(c.name) + ": same error");
     expect_that(server->SendPlaintext("x").message() == st.message(), std::string(c.name) + ": same error on send");
@@ -391,7 +403,7 @@ void test_garbage_fails_cleanly(void**) {
   }
   // A client that reached a plaintext server.
   auto client = TlsFilter::ForClient(ClientContext(pki->Path("ca.pem")), "praefect.test", kServerPeer);
-  ExpectError(client->ReceiveCiphertext(std::string("\x00\x00\x12\x04\x00\x00\x00\x00\x00", 9)),
+  ExpectError(Feed(*client, std::string("\x00\x00\x12\x04\x00\x00\x00\x00\x00", 9)),
               {"what the server sent is not TLS", "does the server serve TLS on this port?"});
 }
 
@@ -402,7 +414,7 @@ void test_damaged_record_after_the_handshake_fails(void**) {
   std::string record;
   c.client.filter->TakeCiphertext(&record);
   record[record.size() - 3] ^= 0x01;
-  ExpectError(c.server.filter->ReceiveCiphertext(record),
+  ExpectError(Feed(*c.server.filter, record),
               {"TLS connection with 127.0.0.1:51234 failed: a TLS record from the client failed its integrity check"});
   std::string alert;
   c.server.filter->TakeCiphertext(&alert);
