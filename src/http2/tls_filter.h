@@ -110,6 +110,10 @@ class TlsFilter {
   // writer that falls behind should stop producing plaintext while this is
   // high (HTTP/2 flow control then slows the other end).
   size_t ciphertext_size() const { return wire_.outgoing.size(); }
+  // Plaintext sent before the handshake is done, held until it is: count it
+  // as output not yet written, or a writer that looks only at the socket's
+  // queue sees room while this grows.
+  size_t held_plaintext_size() const { return plaintext_early_.size(); }
 
   bool handshake_done() const { return handshake_done_; }
   // The peer closed the TLS stream (close_notify, or EOF): no more plaintext

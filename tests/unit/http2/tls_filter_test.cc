@@ -171,11 +171,13 @@ void test_data_sent_before_the_handshake_arrives_after_it(void**) {
   assert_status_ok(c.client.filter->SendPlaintext("early "));
   assert_status_ok(c.client.filter->SendPlaintext("request"));
   assert_status_ok(c.server.filter->SendPlaintext("early reply"));
+  expect_that(c.client.filter->held_plaintext_size() == 13, "13 bytes held by the client");
   Shuttle(c, 7);
   assert_status_ok(c.server.status);
   assert_status_ok(c.client.status);
   assert_string_equal(c.server.received.c_str(), "early request");
   assert_string_equal(c.client.received.c_str(), "early reply");
+  expect_that(c.client.filter->held_plaintext_size() == 0, "none held after the handshake");
 }
 
 void test_client_that_does_not_trust_the_ca_fails_clearly(void**) {
