@@ -66,15 +66,16 @@ void Connection::Send(std::string_view bytes) {
   } else if (Status st = secure_->SendPlaintext(bytes); !st.ok()) {
     Close(st);
     return;
-  } else {
-    TakeCiphertext();
   }
+  // With TLS the ciphertext is taken once per Flush, not per Send: when the
+  // queue is empty then, the layer's buffer is swapped in, not copied.
   if (pending_output() >= kLowWater) above_low_water_ = true;
 }
 
 void Connection::Flush() {
-  while (!closed() && pending_output() > 0) {
-    ssize_t n = send(fd_, out_.data() + out_offset_, pending_output(), MSG_NOSIGNAL);
+  TakeCiphertext();
+  while (!closed() && out_.size() > out_offset_) {
+    ssize_t n = send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
     if (n > 0) {
       out_offset_ += static_cast<size_t>(n);
       continue;
@@ -86,9 +87,11 @@ void Connection::Flush() {
     return;
   }
   if (closed()) return;
-  if (pending_output() == 0) {
+  if (out_.size() == out_offset_) {
     out_.clear();
     out_offset_ = 0;
+  }
+  if (pending_output() == 0) {
     if (close_after_flush_) {
       Close(Status::Ok());
       return;
@@ -104,8 +107,10 @@ void Connection::Flush() {
 }
 
 void Connection::UpdateInterest() {
+  // EPOLLOUT only for bytes the socket can take: plaintext a TLS layer holds
+  // until its handshake is done waits for input, not for writability.
   uint32_t want = (reading_paused_ ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP}) |
-                  (pending_output() > 0 || notify_sendable_ ? uint32_t{EPOLLOUT} : 0u);
+                  (out_.size() > out_offset_ || notify_sendable_ ? uint32_t{EPOLLOUT} : 0u);
   if (want == interest_) return;
   interest_ = want;
   if (Status st = loop_->Modify(fd_, interest_, this); !st.ok()) Close(st);
@@ -172,8 +177,9 @@ void Connection::ReadSome() {
     }
     if (n == 0) {
       // The peer finished sending. With TLS, what is still buffered was
-      // delivered with the last read.
-      Close(Status::Ok());
+      // delivered with the last read; the layer says whether this end was
+      // orderly.
+      Close(secure_ == nullptr ? Status::Ok() : secure_->ReceiveEof());
       return;
     }
     std::string_view got(buf, static_cast<size_t>(n));

@@ -24,6 +24,12 @@ class SecureLayer {
   [[nodiscard]] virtual Status SendPlaintext(std::string_view bytes) = 0;
   // Appends the ciphertext ready for the socket.
   virtual void TakeCiphertext(std::string* out) = 0;
+  // The socket reached its end: OK when that is an orderly end here (after
+  // close_notify, or a client that went away), else why not (a server that
+  // closed during the handshake).
+  [[nodiscard]] virtual Status ReceiveEof() = 0;
+  // Plaintext and ciphertext held inside the layer, not yet taken.
+  virtual size_t buffered() const = 0;
   // The peer ended the TLS session (close_notify or end of stream).
   virtual bool peer_closed() const = 0;
   virtual bool handshake_done() const = 0;
@@ -75,8 +81,9 @@ class Connection final : public IoHandler {
   void Send(std::string_view bytes);
   // Writes as much queued output as the socket takes now.
   void Flush();
-  // Bytes queued and not yet written (after TLS).
-  size_t pending_output() const { return out_.size() - out_offset_; }
+  // Bytes queued and not yet written (after TLS), and what the secure
+  // layer still holds.
+  size_t pending_output() const { return out_.size() - out_offset_ + (secure_ ? secure_->buffered() : 0); }
 
   // Stops (or resumes) reading from the socket.
   void PauseReading(bool paused);

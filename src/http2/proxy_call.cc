@@ -327,12 +327,17 @@ void ProxyCall::OpenUpstream() {
   for (const auto& [k, v] : route_.set_metadata)
     headers.push_back({k, k.ends_with("-bin") ? Base64Encode(v) : v});
   Ref();  // released when the pool answers (or the open is cancelled)
-  open_ticket_ = pool_->Open(route_.upstream, std::move(headers), false, up_listener_.get(),
-                             [this](StatusOr<Stream*> stream) {
-                               open_ticket_ = 0;
-                               OnUpstreamOpened(std::move(stream));
-                               Unref();
-                             });
+  opening_ = true;
+  const uint64_t ticket = pool_->Open(route_.upstream, std::move(headers), false, up_listener_.get(),
+                                      [this](StatusOr<Stream*> stream) {
+                                        opening_ = false;
+                                        open_ticket_ = 0;
+                                        OnUpstreamOpened(std::move(stream));
+                                        Unref();
+                                      });
+  // The pool may have answered already (a connection was ready): only a
+  // pending open has a ticket to cancel.
+  if (opening_) open_ticket_ = ticket;
 }
 
 void ProxyCall::OnUpstreamOpened(StatusOr<Stream*> stream) {
@@ -487,8 +492,9 @@ void ProxyCall::SendTrailers(rpc::CallStatus status) {
 
 void ProxyCall::Fail(const Status& status) {
   if (trailers_sent_ || phase_ == Phase::kDone) return;
-  if (open_ticket_ != 0) {
+  if (opening_) {
     pool_->Cancel(open_ticket_);
+    opening_ = false;
     open_ticket_ = 0;
     Unref();  // the pending open's
   }
@@ -520,8 +526,9 @@ void ProxyCall::OnDownstreamClosed(uint32_t error_code) {
       loop_->CancelTimer(deadline_timer_);
       deadline_timer_ = 0;
     }
-    if (open_ticket_ != 0) {
+    if (opening_) {
       pool_->Cancel(open_ticket_);
+      opening_ = false;
       open_ticket_ = 0;
       Finalize(Cancelled("the client cancelled the call while it was being routed"));
       Unref();  // the pending open's

@@ -159,7 +159,8 @@ class ProxyCall final {
   bool upstream_end_sent_ = false;
   bool observed_ = false;
   std::optional<rpc::CallStatus> final_status_;  // waits for held response bytes
-  uint64_t open_ticket_ = 0;
+  bool opening_ = false;     // the pool has not answered Open yet
+  uint64_t open_ticket_ = 0;  // its ticket, while opening_
 
   Route route_;
   bool finalized_ = false;

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <thread>
 #include <unordered_set>
 
 #include "http2/session_driver.h"
+#include "log/log.h"
 
 namespace praefect::http2 {
 
@@ -66,20 +68,28 @@ class Server::ClientConnection final : public SessionDriver {
   }
   void OnGoAway(int32_t, uint32_t) override {}
   void OnPingReceived() override {
-    // Gitaly's keepalive policy: pings without calls at most every
-    // min_ping_interval; the third strike closes the connection.
+    // Gitaly's (gRPC's) keepalive policy: a ping is expected after praefect
+    // sent data or headers; without that, pings at most every
+    // min_ping_interval, and the third one too early closes the connection.
     const auto now = loop()->now();
-    if (server_->open_streams() == 0 && last_ping_ != EventLoop::Clock::time_point{} &&
+    if (!sent_since_ping_ && last_ping_ != EventLoop::Clock::time_point{} &&
         now - last_ping_ < per_loop_->options->min_ping_interval) {
       if (++ping_strikes_ > 2) {
+        log::Warn("closing a client connection: it sends keepalive pings more often than every " +
+                      std::to_string(per_loop_->options->min_ping_interval.count() / 1000) +
+                      " s without calls (GOAWAY too_many_pings); configure the client's keepalive time to 20 s or "
+                      "more, as for Gitaly",
+                  {{"peer", peer()}});
         server_->GoAway(kEnhanceYourCalm, "too_many_pings");
-        Produce();
-        if (!closed()) connection()->CloseAfterFlush();
+        CloseSoon();
       }
-    } else if (server_->open_streams() > 0) {
-      ping_strikes_ = 0;
     }
+    sent_since_ping_ = false;
     last_ping_ = now;
+  }
+  void OnDataOrHeadersSent() override {
+    sent_since_ping_ = true;
+    ping_strikes_ = 0;
   }
   void OnReceived(std::string_view bytes) override {
     SessionDriver::OnReceived(bytes);
@@ -98,6 +108,7 @@ class Server::ClientConnection final : public SessionDriver {
   EventLoop::TimerId handshake_timer_ = 0;
   bool going_away_ = false;
   EventLoop::Clock::time_point last_ping_{};
+  bool sent_since_ping_ = false;
   int ping_strikes_ = 0;
 };
 
@@ -142,7 +153,7 @@ Status Server::AddListener(int fd, std::string name, MakeSecure make_secure) {
         }
         std::unique_ptr<SecureLayer> secure;
         if (make_secure) {
-          auto made = make_secure();
+          auto made = make_secure(peer);
           if (!made.ok()) {
             ::close(conn_fd);
             return;
@@ -195,6 +206,28 @@ void Server::Stop(std::chrono::milliseconds grace) {
     }
   });
   group_->StopAndJoin();
+}
+
+bool Server::LoopsTurn(std::chrono::milliseconds timeout) {
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left;
+  };
+  auto wait = std::make_shared<Wait>();
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return true;
+    wait->left = per_loop_.size();
+    for (auto& p : per_loop_) {
+      p->loop->Post([wait] {
+        std::lock_guard l(wait->mu);
+        if (--wait->left == 0) wait->cv.notify_all();
+      });
+    }
+  }
+  std::unique_lock l(wait->mu);
+  return wait->cv.wait_for(l, timeout, [&] { return wait->left == 0; });
 }
 
 size_t Server::client_connections() const {

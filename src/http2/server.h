@@ -36,7 +36,8 @@ struct ServerOptions {
 class Server {
  public:
   // Makes the TLS layer of an accepted connection (a listener with TLS).
-  using MakeSecure = std::function<StatusOr<std::unique_ptr<SecureLayer>>()>;
+  // `peer` names the client in the layer's messages.
+  using MakeSecure = std::function<StatusOr<std::unique_ptr<SecureLayer>>(const std::string& peer)>;
 
   static StatusOr<std::unique_ptr<Server>> Create(ServerOptions options);
   ~Server();  // Stop(0) if still running
@@ -48,6 +49,9 @@ class Server {
   // Stops accepting, sends GOAWAY to every client, lets the calls in flight
   // finish for at most `grace`, then closes what is left.
   void Stop(std::chrono::milliseconds grace);
+
+  // Whether every loop runs a task within `timeout` (the watchdog's check).
+  bool LoopsTurn(std::chrono::milliseconds timeout);
 
   // Live figures for STATUS= and tests.
   size_t client_connections() const;

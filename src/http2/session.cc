@@ -165,6 +165,7 @@ struct Callbacks {
   }
 
   static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) Of(user)->owner_->OnDataOrHeadersSent();
     // A server that answered completely while the client is still sending
     // tells it to stop, as gRPC servers do (RST_STREAM NO_ERROR).
     if (frame->hd.type != NGHTTP2_HEADERS || (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;

@@ -147,6 +147,9 @@ class Session {
     virtual void OnGoAway(int32_t last_stream_id, uint32_t error_code) = 0;
     // The peer sent a PING (nghttp2 answers it).
     virtual void OnPingReceived() {}
+    // A DATA or HEADERS frame went out (keepalive policy: pings after data
+    // are expected).
+    virtual void OnDataOrHeadersSent() {}
   };
 
   virtual ~Session();

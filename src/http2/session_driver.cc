@@ -1,5 +1,7 @@
 #include "http2/session_driver.h"
 
+#include "log/log.h"
+
 namespace praefect::http2 {
 
 SessionDriver::SessionDriver(EventLoop* loop, std::unique_ptr<Connection> connection)
@@ -32,7 +34,12 @@ void SessionDriver::Produce() {
     connection_->Send(scratch_);
   }
   connection_->Flush();
-  if (!alive && !connection_->closed()) connection_->CloseAfterFlush();
+  if ((!alive || close_soon_) && !connection_->closed()) connection_->CloseAfterFlush();
+}
+
+void SessionDriver::CloseSoon() {
+  close_soon_ = true;
+  OnWantWrite();
 }
 
 void SessionDriver::OnReceived(std::string_view bytes) {
@@ -40,6 +47,8 @@ void SessionDriver::OnReceived(std::string_view bytes) {
   if (Status st = session_->Receive(bytes); !st.ok()) {
     // A protocol error or a flood: nghttp2 queued a GOAWAY saying why; it
     // goes out, then the connection closes.
+    log::Warn("closing an HTTP/2 connection: the peer broke the protocol",
+              {{"peer", connection_->peer()}, {"error", st.message()}});
     Produce();
     if (!connection_->closed()) connection_->CloseAfterFlush();
   }
@@ -48,8 +57,10 @@ void SessionDriver::OnReceived(std::string_view bytes) {
 void SessionDriver::OnClosed(const Status& why) {
   if (closed_) return;
   closed_ = true;
-  // The streams hear of it now (OnClosed with CANCEL), not when the driver dies.
-  session_.reset();
+  // The streams hear of it (OnClosed with CANCEL) when the session dies,
+  // after this batch: the close may come from within one of the session's
+  // own callbacks, which must not see it destroyed.
+  loop_->DeleteSoon(std::move(session_));
   Closed(why);
 }
 

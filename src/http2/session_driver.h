@@ -26,8 +26,12 @@ class SessionDriver : public Connection::Handler, public Session::Owner {
 
   // Starts the connection. REQUIRES: session() set.
   [[nodiscard]] Status Start();
-  // Produces output now (and flushes it).
+  // Produces output now (and flushes it). Never from within the session's
+  // callbacks (nghttp2 forbids it): they call OnWantWrite.
   void Produce();
+  // Closes the connection once the session's pending output (a GOAWAY) is
+  // written; safe from within the session's callbacks.
+  void CloseSoon();
   Session* session() { return session_.get(); }
   Connection* connection() { return connection_.get(); }
   EventLoop* loop() const { return loop_; }
@@ -52,6 +56,7 @@ class SessionDriver : public Connection::Handler, public Session::Owner {
   std::unique_ptr<Connection> connection_;
   std::unique_ptr<Session> session_;
   bool produce_scheduled_ = false;
+  bool close_soon_ = false;
   bool closed_ = false;
   std::string scratch_;
 };

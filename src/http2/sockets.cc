@@ -1,6 +1,7 @@
 #include "http2/sockets.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,7 +54,9 @@ void TuneTcp(int fd) {
 
 }  // namespace
 
-StatusOr<int> ListenTcp(std::string_view address) {
+StatusOr<int> ListenTcp(std::string_view address, std::string_view what) {
+  const std::string named = "cannot listen on " + (what.empty() ? std::string() : std::string(what) + " ") + "\"" +
+                            std::string(address) + "\": ";
   auto parts = SplitHostPort(address);
   if (!parts.ok()) return parts.status();
   addrinfo hints{};
@@ -64,12 +67,14 @@ StatusOr<int> ListenTcp(std::string_view address) {
   const std::string& host = parts->first;
   int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), parts->second.c_str(), &hints, &res);
   if (rc != 0)
-    return InvalidArgument("cannot listen on \"" + std::string(address) + "\": " + gai_strerror(rc) +
+    return InvalidArgument(named + gai_strerror(rc) +
                            ": use an address of this machine, or \":port\" for every interface");
   std::string last_error = "no address";
+  int last_errno = 0;
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
+      last_errno = errno;
       last_error = Errno();
       continue;
     }
@@ -79,12 +84,19 @@ StatusOr<int> ListenTcp(std::string_view address) {
       freeaddrinfo(res);
       return fd;
     }
+    last_errno = errno;
     last_error = Errno();
     close(fd);
   }
   freeaddrinfo(res);
-  return Unavailable("cannot listen on \"" + std::string(address) + "\": " + last_error +
-                     ": stop whatever listens there, or choose another address");
+  std::string advice = last_errno == EADDRINUSE ? "another process listens there: stop it, or choose another port"
+                       : last_errno == EADDRNOTAVAIL
+                           ? "this machine has no such address: use one of its addresses, or \":port\" for every "
+                             "interface"
+                       : last_errno == EACCES ? "ports below 1024 need privileges praefect does not have: choose "
+                                                "another port, or let systemd pass the socket (praefect.socket)"
+                                              : "check the address";
+  return Unavailable(named + last_error + ": " + advice);
 }
 
 StatusOr<int> ListenUnix(const std::string& path) {
@@ -147,6 +159,9 @@ Listener::~Listener() { Stop(); }
 
 Status Listener::Start(LoopGroup* group) {
   group_ = group;
+  // Sockets passed by systemd may be blocking: every loop wakes for a
+  // connection only one of them takes, and accept() must not wait in the others.
+  if (int flags = fcntl(fd_, F_GETFL); flags >= 0) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
   for (size_t i = 0; i < group->size(); ++i) per_loop_.push_back(std::make_unique<PerLoop>(this, &group->loop(i)));
   Status result = Status::Ok();
   group->RunOnAll([&](EventLoop& loop) {

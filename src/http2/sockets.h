@@ -18,7 +18,8 @@ namespace praefect::http2 {
 // A listening TCP socket on `address` ("host:port", ":port", "[v6]:port"),
 // non-blocking, close-on-exec, SO_REUSEADDR. Errors name the address and
 // what to do ("Address already in use: another process listens there").
-StatusOr<int> ListenTcp(std::string_view address);
+// `what` names the address in messages ("listen_addr"); may be empty.
+StatusOr<int> ListenTcp(std::string_view address, std::string_view what = "");
 // A listening unix socket at `path` (the caller prepares the path).
 StatusOr<int> ListenUnix(const std::string& path);
 // The port a listening TCP socket is bound to.

@@ -247,7 +247,10 @@ void UpstreamPool::Forget(UpstreamConnection* connection) {
 
 void UpstreamPool::Shutdown() {
   shutting_down_ = true;
-  for (auto& c : owned_) c->Drain();
+  // Draining an idle connection closes it, which takes it out of owned_.
+  std::vector<UpstreamConnection*> connections;
+  for (auto& c : owned_) connections.push_back(c.get());
+  for (UpstreamConnection* c : connections) c->Drain();
 }
 
 size_t UpstreamPool::connections() const { return owned_.size(); }

@@ -162,6 +162,8 @@ class XorLayer final : public SecureLayer {
     out->append(pending_);
     pending_.clear();
   }
+  Status ReceiveEof() override { return Status::Ok(); }
+  size_t buffered() const override { return pending_.size(); }
   bool peer_closed() const override { return false; }
   bool handshake_done() const override { return greeted_; }
   std::string_view alpn() const override { return "h2"; }

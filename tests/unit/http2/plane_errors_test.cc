@@ -202,6 +202,30 @@ void test_deadline_reaches_backend(void**) {
   expect_that(Eventually([&] { return f.director.finalized().size() == 1; }), "the finalizer to run");
 }
 
+// Deadlines and cancellations of calls that find the node's connection up
+// (the pool opens their stream at once), one after the other on one client
+// channel: each ends alone, the channel stays usable. (A call counted its
+// stream open twice here once and was deleted twice.)
+void test_deadlines_on_a_ready_connection(void**) {
+  Fixture f;
+  auto channel = f.ProxyChannel();
+  ExpectCode(RunCall(channel, kEcho, {"warm up"}).status, grpc::StatusCode::OK);
+  for (int i = 0; i < 5; ++i) {
+    CallResult r = RunCall(channel, kHang, {"x"}, [&](grpc::ClientContext* ctx) {
+      ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    });
+    ExpectCode(r.status, grpc::StatusCode::DEADLINE_EXCEEDED);
+    BlockingCall cancelled(channel, kHang);
+    assert_true(cancelled.Write("y"));
+    expect_that(Eventually([&] { return f.backend->CallCount() >= static_cast<size_t>(2 * i + 3); }),
+                "the cancelled call reached the backend");
+    cancelled.Cancel();
+    ExpectCode(cancelled.Finish(), grpc::StatusCode::CANCELLED);
+  }
+  ExpectCode(RunCall(channel, kEcho, {"still fine"}).status, grpc::StatusCode::OK);
+  expect_that(Eventually([&] { return f.server->stats().calls_active.load() == 0; }), "every call ended");
+}
+
 void test_no_deadline_stays_none(void**) {
   Fixture f;
   CallResult r = RunCall(f.ProxyChannel(), kEcho, {"x"});
@@ -368,6 +392,7 @@ int main() {
       cmocka_unit_test(test_invalid_routes),
       cmocka_unit_test(test_upstream_unavailable_names_label),
       cmocka_unit_test(test_deadline_reaches_backend),
+      cmocka_unit_test(test_deadlines_on_a_ready_connection),
       cmocka_unit_test(test_no_deadline_stays_none),
       cmocka_unit_test(test_client_cancel_reaches_backend),
       cmocka_unit_test(test_client_cancel_mid_stream_is_not_a_half_close),
