@@ -136,6 +136,17 @@ void EventLoop::Run() {
   RunDoomed();
 }
 
+void EventLoop::RunPending() {
+  owner_ = std::this_thread::get_id();
+  now_ = Clock::now();
+  RunDeferred();
+  RunTimers();
+  RunDeferred();
+  RunPosted();
+  RunDeferred();
+  RunDoomed();
+}
+
 void EventLoop::RunPosted() {
   std::vector<std::function<void()>> batch;
   {

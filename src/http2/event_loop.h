@@ -79,6 +79,10 @@ class EventLoop {
 
   // Runs until Stop. REQUIRES: called once, on the thread that owns the loop.
   void Run();
+  // Without Run (tests, fuzzing): takes the loop for the calling thread and
+  // runs what is due now (deferred work, due timers, posted functions,
+  // deletions), without waiting for sockets.
+  void RunPending();
   // Makes Run return after the current iteration; thread-safe.
   void Stop();
 
