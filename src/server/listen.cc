@@ -1,6 +1,5 @@
 #include "server/listen.h"
 
-#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,44 +9,6 @@
 #include <cstring>
 
 namespace praefect::server {
-
-Status ProbeTcpListen(std::string_view address) {
-  std::string host, port;
-  size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos)
-    return InvalidArgument("listen_addr \"" + std::string(address) + "\": expected host:port");
-  host = std::string(address.substr(0, colon));
-  port = std::string(address.substr(colon + 1));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0)
-    return InvalidArgument("listen_addr \"" + std::string(address) + "\": " + gai_strerror(rc) +
-                           ": use an address of this host");
-  Status result = Status::Ok();
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      int err = errno;
-      result = FailedPrecondition(
-          "cannot listen on listen_addr \"" + std::string(address) + "\": " + std::strerror(err) +
-          (err == EADDRINUSE ? ": another process (another praefect?) listens on this port; stop it or change "
-                               "listen_addr"
-                             : ""));
-    }
-    close(fd);
-    break;
-  }
-  freeaddrinfo(res);
-  return result;
-}
 
 Status PrepareUnixSocket(const std::string& path) {
   size_t slash = path.rfind('/');
