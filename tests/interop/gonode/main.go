@@ -115,7 +115,7 @@ func main() {
 		grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/calls/", n.serveCall)
-	mux.HandleFunc("/stats", n.serveStats)
+	mux.HandleFunc("/stats", n.serveStats) // calls handled per method and code, calls in flight
 	go func() { _ = http.Serve(clis, mux) }()
 	fmt.Printf("listening on tcp://%s control http://%s\n", lis.Addr(), clis.Addr())
 	os.Stdout.Sync()
@@ -164,7 +164,15 @@ func (n *node) count(method string, code codes.Code) {
 
 func (n *node) handle(_ interface{}, stream grpc.ServerStream) (err error) {
 	method, _ := grpc.MethodFromServerStream(stream)
-	defer func() { n.count(method, status.Code(err)) }()
+	defer func() {
+		// A call its client abandoned (reset, connection closed) fails in
+		// whatever way the write or read noticed first; it counts as Canceled.
+		code := status.Code(err)
+		if err != nil && stream.Context().Err() != nil {
+			code = codes.Canceled
+		}
+		n.count(method, code)
+	}()
 	if method == "/grpc.health.v1.Health/Check" {
 		var req []byte
 		if err := stream.RecvMsg(&req); err != nil {
