@@ -166,10 +166,17 @@ func (n *node) handle(_ interface{}, stream grpc.ServerStream) (err error) {
 	method, _ := grpc.MethodFromServerStream(stream)
 	defer func() {
 		// A call its client abandoned (reset, connection closed) fails in
-		// whatever way the write or read noticed first; it counts as Canceled.
+		// whatever way the write or read noticed first, and grpc-go cancels
+		// its context at about the same time: it counts as Canceled.
 		code := status.Code(err)
-		if err != nil && stream.Context().Err() != nil {
-			code = codes.Canceled
+		if err != nil {
+			t := time.NewTimer(200 * time.Millisecond)
+			select {
+			case <-stream.Context().Done():
+				code = codes.Canceled
+			case <-t.C:
+			}
+			t.Stop()
 		}
 		n.count(method, code)
 	}()
