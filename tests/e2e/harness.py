@@ -202,11 +202,12 @@ def rss_kib(pid, field="VmRSS"):
     raise AssertionError("no %s in /proc/%d/status" % (field, pid))
 
 
-def write_praefect_config(path, listen, token, virtual_storages, metrics=None):
+def write_praefect_config(path, listen, token, virtual_storages, metrics=None, top=""):
     """A memory-mode praefect config (no [database]): `virtual_storages` is a
-    list of (name, [(storage, address, token), ...])."""
+    list of (name, [(storage, address, token), ...]); `top`, more top-level
+    lines."""
     with open(path, "w") as f:
-        f.write('listen_addr = "%s"\n' % listen)
+        f.write('listen_addr = "%s"\n' % listen + top)
         if metrics:
             f.write('prometheus_listen_addr = "%s"\n' % metrics)
         f.write('[auth]\ntoken = "%s"\n' % token)

@@ -938,4 +938,5 @@ class Http2CornersTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0], "-v"])
+    # E2E_TEST_ARGS: more unittest arguments, e.g. "-k cancellation" to run some tests only.
+    unittest.main(argv=[sys.argv[0], "-v"] + os.environ.get("E2E_TEST_ARGS", "").split())

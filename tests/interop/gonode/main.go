@@ -164,12 +164,13 @@ func (n *node) count(method string, code codes.Code) {
 
 func (n *node) handle(_ interface{}, stream grpc.ServerStream) (err error) {
 	method, _ := grpc.MethodFromServerStream(stream)
+	scriptedStatus := false // err is the status the script asked for
 	defer func() {
 		// A call its client abandoned (reset, connection closed) fails in
 		// whatever way the write or read noticed first, and grpc-go cancels
 		// its context at about the same time: it counts as Canceled.
 		code := status.Code(err)
-		if err != nil {
+		if err != nil && !scriptedStatus {
 			t := time.NewTimer(200 * time.Millisecond)
 			select {
 			case <-stream.Context().Done():
@@ -218,7 +219,8 @@ func (n *node) handle(_ interface{}, stream grpc.ServerStream) (err error) {
 		resp = wire.AppendBytes(resp, 3, st)
 		return stream.SendMsg(&resp)
 	}
-	return n.scripted(method, stream, md)
+	scriptedStatus, err = n.scripted(method, stream, md)
+	return err
 }
 
 // script is the behaviour a call's metadata asks for:
@@ -231,6 +233,7 @@ func (n *node) handle(_ interface{}, stream grpc.ServerStream) (err error) {
 //	x-test-delay-ms: D       wait D ms after reading, before responding (ends early if the call ends)
 //	x-test-send-delay-ms: D  wait D ms before each response after the first
 //	x-test-hold: 1           after reading the first message, wait until the call is cancelled or expires
+//	x-test-read-max: N       stop reading after N requests and answer (the client may still be sending)
 //	x-test-headers-first: 1  send the response headers at once, before reading
 //	x-test-barrier: G:N      wait (≤ 30 s) until N calls of group G are in the handler together
 //	x-test-status: CODE      end with this status code (after the responses)
@@ -247,6 +250,7 @@ type script struct {
 	delay        time.Duration
 	sendDelay    time.Duration
 	hold         bool
+	readMax      int64
 	headersFirst bool
 	barrierGroup string
 	barrierN     int
@@ -279,6 +283,7 @@ func parseScript(md metadata.MD) (script, error) {
 		{"x-test-delay-ms", func(v int64) { s.delay = time.Duration(v) * time.Millisecond }},
 		{"x-test-send-delay-ms", func(v int64) { s.sendDelay = time.Duration(v) * time.Millisecond }},
 		{"x-test-status", func(v int64) { s.code = codes.Code(v) }},
+		{"x-test-read-max", func(v int64) { s.readMax = v }},
 	}
 	for _, i := range ints {
 		if v := first(md, i.key); v != "" {
@@ -363,11 +368,13 @@ func (c *call) wait(d time.Duration) bool {
 	}
 }
 
-func (n *node) scripted(method string, stream grpc.ServerStream, md metadata.MD) error {
+// scripted handles a call as its script says; whether its error is the
+// status the script asked for, and the error.
+func (n *node) scripted(method string, stream grpc.ServerStream, md metadata.MD) (bool, error) {
 	ctx := stream.Context()
 	s, err := parseScript(md)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, "interop-gonode: "+err.Error())
+		return true, status.Error(codes.InvalidArgument, "interop-gonode: "+err.Error())
 	}
 	rec := &Record{ID: s.id, Method: method, Metadata: wire.MetadataJSON(md), DeadlineMS: -1, CtxDoneMS: -1,
 		StartedUnixMS: time.Now().UnixNano() / 1e6}
@@ -398,7 +405,7 @@ func (n *node) scripted(method string, stream grpc.ServerStream, md metadata.MD)
 		case <-stop:
 		}
 	}()
-	err = c.run(s, md)
+	asked, err := c.run(s, md)
 	close(stop)
 	c.update(func(r *Record) {
 		r.RecvSHA256 = hex.EncodeToString(c.recvSum.Sum(nil))
@@ -409,10 +416,21 @@ func (n *node) scripted(method string, stream grpc.ServerStream, md metadata.MD)
 		r.EndedUnixMS = time.Now().UnixNano() / 1e6
 		c.n.inflight--
 	})
-	return err
+	return asked, err
 }
 
-func (c *call) run(s script, md metadata.MD) error {
+// run plays the script; whether its error is the status the script asked
+// for (rather than the end of a call gone wrong), and the error.
+func (c *call) run(s script, md metadata.MD) (bool, error) {
+	err := c.play(s, md)
+	if err == nil {
+		return false, nil
+	}
+	st, _ := status.FromError(err)
+	return s.code != codes.OK && st.Code() == s.code && c.stream.Context().Err() == nil, err
+}
+
+func (c *call) play(s script, md metadata.MD) error {
 	ctx := c.stream.Context()
 	header := metadata.Pairs("x-test-node", c.n.storage)
 	trailer := metadata.MD{}
@@ -469,6 +487,9 @@ func (c *call) run(s script, md metadata.MD) error {
 		}
 		if s.hold {
 			<-ctx.Done()
+			break
+		}
+		if s.readMax > 0 && int64(i+1) >= s.readMax {
 			break
 		}
 	}
