@@ -305,19 +305,13 @@ class Http2CornersTest(unittest.TestCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
         cls.root = tempfile.mkdtemp(prefix="e2e-http2-corners-", dir=WORK)
         cls.gonode = GoNode(PEER_BIN, "go-1", NODE_TOKEN, os.path.join(cls.root, "gonode.log"))
+        cls.starts, cls.crashes = 0, []
         if REFERENCE:
             cls.praefect, cls.log = cls.gonode.proc, None
             cls.port = int(cls.gonode.hostport.rsplit(":", 1)[1])
+            cls.register_main()
         else:
-            cls.praefect, cls.port, cls.log = cls.start_praefect("praefect")
-        deadline = time.monotonic() + 30
-        while True:
-            res = cls.goclient(CREATE, md=[("x-test-id", "create-main")], dial_timeout="30s")
-            if res["code"] == 0:
-                break
-            assert res["code"] == 14 and time.monotonic() < deadline, "CreateRepository: %r" % res
-            time.sleep(0.1)
-        cls.replica = cls.gonode.wait_done("create-main")["relative_path"]
+            cls.start_main()
         cls.figures = []
 
     @classmethod
@@ -338,8 +332,40 @@ class Http2CornersTest(unittest.TestCase):
         cls.log.close()
         if code != 0 or os.environ.get("PRAEFECT_E2E_LOG") == "1":
             print(log[-20000:], file=sys.stderr)
+        assert not cls.crashes, "praefect crashed %d time(s):\n%s" % (len(cls.crashes), "\n\n".join(cls.crashes))
         assert code == 0, "praefect exited with %d after SIGTERM" % code
         shutil.rmtree(cls.root)
+
+    @classmethod
+    def start_main(cls):
+        """Starts the praefect most tests use and registers REPO there."""
+        cls.starts += 1
+        cls.praefect, cls.port, cls.log = cls.start_praefect("praefect-%d" % cls.starts)
+        cls.register_main()
+
+    @classmethod
+    def register_main(cls):
+        call = "create-main-%d" % cls.starts
+        deadline = time.monotonic() + 30
+        while True:
+            res = cls.goclient(CREATE, md=[("x-test-id", call)], dial_timeout="30s")
+            if res["code"] == 0:
+                break
+            assert res["code"] == 14 and time.monotonic() < deadline, "CreateRepository: %r" % res
+            time.sleep(0.1)
+        cls.replica = cls.gonode.wait_done(call)["relative_path"]
+
+    def tearDown(self):
+        # A praefect that died is recorded (tearDownClass fails naming the
+        # test) and replaced, so that one crash does not hide the other results.
+        if not REFERENCE and self.praefect.poll() is not None:
+            self.log.flush()
+            with open(self.log.name) as f:
+                tail = f.read()[-3000:]
+            type(self).crashes.append("praefect exited with %d during %s; its log ends with:\n%s"
+                                      % (self.praefect.returncode, self.id(), tail))
+            self.log.close()
+            type(self).start_main()
 
     @classmethod
     def start_praefect(cls, name):
@@ -387,6 +413,8 @@ class Http2CornersTest(unittest.TestCase):
 
     @classmethod
     def goclient(cls, method, md=(), dial_timeout="10s", port=None, repo=REPO):
+        if port is None and cls.praefect.poll() is not None:
+            raise AssertionError("praefect is not running (exit %d)" % cls.praefect.returncode)
         args = [GOCLIENT, "-addr", "127.0.0.1:%d" % (port or cls.port), "-method", method, "-repo", repo,
                 "-token", CLIENT_TOKEN, "-dial-timeout", dial_timeout]
         for k, v in md:

@@ -104,12 +104,20 @@ class InteropGoTest(unittest.TestCase):
         cls.gonode = GoNode(PEER_BIN, "go-1", NODE_TOKEN, os.path.join(cls.root, "gonode.log"))
         cls.cppnode = StorageNode(BIN, cls.root, 1, NODE_TOKEN)
         cls.cppnode.start()
+        cls.starts, cls.crashes = 0, []
+        cls.start_praefect()
+
+    @classmethod
+    def start_praefect(cls):
+        """Starts the praefect the tests use, on a new port, and registers
+        REPO (the memory store starts empty)."""
+        cls.starts += 1
         cls.port = free_port()
         cls.addr = "127.0.0.1:%d" % cls.port
-        cls.config = config = os.path.join(cls.root, "praefect.toml")
-        write_praefect_config(config, cls.addr, CLIENT_TOKEN, cls.virtual_storages())
-        cls.log = open(os.path.join(cls.root, "praefect.log"), "w+")
-        cls.praefect = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", config],
+        cls.config = os.path.join(cls.root, "praefect-%d.toml" % cls.starts)
+        write_praefect_config(cls.config, cls.addr, CLIENT_TOKEN, cls.virtual_storages())
+        cls.log = open(os.path.join(cls.root, "praefect-%d.log" % cls.starts), "w+")
+        cls.praefect = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", cls.config],
                                         stdout=cls.log, stderr=subprocess.STDOUT)
         # The first creation waits for the listener and the first health check.
         deadline = time.monotonic() + 30
@@ -119,6 +127,15 @@ class InteropGoTest(unittest.TestCase):
                 break
             assert res["code"] == 14 and time.monotonic() < deadline, "CreateRepository: %r" % res
             time.sleep(0.1)
+
+    def tearDown(self):
+        # A praefect that died is recorded (tearDownClass fails naming the
+        # test) and replaced, so that one crash does not hide the other results.
+        if self.praefect.poll() is not None:
+            type(self).crashes.append("praefect exited with %d during %s; its log ends with:\n%s"
+                                      % (self.praefect.returncode, self.id(), self.log_tail()))
+            self.log.close()
+            type(self).start_praefect()
 
     @classmethod
     def virtual_storages(cls):
@@ -136,6 +153,7 @@ class InteropGoTest(unittest.TestCase):
         cls.log.close()
         if code != 0 or os.environ.get("PRAEFECT_E2E_LOG") == "1":
             print(log, file=sys.stderr)
+        assert not cls.crashes, "praefect crashed %d time(s):\n%s" % (len(cls.crashes), "\n\n".join(cls.crashes))
         assert code == 0, "praefect exited with %d after SIGTERM" % code
         shutil.rmtree(cls.root)
 
@@ -145,6 +163,8 @@ class InteropGoTest(unittest.TestCase):
     def go_static(cls, method, shape, *, md=(), token=CLIENT_TOKEN, addr=None, repo=REPO, storage="default",
                   messages=1, size=0, seed=1, deadline=None, flags=(), dial_timeout="10s", timeout=120):
         """Runs interop-goclient; its JSON result (a list with -concurrency)."""
+        if addr is None and cls.praefect.poll() is not None:
+            raise AssertionError("praefect is not running (exit %d)" % cls.praefect.returncode)
         args = [GOCLIENT, "-addr", addr or cls.addr, "-method", method, "-shape", shape, "-storage", storage,
                 "-repo", repo, "-messages", str(messages), "-size", str(size), "-seed", str(seed),
                 "-dial-timeout", dial_timeout]
@@ -681,10 +701,11 @@ class InteropGoTest(unittest.TestCase):
                     self.assertIn(res["code_name"], ("Internal", "InvalidArgument"), res)
                 self.assertHealthy()
 
-    def log_tail(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()[-2000:]
+    @classmethod
+    def log_tail(cls):
+        cls.log.flush()
+        with open(cls.log.name) as f:
+            return f.read()[-3000:]
 
 
 if __name__ == "__main__":
