@@ -67,5 +67,12 @@ inline Status Unimplemented(std::string message) {
 inline Status FailedPrecondition(std::string message) {
   return Status(StatusCode::kFailedPrecondition, std::move(message));
 }
+inline Status Cancelled(std::string message) { return Status(StatusCode::kCancelled, std::move(message)); }
+inline Status DeadlineExceeded(std::string message) {
+  return Status(StatusCode::kDeadlineExceeded, std::move(message));
+}
+inline Status ResourceExhausted(std::string message) {
+  return Status(StatusCode::kResourceExhausted, std::move(message));
+}
 
 }  // namespace praefect

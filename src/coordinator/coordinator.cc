@@ -101,13 +101,11 @@ void Coordinator::SetAuth(std::string token, bool transitioning) {
   auth_.store(std::make_shared<const AuthSettings>(AuthSettings{std::move(token), transitioning}));
 }
 
-Status Coordinator::Authenticate(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+Status Coordinator::Authenticate(const http2::HeaderList& metadata) {
   const std::shared_ptr<const AuthSettings> auth = auth_.load();
   if (auth->token.empty()) return Status::Ok();
-  auto it = metadata.find(grpc::string_ref(auth::kAuthorizationMetadataKey.data(),
-                                           auth::kAuthorizationMetadataKey.size()));
-  std::string_view value = it == metadata.end() ? std::string_view()
-                                                : std::string_view(it->second.data(), it->second.size());
+  const std::string* found = http2::FindHeader(metadata, auth::kAuthorizationMetadataKey);
+  std::string_view value = found == nullptr ? std::string_view() : std::string_view(*found);
   Status st = auth::VerifyV2(value, auth->token, Now());
   const bool enforced = !auth->transitioning;
   const char* outcome = st.ok() ? "ok" : st.code() == StatusCode::kUnauthenticated ? "unauthenticated" : "denied";
@@ -116,7 +114,7 @@ Status Coordinator::Authenticate(const std::multimap<grpc::string_ref, grpc::str
   return st;
 }
 
-Status Coordinator::Admit(const proxy::CallInfo& call) {
+Status Coordinator::Admit(const http2::CallInfo& call) {
   if (Status st = Authenticate(*call.metadata); !st.ok()) return st;
   const MethodInfo* info = registry_->Lookup(call.method);
   if (info == nullptr) return protoregistry::Registry::UnknownMethodError(call.method);
@@ -126,7 +124,7 @@ Status Coordinator::Admit(const proxy::CallInfo& call) {
   return Status::Ok();
 }
 
-void Coordinator::Direct(const proxy::CallInfo& call, Done done) {
+void Coordinator::Direct(const http2::CallInfo& call, Done done) {
   if (!options_.executor || store_ == nullptr) {
     done(Route(call));
     return;
@@ -135,12 +133,12 @@ void Coordinator::Direct(const proxy::CallInfo& call, Done done) {
   options_.executor([this, call, done = std::move(done)] { done(Route(call)); });
 }
 
-StatusOr<proxy::Route> Coordinator::Decide(const proxy::CallInfo& call) {
+StatusOr<http2::Route> Coordinator::Decide(const http2::CallInfo& call) {
   if (Status st = Admit(call); !st.ok()) return st;
   return Route(call);
 }
 
-StatusOr<proxy::Route> Coordinator::Route(const proxy::CallInfo& call) {
+StatusOr<http2::Route> Coordinator::Route(const http2::CallInfo& call) {
   const MethodInfo* info = registry_->Lookup(call.method);
   if (info == nullptr) return protoregistry::Registry::UnknownMethodError(call.method);  // Admit refused it.
   if (metrics_ != nullptr) metrics_->MethodTypeCounter(protoregistry::OperationName(info->operation)).Increment();
@@ -159,29 +157,28 @@ StatusOr<proxy::Route> Coordinator::Route(const proxy::CallInfo& call) {
                        " is not served through praefect: call a Gitaly node directly");
 }
 
-proxy::Route Coordinator::RouteTo(const nodes::Node& node, const proxy::CallInfo& call) {
-  proxy::Route route;
-  route.channel = node.channel;
+http2::Route Coordinator::RouteTo(const nodes::Node& node, const http2::CallInfo& call) {
+  http2::Route route;
+  route.upstream = node.upstream;
   route.label = node.Label();
   // A node that could not be reached is checked again at once, so routing
   // stops sending it calls within a round trip instead of a tick.
   const nodes::NodeSet* node_set = nodes_;
-  route.finalizer = [node_set](const grpc::Status& st) {
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE) node_set->RequestCheck();
+  route.finalizer = [node_set](const Status& st) {
+    if (st.code() == StatusCode::kUnavailable) node_set->RequestCheck();
   };
   if (std::string token = node.Token(); token.empty()) {
     route.drop_metadata.push_back(std::string(auth::kAuthorizationMetadataKey));
   } else {
     route.set_metadata.emplace_back(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(token, Now()));
   }
-  if (call.metadata->find(grpc::string_ref(kCorrelationIdKey.data(), kCorrelationIdKey.size())) ==
-      call.metadata->end())
+  if (!call.Get(kCorrelationIdKey))
     route.set_metadata.emplace_back(std::string(kCorrelationIdKey), NewCorrelationId());
   return route;
 }
 
-StatusOr<proxy::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, std::string_view message,
-                                                        const proxy::CallInfo& call) {
+StatusOr<http2::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, std::string_view message,
+                                                        const http2::CallInfo& call) {
   auto target = wire::ReadRepository(message, info.target_repository);
   if (!target.ok()) return target.status();
   if (Status st = ValidateTarget(call.method, *target); !st.ok()) return st;
@@ -208,7 +205,7 @@ StatusOr<proxy::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, 
       rewritten = std::move(both);
     }
   }
-  proxy::Route route = RouteTo(**node, call);
+  http2::Route route = RouteTo(**node, call);
   route.first_message = std::move(*rewritten);
   return route;
 }
@@ -234,18 +231,16 @@ constexpr std::string_view kRemoveRepository = "/gitaly.RepositoryService/Remove
 
 // Reads Praefect sends to the primary: sizes (replicas may differ in packing)
 // and calls whose client asks for it.
-bool ReadsFromPrimary(std::string_view method, const proxy::CallInfo& call) {
+bool ReadsFromPrimary(std::string_view method, const http2::CallInfo& call) {
   if (method == "/gitaly.RepositoryService/RepositorySize" ||
       method == "/gitaly.RepositoryService/GetObjectDirectorySize")
     return true;
   static constexpr std::string_view kPolicy = "gitaly-route-repository-accessor-policy";
-  auto it = call.metadata->find(grpc::string_ref(kPolicy.data(), kPolicy.size()));
-  return it != call.metadata->end() && std::string_view(it->second.data(), it->second.size()) == "primary-only";
+  return call.Get(kPolicy) == "primary-only";
 }
 
-std::string CorrelationId(const proxy::CallInfo& call, const proxy::Route& route) {
-  auto it = call.metadata->find(grpc::string_ref(kCorrelationIdKey.data(), kCorrelationIdKey.size()));
-  if (it != call.metadata->end()) return std::string(it->second.data(), it->second.size());
+std::string CorrelationId(const http2::CallInfo& call, const http2::Route& route) {
+  if (auto id = call.Get(kCorrelationIdKey)) return std::string(*id);
   for (const auto& [key, value] : route.set_metadata) {
     if (key == kCorrelationIdKey) return value;
   }
@@ -255,8 +250,8 @@ std::string CorrelationId(const proxy::CallInfo& call, const proxy::Route& route
 
 }  // namespace
 
-StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, std::string_view message,
-                                                        const proxy::CallInfo& call, const nodes::VirtualStorage& vs,
+StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, std::string_view message,
+                                                        const http2::CallInfo& call, const nodes::VirtualStorage& vs,
                                                         std::string_view relative_path) {
   const std::string method(call.method);
   // Reads of a registered repository need its replicas' generations only,
@@ -325,7 +320,7 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     }
   }
 
-  proxy::Route route = RouteTo(*target, call);
+  http2::Route route = RouteTo(*target, call);
   route.first_message = std::move(*rewritten);
   if (info.operation != Operation::kMutator) return route;
 
@@ -341,34 +336,34 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   };
   auto executor = options_.executor;
   const std::string correlation_id = CorrelationId(call, route);
-  std::function<void(const grpc::Status&, proxy::Route::CommitDone)> commit;
+  std::function<void(const Status&, http2::Route::CommitDone)> commit;
   if (creating) {
     datastore::NewRepository repo{repository_id, vs.name,      std::string(relative_path), replica_path,
                                   primary.storage, others, correlation_id, creation.assigned};
     const nodes::Node* node = &primary;  // Lives as long as the NodeSet.
-    commit = [store, repo, node, invalidate](const grpc::Status& st, proxy::Route::CommitDone done) {
+    commit = [store, repo, node, invalidate](const Status& st, http2::Route::CommitDone done) {
       CommitCreation(store, repo, *node, invalidate, st, std::move(done));
     };
   } else if (method == kRemoveRepository) {
     std::string vs_name = vs.name, rel(relative_path), primary_storage = primary.storage;
-    commit = [store, vs_name, rel, primary_storage, correlation_id, invalidate](const grpc::Status& st,
-                                                                                proxy::Route::CommitDone done) {
-      if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return done(std::nullopt);
+    commit = [store, vs_name, rel, primary_storage, correlation_id, invalidate](const Status& st,
+                                                                                http2::Route::CommitDone done) {
+      if (!st.ok() && st.code() != StatusCode::kNotFound) return done(std::nullopt);
       auto removed = store->DeleteRepository(vs_name, rel, primary_storage, correlation_id);
       invalidate();
       if (!removed.ok()) return done(NotRecorded(removed.status()));
       // Registered: the removal succeeded even if the primary had no copy.
-      if (removed->has_value()) return done(grpc::Status::OK);
+      if (removed->has_value()) return done(Status::Ok());
       done(std::nullopt);
     };
   } else {
     datastore::Write write{repository_id, primary.storage, {}, others, correlation_id};
-    commit = [store, write, invalidate](const grpc::Status& st, proxy::Route::CommitDone done) {
+    commit = [store, write, invalidate](const Status& st, http2::Route::CommitDone done) {
       if (!st.ok()) return done(std::nullopt);
       Status recorded = store->RecordWrite(write);
       invalidate();
       if (recorded.code() == StatusCode::kFailedPrecondition)
-        return done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+        return done(Status(StatusCode::kUnavailable,
                                  "the write reached a replica that is not up to date (" + recorded.message() +
                                  "); it is not acknowledged: retry, the next write goes to an up-to-date primary"));
       if (!recorded.ok() && recorded.code() != StatusCode::kNotFound) return done(NotRecorded(recorded));
@@ -376,7 +371,7 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     };
   }
   if (executor) {
-    route.commit = [executor, commit](const grpc::Status& st, proxy::Route::CommitDone done) {
+    route.commit = [executor, commit](const Status& st, http2::Route::CommitDone done) {
       executor([commit, st, done = std::move(done)] { commit(st, done); });
     };
   } else {
@@ -385,8 +380,8 @@ StatusOr<proxy::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   return route;
 }
 
-StatusOr<proxy::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std::string_view message,
-                                                     const proxy::CallInfo& call) {
+StatusOr<http2::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std::string_view message,
+                                                     const http2::CallInfo& call) {
   auto name = wire::ReadStringField(message, info.storage);
   if (!name.ok()) return name.status();
   if (!*name || (*name)->empty())
@@ -399,7 +394,7 @@ StatusOr<proxy::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std
     if (!node.ok()) return node.status();
     auto rewritten = wire::RewriteStringField(message, info.storage, (*node)->storage);
     if (!rewritten.ok()) return rewritten.status();
-    proxy::Route route = RouteTo(**node, call);
+    http2::Route route = RouteTo(**node, call);
     route.first_message = std::move(*rewritten);
     return route;
   }
@@ -420,13 +415,13 @@ StatusOr<proxy::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std
       others.emplace_back(node.get(), std::move(*bytes));
     }
   }
-  proxy::Route route = RouteTo(primary, call);
+  http2::Route route = RouteTo(primary, call);
   route.first_message = std::move(*rewritten);
   if (!others.empty()) {
     std::string method(call.method);
     auto now = Now();
     route.finalizer = [others = std::move(others), method, now, recheck = std::move(route.finalizer)](
-                          const grpc::Status& st) mutable {
+                          const Status& st) mutable {
       if (recheck) recheck(st);
       if (!st.ok()) return;
       for (auto& [node, bytes] : others) FireAndLog(*node, method, std::move(bytes), now);

@@ -11,7 +11,7 @@
 #include "metrics/metrics.h"
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
-#include "proxy/director.h"
+#include "http2/director.h"
 #include "routing/repository_router.h"
 
 // The Director of praefect's proxy: the one place where the Gitaly-agnostic
@@ -72,25 +72,25 @@ struct Options {
 //
 // Thread-safe. The pointees must outlive the Coordinator; `metrics` and
 // `store` may be null.
-class Coordinator final : public proxy::Director {
+class Coordinator final : public http2::Director {
  public:
   Coordinator(const protoregistry::Registry* registry, const nodes::NodeSet* nodes, Router* router,
               metrics::Metrics* metrics, Options options, datastore::Datastore* store = nullptr);
 
   // Before anything is read: the client's token ([auth]) and whether the
   // method is known. Cheap and non-blocking.
-  [[nodiscard]] Status Admit(const proxy::CallInfo& call) override;
+  [[nodiscard]] Status Admit(const http2::CallInfo& call) override;
 
   // Routes an admitted call: inline, or on the executor when the decision
   // reads the datastore.
-  void Direct(const proxy::CallInfo& call, Done done) override;
+  void Direct(const http2::CallInfo& call, Done done) override;
 
   // Admit and route in one (for tests and callers outside the proxy).
-  [[nodiscard]] StatusOr<proxy::Route> Decide(const proxy::CallInfo& call);
+  [[nodiscard]] StatusOr<http2::Route> Decide(const http2::CallInfo& call);
 
   // The client's `authorization` checked against [auth] token, as Gitaly
   // does it (also used by the services praefect answers itself).
-  [[nodiscard]] Status Authenticate(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+  [[nodiscard]] Status Authenticate(const http2::HeaderList& metadata);
 
   // Replaces [auth] token and transitioning (SIGHUP reload); calls that
   // start afterwards are checked against the new settings.
@@ -98,17 +98,17 @@ class Coordinator final : public proxy::Director {
 
  private:
   // The decision for an admitted call: every path checked, then routed.
-  StatusOr<proxy::Route> Route(const proxy::CallInfo& call);
-  StatusOr<proxy::Route> RouteRepositoryCall(const protoregistry::MethodInfo& info, std::string_view message,
-                                             const proxy::CallInfo& call);
+  StatusOr<http2::Route> Route(const http2::CallInfo& call);
+  StatusOr<http2::Route> RouteRepositoryCall(const protoregistry::MethodInfo& info, std::string_view message,
+                                             const http2::CallInfo& call);
   // The registered-repository path of RouteRepositoryCall.
-  StatusOr<proxy::Route> RouteRegisteredCall(const protoregistry::MethodInfo& info, std::string_view message,
-                                             const proxy::CallInfo& call, const nodes::VirtualStorage& vs,
+  StatusOr<http2::Route> RouteRegisteredCall(const protoregistry::MethodInfo& info, std::string_view message,
+                                             const http2::CallInfo& call, const nodes::VirtualStorage& vs,
                                              std::string_view relative_path);
-  StatusOr<proxy::Route> RouteStorageCall(const protoregistry::MethodInfo& info, std::string_view message,
-                                          const proxy::CallInfo& call);
+  StatusOr<http2::Route> RouteStorageCall(const protoregistry::MethodInfo& info, std::string_view message,
+                                          const http2::CallInfo& call);
   // Channel, label, authorization and correlation id for `node`.
-  proxy::Route RouteTo(const nodes::Node& node, const proxy::CallInfo& call);
+  http2::Route RouteTo(const nodes::Node& node, const http2::CallInfo& call);
   std::chrono::system_clock::time_point Now() const;
 
   // [auth], read once per call; replaced whole by SetAuth.

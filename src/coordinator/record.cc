@@ -35,20 +35,20 @@ bool RetryHelps(const Status& st) {
          st.code() == StatusCode::kAborted;
 }
 
-grpc::Status NotRecorded(const Status& st) {
+Status NotRecorded(const Status& st) {
   if (RetryHelps(st))
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+    return Status(StatusCode::kUnavailable,
                         "the node applied the change but praefect could not record it (" + st.message() +
                             "); the change is not acknowledged: retry once the database is reachable");
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()),
+  return Status(st.code(),
                       "the node applied the change but praefect could not record it (" + st.message() +
                           "); the change is not acknowledged, and retrying will not help: report this with "
                           "praefect's log");
 }
 
 void CommitCreation(datastore::Datastore* store, const datastore::NewRepository& repo, const nodes::Node& primary,
-                    const std::function<void()>& invalidate, const grpc::Status& node_status,
-                    proxy::Route::CommitDone done) {
+                    const std::function<void()>& invalidate, const Status& node_status,
+                    http2::Route::CommitDone done) {
   if (!node_status.ok()) return done(std::nullopt);
   const Status recorded = store->CreateRepository(repo);
   invalidate();
@@ -73,13 +73,13 @@ void CommitCreation(datastore::Datastore* store, const datastore::NewRepository&
   const std::string name = "repository " + QuoteForMessage(repo.relative_path) + " in virtual storage " +
                            QuoteForMessage(repo.virtual_storage);
   if (recorded.code() == StatusCode::kAlreadyExists)
-    return done(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+    return done(Status(StatusCode::kAlreadyExists,
                              name + " already exists: another call created it at the same time (" + cleanup + ")"));
   if (RetryHelps(recorded))
-    return done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+    return done(Status(StatusCode::kUnavailable,
                              name + " was not created: praefect could not record it (" + recorded.message() + "); " +
                                  cleanup + "; retry once the database is reachable"));
-  done(grpc::Status(static_cast<grpc::StatusCode>(recorded.code()),
+  done(Status(recorded.code(),
                     name + " was not created: the database refused to record it (" + recorded.message() + "); " +
                         cleanup + "; retrying will not help"));
 }

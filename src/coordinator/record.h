@@ -3,12 +3,10 @@
 #include <functional>
 #include <string_view>
 
-#include <grpcpp/support/status.h>
-
 #include "common/status.h"
 #include "datastore/datastore.h"
 #include "nodes/node_set.h"
-#include "proxy/director.h"
+#include "http2/director.h"
 
 // What happens after a node answered a write, before the client hears of
 // it: the record in the datastore, and what the client is told when the
@@ -24,7 +22,7 @@ namespace praefect::coordinator {
 // The client's status for a change the node applied but praefect could not
 // record: UNAVAILABLE with "retry" when RetryHelps, else the record's own
 // code with "retrying will not help".
-grpc::Status NotRecorded(const Status& st);
+Status NotRecorded(const Status& st);
 
 // Records a repository created on `primary` (the node answered
 // `node_status`) and answers `done`. When the record fails (the database is
@@ -36,7 +34,7 @@ grpc::Status NotRecorded(const Status& st);
 // drops the cache entry of the path.
 // REQUIRES: `store` and `primary` outlive the call.
 void CommitCreation(datastore::Datastore* store, const datastore::NewRepository& repo, const nodes::Node& primary,
-                    const std::function<void()>& invalidate, const grpc::Status& node_status,
-                    proxy::Route::CommitDone done);
+                    const std::function<void()>& invalidate, const Status& node_status,
+                    http2::Route::CommitDone done);
 
 }  // namespace praefect::coordinator

@@ -9,7 +9,6 @@
 #include <prometheus/text_serializer.h>
 
 #include "metrics/grpc_server_metrics.h"
-#include "metrics/server_interceptor.h"
 
 namespace praefect::metrics {
 
@@ -38,8 +37,7 @@ double Gauge::Value() const { return gauge_->Value(); }
 
 struct Metrics::Impl {
   explicit Impl(Options options)
-      : now(options.now ? std::move(options.now) : SteadyNow(&std::chrono::steady_clock::now)),
-        node_latency_buckets(options.grpc_latency_buckets.empty() ? kDefBuckets
+      : node_latency_buckets(options.grpc_latency_buckets.empty() ? kDefBuckets
                                                                   : SortedBuckets(options.grpc_latency_buckets)),
         grpc_server(registry, SortedBuckets(std::move(options.grpc_latency_buckets)), std::move(options.grpc_type)),
         // Praefect declares these without help texts; these say what they count.
@@ -72,7 +70,6 @@ struct Metrics::Impl {
                              .Help("Replication jobs in progress.")
                              .Register(registry)) {}
 
-  const SteadyNow now;
   const std::vector<double> node_latency_buckets;
   prometheus::Registry registry;
   GrpcServerMetrics grpc_server;
@@ -89,13 +86,13 @@ Metrics::Metrics(Options options) : impl_(std::make_unique<Impl>(std::move(optio
 
 Metrics::~Metrics() = default;
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Metrics::NewServerInterceptorFactory() {
-  return std::make_unique<ServerMetricsInterceptorFactory>(impl_->grpc_server, impl_->now);
-}
+std::unique_ptr<http2::CallObserver> NewGrpcServerObserver(GrpcServerMetrics& metrics);  // call_observer.cc
+
+std::unique_ptr<http2::CallObserver> Metrics::NewCallObserver() { return NewGrpcServerObserver(impl_->grpc_server); }
 
 void Metrics::PreregisterMethod(std::string_view full_method) {
   GrpcServerMetrics::Method& method = impl_->grpc_server.ForMethod(full_method);
-  for (int code = 0; code <= static_cast<int>(grpc::StatusCode::UNAUTHENTICATED); ++code) {
+  for (int code = 0; code <= static_cast<int>(StatusCode::kUnauthenticated); ++code) {
     (void)impl_->grpc_server.Handled(method, code);
   }
 }

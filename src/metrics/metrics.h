@@ -8,7 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include <grpcpp/support/server_interceptor.h>
+#include "common/status.h"
+#include "http2/proxy_call.h"
 
 // prometheus-cpp stays private to this module: other modules see these
 // forward declarations and the typed handles below, never its headers.
@@ -51,12 +52,10 @@ struct Options {
   // gitaly_praefect_node_latency gets client_golang's DefBuckets (as Go does
   // for a histogram declared with nil buckets).
   std::vector<double> grpc_latency_buckets;
-  // Called once per distinct known method (the answer is cached), from
-  // gRPC's threads. Empty: every method counted under its own name, as
+  // Called once per distinct known method (the answer is cached), from the
+  // data plane's loops. Empty: every method counted under its own name, as
   // bidi_stream (for tests).
   GrpcTypeLookup grpc_type;
-  // Clock of the handling-time histogram; empty: std::chrono::steady_clock.
-  std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 // A counter series. Cheap to copy; valid as long as the Metrics that made it.
@@ -112,12 +111,12 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // A factory for ServerBuilder::experimental().SetInterceptorCreators that
-  // maintains grpc_server_started_total, grpc_server_handled_total,
+  // What the data plane reports of each call, kept as go-grpc-prometheus
+  // keeps it: grpc_server_started_total, grpc_server_handled_total,
   // grpc_server_msg_received_total, grpc_server_msg_sent_total and, with
-  // buckets, grpc_server_handling_seconds.
-  // REQUIRES: this Metrics outlives the server the factory is given to.
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewServerInterceptorFactory();
+  // buckets, grpc_server_handling_seconds. Thread-safe.
+  // REQUIRES: this Metrics outlives the observer.
+  std::unique_ptr<http2::CallObserver> NewCallObserver();
 
   // Creates the zero-valued series of a method (every grpc_code included), as
   // go-grpc-prometheus does for registered services, so that rate() works from
@@ -151,7 +150,7 @@ class Metrics {
   // to each storage.
   Counter ReadDistribution(std::string_view virtual_storage, std::string_view storage);
 
-  // Calls the server interceptor saw handled since start (the sum of
+  // Calls the data plane handled since start (the sum of
   // grpc_server_handled_total), read without walking the registry.
   uint64_t HandledCalls() const;
 

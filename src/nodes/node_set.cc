@@ -53,6 +53,42 @@ StatusOr<std::shared_ptr<grpc::Channel>> Dial(std::string_view address, const gr
   return grpc::CreateCustomChannel(target->target, creds, args);
 }
 
+StatusOr<std::shared_ptr<const http2::Upstream>> UpstreamFor(std::string_view address, std::string label,
+                                                             const MakeClientTls& make_tls) {
+  auto parsed = config::ParseNodeAddress(address);
+  if (!parsed.ok()) return parsed.status();
+  using Scheme = config::NodeAddress::Scheme;
+  auto up = std::make_shared<http2::Upstream>();
+  up->label = std::move(label);
+  if (parsed->scheme == Scheme::kUnix) {
+    up->target.kind = http2::ConnectTarget::Kind::kUnix;
+    up->target.path = parsed->target;
+    up->authority = "localhost";
+    return std::shared_ptr<const http2::Upstream>(std::move(up));
+  }
+  // host:port, [v6]:port, or host (443, as Go's gRPC dials).
+  std::string hostport = parsed->target;
+  if ((parsed->scheme == Scheme::kTcp || parsed->scheme == Scheme::kTls) && !parsed->has_port) hostport += ":443";
+  size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("address "" + std::string(address) + "" has no port");
+  std::string host = hostport.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = std::atoi(hostport.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return InvalidArgument("address "" + std::string(address) + "" has no valid port");
+  up->target.kind = http2::ConnectTarget::Kind::kTcp;
+  up->target.host = host;
+  up->target.port = port;
+  up->authority = hostport;
+  if (parsed->scheme == Scheme::kDns && !parsed->authority.empty())
+    log::Warn("a dns:// name server in a node address is not used: the system resolver resolves the name",
+              {{"address", std::string(address)}});
+  if (parsed->scheme == Scheme::kTls) {
+    if (!make_tls) return FailedPrecondition("tls:// nodes need TLS, which this praefect was not given");
+    up->make_secure = [make_tls, host] { return make_tls(host); };
+  }
+  return std::shared_ptr<const http2::Upstream>(std::move(up));
+}
+
 namespace {
 
 // grpc.health.v1.HealthCheckResponse: field 1 (status, enum) SERVING = 1.
@@ -128,7 +164,8 @@ Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, std::chrono::m
 }
 
 StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
-                                                   const grpc::ChannelArguments& args) {
+                                                   const grpc::ChannelArguments& args,
+                                                   const MakeClientTls& make_tls) {
   std::unique_ptr<NodeSet> set(new NodeSet());
   for (const auto& vs_config : config.virtual_storages) {
     VirtualStorage vs;
@@ -145,6 +182,10 @@ StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
       if (!channel.ok())
         return InvalidArgument(node->Label() + ": address \"" + n.address + "\": " + channel.status().message());
       node->channel = std::move(*channel);
+      auto upstream = UpstreamFor(n.address, node->Label(), make_tls);
+      if (!upstream.ok())
+        return InvalidArgument(node->Label() + ": address \"" + n.address + "\": " + upstream.status().message());
+      node->upstream = std::move(*upstream);
       if (n.primary) vs.primary = i;
       vs.nodes.push_back(std::move(node));
     }

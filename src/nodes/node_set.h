@@ -15,6 +15,7 @@
 
 #include "common/status_or.h"
 #include "config/config.h"
+#include "http2/director.h"
 
 // The storage nodes praefect routes to: one grpc++ channel per node, and a
 // background health checker (grpc.health.v1.Health/Check on an interval)
@@ -37,7 +38,10 @@ struct Node {
     std::lock_guard lock(token_mu_);
     token_ = std::move(token);
   }
+  // praefect's own calls (health checks, replication) go through grpc++;
+  // proxied calls through the data plane's connections to `upstream`.
   std::shared_ptr<grpc::Channel> channel;
+  std::shared_ptr<const http2::Upstream> upstream;
   std::atomic<bool> healthy{false};
   // "virtual storage \"default\", node \"gitaly-1\"" for messages.
   std::string Label() const;
@@ -73,13 +77,28 @@ struct DialTarget {
 // `timeout`: OK when the node answers SERVING, else what went wrong.
 [[nodiscard]] Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, std::chrono::milliseconds timeout);
 
+// Makes the TLS layer of a data-plane connection to a tls:// node, verifying
+// the node's certificate for `server_name`.
+using MakeClientTls = std::function<StatusOr<std::unique_ptr<http2::SecureLayer>>(const std::string& server_name)>;
+
+// The data plane's view of a node address: where to connect, the
+// :authority of its requests, TLS or not. dns: targets are resolved with
+// the system resolver (a name server given in dns://authority/ is not used;
+// the log says so once).
+[[nodiscard]] StatusOr<std::shared_ptr<const http2::Upstream>> UpstreamFor(std::string_view address,
+                                                                           std::string label,
+                                                                           const MakeClientTls& make_tls);
+
 // Immutable after Create, except the `healthy` flags. Thread-safe.
 class NodeSet {
  public:
   // Dials every node of `config` (lazily). Fails only on an address that
   // cannot be resolved to a target (config validation catches those first).
+  // `make_tls` serves tls:// nodes on the data plane (may be empty when
+  // there are none; a tls:// node then fails to start with why).
   [[nodiscard]] static StatusOr<std::unique_ptr<NodeSet>> Create(const config::Config& config,
-                                                                 const grpc::ChannelArguments& args);
+                                                                 const grpc::ChannelArguments& args,
+                                                                 const MakeClientTls& make_tls = nullptr);
   ~NodeSet();
   NodeSet(const NodeSet&) = delete;
   NodeSet& operator=(const NodeSet&) = delete;

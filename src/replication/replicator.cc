@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/base64.h"
 #include "common/json.h"
 #include "log/log.h"
 #include "nodes/node_call.h"
@@ -11,25 +12,6 @@
 
 namespace praefect::replication {
 namespace {
-
-std::string Base64(std::string_view in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
-  }
-  return out;
-}
 
 Status FromGrpc(const grpc::Status& st, const std::string& what) {
   if (st.ok()) return Status::Ok();
@@ -46,7 +28,7 @@ std::string EncodeGitalyServers(const std::string& storage, const std::string& a
   json += ",\"token\":";
   AppendJsonString(json, token);
   json += "}}";
-  return Base64(json);
+  return Base64Encode(json);
 }
 
 struct Replicator::Worker {

@@ -1,10 +1,5 @@
 #include "server/server.h"
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -27,11 +22,14 @@
 #include "nodes/health_manager.h"
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
-#include "proxy/options.h"
-#include "proxy/proxy.h"
+#include "http2/server.h"
+#include "http2/sockets.h"
+#include "http2/tls_layer.h"
+#include "nodes/channel_args.h"
 #include "routing/repository_router.h"
 #include "server/listen.h"
 #include "server/reload.h"
+#include "server/serving_tls.h"
 #include "server/systemd_supervision.h"
 #include "systemd/notify.h"
 #include "services/local_director.h"
@@ -48,41 +46,6 @@ metrics::GrpcType ToGrpcType(protoregistry::Shape shape) {
     case protoregistry::Shape::kBidiStream: return metrics::GrpcType::kBidiStream;
   }
   return metrics::GrpcType::kBidiStream;
-}
-
-StatusOr<std::string> ReadPem(const std::string& path, const char* key) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return FailedPrecondition(std::string(key) + " \"" + path + "\": cannot read it: " + std::strerror(errno) +
-                                     ": check the path and that praefect's user may read it");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().find("-----BEGIN") == std::string::npos)
-    return FailedPrecondition(std::string(key) + " \"" + path + "\" is not PEM (no -----BEGIN line)");
-  return text.str();
-}
-
-// [tls] certificate and key for tls_listen_addr (the key from key_path or
-// inline `key`). With key_path, grpc re-reads both files every second, so
-// a renewed certificate (same paths) serves new connections at once,
-// SIGHUP or not; a pair that does not load keeps the previous one. An
-// inline key is read once.
-StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const config::Tls& tls) {
-  auto cert = ReadPem(tls.certificate_path, "tls.certificate_path");
-  if (!cert.ok()) return cert.status();
-  std::string key = tls.key;
-  if (key.empty()) {
-    auto read = ReadPem(tls.key_path, "tls.key_path");
-    if (!read.ok()) return read.status();
-    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-        tls.key_path, tls.certificate_path, /*refresh_interval_sec=*/1);
-    grpc::experimental::TlsServerCredentialsOptions options(provider);
-    options.watch_identity_key_cert_pairs();
-    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-    return grpc::experimental::TlsServerCredentials(options);
-  }
-  grpc::SslServerCredentialsOptions options;
-  options.pem_key_cert_pairs.push_back({key, *cert});
-  return grpc::SslServerCredentials(options);
 }
 
 int Fail(std::ostream& err, const std::string& message) {
@@ -116,11 +79,14 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   if (listen.listen_addr.empty() && listen.socket_path.empty() && listen.tls_listen_addr.empty() &&
       !(*activation)->any())
     return Fail(err, "nothing to listen on: set listen_addr, tls_listen_addr and/or socket_path in the configuration");
-  std::shared_ptr<grpc::ServerCredentials> tls_credentials;
-  if (!listen.tls_listen_addr.empty()) {
-    auto creds = TlsCredentials(config.tls);
-    if (!creds.ok()) return Fail(err, creds.status().message());
-    tls_credentials = std::move(*creds);
+  systemd::ListenSockets passed = (*activation)->TakeGrpcSockets();
+  // The certificate of the TLS listeners, checked now (an expired one or a
+  // key that does not match is refused, naming the file).
+  std::unique_ptr<ServingTls> serving_tls;
+  if (!listen.tls_listen_addr.empty() || passed.tls >= 0) {
+    auto loaded = ServingTls::Load(config.tls);
+    if (!loaded.ok()) return Fail(err, loaded.status().message());
+    serving_tls = std::move(*loaded);
   }
 
   std::vector<protoregistry::MethodSpec> specs;
@@ -131,8 +97,18 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   auto registry = protoregistry::Registry::Create(specs);
   if (!registry.ok()) return Fail(err, registry.status().message());
 
-  proxy::Options proxy_options;
-  auto nodes = nodes::NodeSet::Create(config, proxy::UpstreamChannelArguments(proxy_options));
+  // tls:// nodes: the data plane verifies them against the system's CAs.
+  std::shared_ptr<const http2::TlsContext> node_tls;
+  nodes::MakeClientTls make_node_tls;
+  if (auto ctx = NodeTlsContext(); ctx.ok()) {
+    node_tls = std::move(*ctx);
+    make_node_tls = [node_tls](const std::string& server_name) -> StatusOr<std::unique_ptr<http2::SecureLayer>> {
+      return http2::ClientTls(node_tls, server_name, server_name);
+    };
+  } else {
+    log::Warn("no TLS for tls:// nodes: " + ctx.status().message());
+  }
+  auto nodes = nodes::NodeSet::Create(config, nodes::NodeChannelArguments(), make_node_tls);
   if (!nodes.ok()) return Fail(err, nodes.status().message());
 
   metrics::Options metrics_options;
@@ -213,70 +189,61 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   coordinator_options.repository_router = &repository_router;
   coordinator_options.cache = cache.get();
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
-  // Requests are limited by [limits]; responses come from the nodes, which
-  // praefect trusts, and stay unlimited (proxy_options, used for the
-  // channels above).
-  proxy::Options request_options = proxy_options;
-  request_options.max_message_bytes = static_cast<int>(config.limits.max_message_bytes);
-  request_options.max_message_hint = " (praefect's [limits] max_message_bytes; Gitaly's clients split larger data "
-                                     "into several messages)";
-  // RepositoryExists and ServerInfo are answered by praefect itself, on the
-  // proxy's path, so that they too are admitted before anything is read.
+  // RepositoryExists, ServerInfo and the health service are answered by
+  // praefect itself, on the data plane, admitted like every other call.
   services::LocalDirectorOptions local_options;
   local_options.executor = coordinator_options.executor;
   services::LocalDirector director(&coordinator, nodes->get(), &store, local_options);
-  proxy::Proxy proxy(&director, request_options);
+  std::unique_ptr<http2::CallObserver> observer = metrics.NewCallObserver();
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  proxy::ConfigureServer(proxy_options, &builder);
-  // Gitaly's keepalive enforcement, so clients that ping Gitaly every 20 s
-  // may ping praefect too (10 s leaves room for timer jitter).
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(metrics.NewServerInterceptorFactory());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  http2::ServerOptions plane_options;
+  plane_options.loops = 2;
+  plane_options.proxy.director = &director;
+  plane_options.proxy.observer = observer.get();
+  // Requests are limited by [limits]; responses come from the nodes, which
+  // praefect trusts, and are never held whole.
+  plane_options.proxy.max_message_bytes = config.limits.max_message_bytes;
+  plane_options.proxy.max_message_hint =
+      " (praefect's [limits] max_message_bytes; Gitaly's clients split larger data into several messages)";
+  auto plane = http2::Server::Create(plane_options);
+  if (!plane.ok()) return Fail(err, plane.status().message());
+  http2::Server& server = **plane;
+  // Every listener: the configured addresses, and the sockets systemd passed.
   int tcp_port = 0;
-  if (!listen.listen_addr.empty()) {
-    if (Status st = ProbeTcpListen(listen.listen_addr); !st.ok()) return Fail(err, st.message());
-    builder.AddListeningPort(listen.listen_addr, grpc::InsecureServerCredentials(), &tcp_port);
-  }
   int tls_port = 0;
+  auto serve = [&](StatusOr<int> fd, const std::string& name, bool tls, int* port) -> Status {
+    if (!fd.ok()) return fd.status();
+    if (port != nullptr) *port = http2::BoundPort(*fd);
+    return server.AddListener(*fd, name, tls ? serving_tls->ForListener() : nullptr);
+  };
+  if (!listen.listen_addr.empty()) {
+    if (Status st = serve(http2::ListenTcp(listen.listen_addr, "listen_addr"), "listen_addr", false, &tcp_port); !st.ok())
+      return Fail(err, st.message());
+  }
   if (!listen.tls_listen_addr.empty()) {
-    if (Status st = ProbeTcpListen(listen.tls_listen_addr); !st.ok()) return Fail(err, st.message());
-    builder.AddListeningPort(listen.tls_listen_addr, tls_credentials, &tls_port);
+    if (Status st = serve(http2::ListenTcp(listen.tls_listen_addr, "tls_listen_addr"), "tls_listen_addr", true, &tls_port); !st.ok())
+      return Fail(err, st.message());
   }
   if (!listen.socket_path.empty()) {
     if (Status st = PrepareUnixSocket(listen.socket_path); !st.ok()) return Fail(err, st.message());
-    builder.AddListeningPort("unix:" + listen.socket_path, grpc::InsecureServerCredentials());
+    if (Status st = serve(http2::ListenUnix(listen.socket_path), "socket_path", false, nullptr); !st.ok())
+      return Fail(err, st.message());
   }
-  builder.RegisterCallbackGenericService(&proxy);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server) return Fail(err, "cannot start the gRPC server on the configured addresses (see the log above)");
-  if (!listen.listen_addr.empty() && tcp_port == 0)
-    return Fail(err, "cannot listen on listen_addr \"" + listen.listen_addr + "\"");
-  if (!listen.tls_listen_addr.empty() && tls_port == 0)
-    return Fail(err, "cannot listen on tls_listen_addr \"" + listen.tls_listen_addr + "\"");
-  if (Status st = (*activation)->Serve(server.get()); !st.ok()) {
-    server->Shutdown();
-    return Fail(err, st.message());
+  for (auto [fd, name, tls] : {std::tuple{passed.plain_inet, "praefect socket (inet)", false},
+                               std::tuple{passed.plain_unix, "praefect socket (unix)", false},
+                               std::tuple{passed.tls, "praefect-tls socket", true}}) {
+    if (fd < 0) continue;
+    if (Status st = serve(fd, name, tls, nullptr); !st.ok()) return Fail(err, st.message());
   }
 
   std::unique_ptr<metrics::Exposer> exposer;
   if (int fd = (*activation)->TakeMetricsFd(); fd >= 0) {
     auto adopted = metrics::Exposer::Adopt(fd, {metrics::MetricsEndpoint(metrics)});
-    if (!adopted.ok()) {
-      server->Shutdown();
-      return Fail(err, adopted.status().message());
-    }
+    if (!adopted.ok()) return Fail(err, adopted.status().message());
     exposer = std::move(*adopted);
   } else if (!listen.prometheus_listen_addr.empty()) {
     auto listening = metrics::Exposer::Listen(listen.prometheus_listen_addr, {metrics::MetricsEndpoint(metrics)});
-    if (!listening.ok()) {
-      server->Shutdown();
-      return Fail(err, listening.status().message());
-    }
+    if (!listening.ok()) return Fail(err, listening.status().message());
     exposer = std::move(*listening);
   }
 
@@ -317,20 +284,45 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // schema before Run.
   std::unique_ptr<SystemdSupervision> supervision;
   if (systemd::NotifyEnabled()) {
-    supervision = std::make_unique<SystemdSupervision>(server.get(), nodes->get(), &store, &metrics);
+    supervision = std::make_unique<SystemdSupervision>(
+        [&server](std::chrono::milliseconds timeout) { return server.LoopsTurn(timeout); }, nodes->get(), &store,
+        &metrics);
     systemd::NotifyReady();
   }
 
   config::Config running = config;
   int sig = 0;
   for (;;) {
-    sigwait(&signals, &sig);
+    // Every second without a signal: a certificate renewed in place is
+    // served without a reload.
+    const timespec second{1, 0};
+    sig = sigtimedwait(&signals, nullptr, &second);
+    if (sig < 0) {
+      if (serving_tls) {
+        if (auto reloaded = serving_tls->ReloadIfChanged(running.tls)) {
+          if (reloaded->ok()) {
+            log::Info("the TLS listeners serve the renewed certificate",
+                      {{"certificate_path", running.tls.certificate_path}});
+          } else {
+            log::Warn("the TLS certificate files changed but do not load (yet); the listeners keep the previous "
+                      "certificate: " + reloaded->message());
+          }
+        }
+      }
+      continue;
+    }
     if (sig != SIGHUP) break;
     running = Reload(running, options.reload, &coordinator, nodes->get());
-    // The TLS bridge's certificate and key, re-read from their files (the
-    // grpc TLS listener watches its files itself, see TlsCredentials).
-    if (Status st = (*activation)->ReloadTls(running.tls); !st.ok())
-      log::Error("reload: the TLS socket keeps its certificate: " + st.message());
+    // The certificate of the TLS listeners, read again (renewed files at the
+    // same paths, or new paths): new connections use it.
+    if (serving_tls) {
+      if (Status st = serving_tls->Reload(running.tls); !st.ok()) {
+        log::Error("reload: the TLS listeners keep their certificate: " + st.message());
+      } else {
+        log::Info("reload: the TLS listeners serve the certificate read now",
+                  {{"certificate_path", running.tls.certificate_path}});
+      }
+    }
   }
   const auto stop_timeout = running.graceful_stop_timeout;
   systemd::NotifyStopping();
@@ -343,8 +335,11 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
             {{"signal", sig}, {"graceful_stop_timeout_s",
                                static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(stop_timeout)
                                                           .count())}});
-  (*activation)->StopAccepting();
-  server->Shutdown(std::chrono::system_clock::now() + stop_timeout);
+  director.set_serving(false);
+  server.Stop(std::chrono::duration_cast<std::chrono::milliseconds>(stop_timeout));
+  // Answers the Director still owes (work pool) reach the stopped loops,
+  // which let go of their calls when the data plane is destroyed.
+  work_pool.Drain();
   replicator.Stop();
   (*nodes)->StopHealthChecks();
   health.Stop();

@@ -15,9 +15,9 @@ constexpr std::chrono::seconds kDatabaseHangs{30};
 
 }  // namespace
 
-SystemdSupervision::SystemdSupervision(grpc::Server* server, const nodes::NodeSet* nodes,
+SystemdSupervision::SystemdSupervision(LoopsTurn loops_turn, const nodes::NodeSet* nodes,
                                        datastore::Datastore* store, const metrics::Metrics* metrics)
-    : self_(server->InProcessChannel(grpc::ChannelArguments())),
+    : loops_turn_(std::move(loops_turn)),
       reporter_(nodes, store, metrics, kStatusPeriod, [](std::string_view status) { systemd::NotifyStatus(status); }) {
   reporter_.Start();
   if (auto interval = systemd::WatchdogInterval()) {
@@ -39,8 +39,9 @@ bool SystemdSupervision::Alive() {
   const auto period = watchdog_ ? watchdog_->period() : std::chrono::microseconds(std::chrono::seconds(5));
   const auto timeout = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(period / 2),
                                   std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
-  if (Status st = nodes::CheckHealth(self_, timeout); !st.ok()) {
-    log::Warn("watchdog: praefect's own health check failed", {{"error", st.message()}});
+  if (!loops_turn_(timeout)) {
+    log::Warn("watchdog: a loop of the data plane did not turn within " + std::to_string(timeout.count()) +
+              " ms; praefect may be wedged");
     return false;
   }
   if (!reporter_.DatabaseResponsive(kDatabaseHangs)) {

@@ -2,7 +2,8 @@
 
 #include <memory>
 
-#include <grpcpp/server.h>
+#include <chrono>
+#include <functional>
 
 #include "datastore/datastore.h"
 #include "metrics/metrics.h"
@@ -14,14 +15,16 @@ namespace praefect::server {
 
 // What praefect tells systemd while it runs: STATUS= every few seconds and,
 // when the unit sets WatchdogSec= (WATCHDOG_USEC for our pid), WATCHDOG=1 at
-// half the interval after a liveness check: a grpc.health.v1 Check through
-// the server's in-process channel (the server's threads and completion
-// queues turn) and a database pool that answers or fails fast (a database
-// outage does not count as death). Create only when systemd::NotifyEnabled().
+// half the interval after a liveness check: every loop of the data plane
+// turns within the time (`loops_turn`), and the database pool answers or
+// fails fast (a database outage does not count as death). Create only when systemd::NotifyEnabled().
 // The pointees must outlive it; destroying it stops both threads.
 class SystemdSupervision {
  public:
-  SystemdSupervision(grpc::Server* server, const nodes::NodeSet* nodes, datastore::Datastore* store,
+  // `loops_turn(timeout)`: whether the data plane's loops all ran a task
+  // within `timeout`.
+  using LoopsTurn = std::function<bool(std::chrono::milliseconds timeout)>;
+  SystemdSupervision(LoopsTurn loops_turn, const nodes::NodeSet* nodes, datastore::Datastore* store,
                      const metrics::Metrics* metrics);
   ~SystemdSupervision();
   SystemdSupervision(const SystemdSupervision&) = delete;
@@ -30,7 +33,7 @@ class SystemdSupervision {
  private:
   bool Alive();
 
-  std::shared_ptr<grpc::Channel> self_;
+  const LoopsTurn loops_turn_;
   StatusReporter reporter_;
   std::unique_ptr<systemd::Watchdog> watchdog_;
 };

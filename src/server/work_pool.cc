@@ -20,21 +20,29 @@ WorkPool::WorkPool(int threads) {
   }
 }
 
-WorkPool::~WorkPool() {
+WorkPool::~WorkPool() { Drain(); }
+
+void WorkPool::Drain() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 void WorkPool::Submit(std::function<void()> work) {
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(std::move(work));
+    if (!stopping_) {
+      queue_.push_back(std::move(work));
+      cv_.notify_one();
+      return;
+    }
   }
-  cv_.notify_one();
+  work();
 }
 
 }  // namespace praefect::server

@@ -21,6 +21,9 @@ class WorkPool {
   WorkPool& operator=(const WorkPool&) = delete;
 
   void Submit(std::function<void()> work);
+  // Runs what is queued, then stops the threads (idempotent; the destructor
+  // does it too). Work submitted afterwards runs on the submitting thread.
+  void Drain();
 
  private:
   std::mutex mu_;

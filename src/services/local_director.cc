@@ -3,17 +3,35 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "services/repository_exists.h"
 #include "services/server_info.h"
+#include "wire/rewriter.h"
 
 namespace praefect::services {
 namespace {
 
 constexpr std::string_view kRepositoryExists = "/gitaly.RepositoryService/RepositoryExists";
 constexpr std::string_view kServerInfo = "/gitaly.ServerService/ServerInfo";
+constexpr std::string_view kHealthCheck = "/grpc.health.v1.Health/Check";
+constexpr std::string_view kHealthWatch = "/grpc.health.v1.Health/Watch";
 
 bool AnsweredHere(std::string_view method) { return method == kRepositoryExists || method == kServerInfo; }
+bool IsHealth(std::string_view method) { return method == kHealthCheck || method == kHealthWatch; }
+
+// grpc.health.v1.HealthCheckResponse { status = 1 }: SERVING is 1,
+// NOT_SERVING 2.
+std::string HealthResponse(bool serving) { return serving ? std::string("\x08\x01", 2) : std::string("\x08\x02", 2); }
+
+// HealthCheckRequest { string service = 1 }: "" (the server as a whole) is
+// the only service praefect knows.
+StatusOr<bool> AsksForTheServer(std::string_view request) {
+  static const std::vector<uint32_t> kService = {1};
+  auto service = wire::ReadStringField(request, kService);
+  if (!service.ok()) return service.status();
+  return !service->has_value() || (*service)->empty();
+}
 
 }  // namespace
 
@@ -21,12 +39,22 @@ LocalDirector::LocalDirector(coordinator::Coordinator* coordinator, const nodes:
                              datastore::Datastore* store, LocalDirectorOptions options)
     : coordinator_(coordinator), nodes_(nodes), store_(store), options_(std::move(options)) {}
 
-Status LocalDirector::Admit(const proxy::CallInfo& call) {
+Status LocalDirector::Admit(const http2::CallInfo& call) {
+  if (IsHealth(call.method)) return Status::Ok();
   if (AnsweredHere(call.method)) return coordinator_->Authenticate(*call.metadata);
   return coordinator_->Admit(call);
 }
 
-void LocalDirector::Direct(const proxy::CallInfo& call, Done done) {
+void LocalDirector::Direct(const http2::CallInfo& call, Done done) {
+  if (IsHealth(call.method)) {
+    auto server = AsksForTheServer(call.first_message.value_or(""));
+    if (!server.ok()) return done(server.status());
+    if (!*server) return done(NotFound("unknown service: praefect's health service knows only \"\" (the server)"));
+    auto route = std::make_unique<http2::Route>();
+    route->local_response.emplace(HealthResponse(serving_.load()));
+    route->keep_open = call.method == kHealthWatch;
+    return done(std::move(*route));
+  }
   if (!AnsweredHere(call.method)) return coordinator_->Direct(call, std::move(done));
   // The views in `call` stay valid until `done` runs (proxy/director.h).
   options_.executor([this, call, done = std::move(done)] {
@@ -34,7 +62,7 @@ void LocalDirector::Direct(const proxy::CallInfo& call, Done done) {
                                          ? AnswerServerInfo(*nodes_, options_.node_timeout)
                                          : AnswerRepositoryExists(*nodes_, *store_, call.first_message.value_or(""));
     if (!response.ok()) return done(response.status());
-    proxy::Route route;
+    http2::Route route;
     route.local_response = std::move(response).value();
     done(std::move(route));
   });

@@ -1,19 +1,20 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 
 #include "coordinator/coordinator.h"
 #include "datastore/datastore.h"
 #include "nodes/node_set.h"
-#include "proxy/director.h"
+#include "http2/director.h"
 
-// The Director the proxy talks to: the calls praefect answers itself
-// (RepositoryExists from the datastore, ServerInfo aggregated per virtual
-// storage) are answered here, as local responses on the same listeners;
-// every other call goes to the Coordinator. Both kinds are admitted from
-// their headers before anything of the request is read, with the same
-// token check.
+// The Director the data plane talks to: the calls praefect answers itself
+// are answered here, as local responses on the same listeners —
+// grpc.health.v1.Health (no token needed, as on Gitaly), RepositoryExists
+// from the datastore, ServerInfo aggregated per virtual storage — and every
+// other call goes to the Coordinator. All are admitted from their headers
+// before anything of the request is read, with the same token check.
 namespace praefect::services {
 
 struct LocalDirectorOptions {
@@ -25,19 +26,23 @@ struct LocalDirectorOptions {
 };
 
 // Thread-safe. The pointees must outlive it.
-class LocalDirector final : public proxy::Director {
+class LocalDirector final : public http2::Director {
  public:
   LocalDirector(coordinator::Coordinator* coordinator, const nodes::NodeSet* nodes, datastore::Datastore* store,
                 LocalDirectorOptions options);
 
-  [[nodiscard]] Status Admit(const proxy::CallInfo& call) override;
-  void Direct(const proxy::CallInfo& call, Done done) override;
+  [[nodiscard]] Status Admit(const http2::CallInfo& call) override;
+  void Direct(const http2::CallInfo& call, Done done) override;
+
+  // What the health service answers: SERVING until the server stops.
+  void set_serving(bool serving) { serving_ = serving; }
 
  private:
   coordinator::Coordinator* const coordinator_;
   const nodes::NodeSet* const nodes_;
   datastore::Datastore* const store_;
   const LocalDirectorOptions options_;
+  std::atomic<bool> serving_{true};
 };
 
 }  // namespace praefect::services

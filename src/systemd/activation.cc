@@ -1,16 +1,11 @@
 #include "systemd/activation.h"
 
 #include <arpa/inet.h>
-#include <grpcpp/server.h>
-#include <grpcpp/server_posix.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log/log.h"
-#include "systemd/fd_acceptor.h"
-#include "systemd/tls_bridge.h"
-#include "systemd/tls_context.h"
 
 namespace praefect::systemd {
 namespace {
@@ -70,52 +65,21 @@ Activation::Activation(config::Config config, ListenSockets sockets)
     : config_(std::move(config)), sockets_(sockets) {}
 
 Activation::~Activation() {
-  StopAccepting();
-  bridge_.reset();
   for (int fd : {sockets_.plain_inet, sockets_.plain_unix, sockets_.tls, sockets_.metrics})
     if (fd >= 0) close(fd);
 }
 
-Status Activation::Serve(grpc::Server* server) {
-  HandOff hand_off = [server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); };
-  if (sockets_.tls >= 0) {
-    auto ctx = NewServerContext({config_.tls.certificate_path, config_.tls.key_path, config_.tls.key});
-    if (!ctx.ok()) return ctx.status();
-    auto bridge = TlsBridge::Start(sockets_.tls, std::move(*ctx), hand_off);
-    sockets_.tls = -1;  // owned by the bridge, also on error
-    if (!bridge.ok()) return bridge.status();
-    bridge_ = std::move(*bridge);
-  }
-  std::vector<int> plain;
-  for (int* fd : {&sockets_.plain_inet, &sockets_.plain_unix}) {
-    if (*fd >= 0) plain.push_back(*fd);
-    *fd = -1;  // owned by the acceptor, also on error
-  }
-  if (!plain.empty()) {
-    auto acceptor = FdAcceptor::Start(std::move(plain), hand_off);
-    if (!acceptor.ok()) return acceptor.status();
-    acceptor_ = std::move(*acceptor);
-  }
-  return Status::Ok();
+ListenSockets Activation::TakeGrpcSockets() {
+  ListenSockets out = sockets_;
+  out.metrics = -1;
+  sockets_.plain_inet = sockets_.plain_unix = sockets_.tls = -1;
+  return out;
 }
 
 int Activation::TakeMetricsFd() {
   int fd = sockets_.metrics;
   sockets_.metrics = -1;
   return fd;
-}
-
-void Activation::StopAccepting() {
-  if (acceptor_) acceptor_->Stop();
-  if (bridge_) bridge_->StopAccepting();
-}
-
-Status Activation::ReloadTls(const config::Tls& tls) {
-  if (!bridge_) return Status::Ok();
-  auto ctx = NewServerContext({tls.certificate_path, tls.key_path, tls.key});
-  if (!ctx.ok()) return ctx.status();
-  bridge_->ReplaceContext(std::move(*ctx));
-  return Status::Ok();
 }
 
 }  // namespace praefect::systemd

@@ -1,10 +1,9 @@
 #pragma once
 
 // The socket-activated side of `praefect serve`: the sockets systemd passed
-// replace the configured addresses of their roles, and praefect accepts on
-// them itself (plain gRPC: FdAcceptor; gRPC over TLS: TlsBridge) because
-// grpc++ 1.51 cannot adopt a listening socket. Without LISTEN_FDS nothing
-// changes.
+// replace the configured addresses of their roles, and the data plane
+// serves on them directly (TLS terminated in process on the praefect-tls
+// socket). Without LISTEN_FDS nothing changes.
 
 #include <memory>
 
@@ -12,14 +11,7 @@
 #include "config/config.h"
 #include "systemd/listen_fds.h"
 
-namespace grpc {
-class Server;
-}
-
 namespace praefect::systemd {
-
-class FdAcceptor;
-class TlsBridge;
 
 // Not thread-safe: used from the thread that runs the server.
 class Activation {
@@ -38,31 +30,19 @@ class Activation {
   const config::Config& config() const { return config_; }
   bool any() const { return sockets_.any(); }
 
-  // Starts handing the connections of the passed gRPC sockets to `server`.
-  // REQUIRES: `server` is started and outlives StopAccepting().
-  [[nodiscard]] Status Serve(grpc::Server* server);
+  // The passed gRPC sockets (plain inet, plain unix, TLS; -1 where none),
+  // now the caller's to serve on and close.
+  ListenSockets TakeGrpcSockets();
 
   // The passed metrics socket, for metrics::Exposer::Adopt; -1 when none.
   // The caller owns it.
   int TakeMetricsFd();
-
-  // No new connection reaches the server after this returns; connections
-  // already bridged over TLS keep flowing until they close (call before the
-  // server's graceful stop; the destructor closes what is left).
-  void StopAccepting();
-
-  // Re-reads the TLS bridge's certificate and key from `tls` (SIGHUP); new
-  // connections use them, the ones up keep theirs. On error the bridge
-  // keeps the old ones and the error says why. OK without a TLS socket.
-  [[nodiscard]] Status ReloadTls(const config::Tls& tls);
 
  private:
   Activation(config::Config config, ListenSockets sockets);
 
   config::Config config_;
   ListenSockets sockets_;
-  std::unique_ptr<FdAcceptor> acceptor_;
-  std::unique_ptr<TlsBridge> bridge_;
 };
 
 }  // namespace praefect::systemd

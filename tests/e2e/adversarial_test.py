@@ -807,20 +807,19 @@ class AdversarialTest(unittest.TestCase):
                       lambda: self.unary(DEFAULT_BRANCH, over, self.auth()), "RESOURCE_EXHAUSTED",
                       details_any=["4194304", "4 MiB"], rss=("5 MiB authenticated FindDefaultBranchName", None))
         huge = padded(base, 100 * MIB)
-        # Printed, not bounded: an authenticated message is read whole before
-        # its size is refused until the data plane counts bytes as they come
-        # (not done yet).
+        # The data plane reads the length in a message's 5-byte prefix and
+        # refuses it before holding its bytes: an authenticated client cannot
+        # make praefect hold more than the limit either.
         self.run_case("size: 100 MiB, authenticated: FindDefaultBranchName",
                       lambda: self.unary(DEFAULT_BRANCH, huge, self.auth(), timeout=60), "RESOURCE_EXHAUSTED",
-                      details_any=["4194304", "4 MiB"], rss=("100 MiB authenticated FindDefaultBranchName", None),
+                      details_any=["4194304", "4 MiB"], rss=("100 MiB authenticated FindDefaultBranchName", bound),
                       fresh=True)
 
-        # Printed, not bounded: the health check needs no token (as on Gitaly),
-        # and grpc++ reads its request whole before answering it. Bounding it
-        # needs the data plane that counts bytes as they come (not done yet).
+        # The health check needs no token (as on Gitaly): its request is bound
+        # by the same limit, refused at its prefix.
         self.run_case("size: 100 MiB to the health check, which needs no token",
-                      lambda: self.unary(HEALTH, huge, timeout=60), {c.name for c in grpc.StatusCode},
-                      rss=("100 MiB to the health check", None), fresh=True)
+                      lambda: self.unary(HEALTH, huge, timeout=60), "RESOURCE_EXHAUSTED",
+                      details_any=["4194304"], rss=("100 MiB to the health check", bound), fresh=True)
 
     # ---- Streams -------------------------------------------------------------
 

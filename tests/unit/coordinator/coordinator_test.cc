@@ -18,7 +18,7 @@ namespace {
 using praefect::StatusCode;
 using praefect::coordinator::Coordinator;
 using praefect::coordinator::PrimaryRouter;
-using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+using Metadata = praefect::http2::HeaderList;
 
 constexpr char kConfig[] = R"(
 listen_addr = "127.0.0.1:2305"
@@ -74,11 +74,11 @@ struct Fixture {
     }
     coordinator = std::make_unique<Coordinator>(registry.get(), nodes.get(), &router, nullptr, options, store);
     bearer = praefect::auth::BearerV2("client-secret", kNow);
-    metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(bearer));
+    metadata.push_back({"authorization", bearer});
   }
 
-  praefect::StatusOr<praefect::proxy::Route> Decide(const std::string& method, const std::string& message) {
-    praefect::proxy::CallInfo call;
+  praefect::StatusOr<praefect::http2::Route> Decide(const std::string& method, const std::string& message) {
+    praefect::http2::CallInfo call;
     call.method = method;
     call.metadata = &metadata;
     call.first_message = message;
@@ -120,7 +120,7 @@ void RepositoryCallGoesToThePrimaryRewritten(void**) {
   Fixture f;
   auto route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "group/project.git"));
   assert_status_ok(route.status());
-  assert_true(route->channel == f.NodeNamed("gitaly-2").channel);
+  assert_true(route->upstream == f.NodeNamed("gitaly-2").upstream);
   expect_that(route->label == "virtual storage \"default\", node \"gitaly-2\"", route->label);
   gitaly::RepositoryExistsRequest sent;
   assert_true(route->first_message.has_value() && sent.ParseFromString(*route->first_message));
@@ -136,7 +136,7 @@ void RepositoryCallGoesToThePrimaryRewritten(void**) {
 
 void CorrelationIdKeptAndTokenlessNodeGetsNoAuthorization(void**) {
   Fixture f;
-  f.metadata.emplace(grpc::string_ref("x-gitlab-correlation-id"), grpc::string_ref("abc123"));
+  f.metadata.push_back({"x-gitlab-correlation-id", "abc123"});
   f.router = PrimaryRouter();
   auto route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("other", "x.git"));
   assert_status_ok(route.status());
@@ -166,7 +166,7 @@ void Refusals(void**) {
     expect_that(route.status().message().find(c.needle) != std::string::npos,
                 "\"" + route.status().message() + "\" contains \"" + c.needle + "\"");
   }
-  praefect::proxy::CallInfo call;
+  praefect::http2::CallInfo call;
   call.method = "/gitaly.RepositoryService/RepositoryExists";
   call.metadata = &f.metadata;
   auto none = f.coordinator->Decide(call);
@@ -185,7 +185,7 @@ void AuthReplacedLive(void**) {
   assert_status_ok(f.coordinator->Authenticate(f.metadata));
   std::string rotated = praefect::auth::BearerV2("rotated", kNow);
   Metadata md;
-  md.emplace(grpc::string_ref("authorization"), grpc::string_ref(rotated));
+  md.push_back({"authorization", rotated});
   f.coordinator->SetAuth("rotated", false);
   assert_status_ok(f.coordinator->Authenticate(md));
   f.coordinator->SetAuth("", false);
@@ -199,7 +199,7 @@ void Authentication(void**) {
   auto route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "a.git"));
   assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kUnauthenticated));
   std::string wrong = praefect::auth::BearerV2("wrong", kNow);
-  f.metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(wrong));
+  f.metadata.push_back({"authorization", wrong});
   route = f.Decide("/gitaly.RepositoryService/RepositoryExists", Exists("default", "a.git"));
   assert_int_equal(static_cast<int>(route.status().code()), static_cast<int>(StatusCode::kPermissionDenied));
 
@@ -244,7 +244,7 @@ void StorageScopedCalls(void**) {
   f.NodeNamed("gitaly-3").healthy = true;
   route = f.Decide("/gitaly.NamespaceService/NamespaceExists", exists.SerializeAsString());
   assert_status_ok(route.status());
-  assert_true(route->channel == f.NodeNamed("gitaly-3").channel);
+  assert_true(route->upstream == f.NodeNamed("gitaly-3").upstream);
   gitaly::NamespaceExistsRequest sent;
   assert_true(sent.ParseFromString(*route->first_message));
   assert_string_equal(sent.storage_name().c_str(), "gitaly-3");
@@ -257,15 +257,15 @@ void StorageScopedCalls(void**) {
   add.set_name("ns");
   route = f.Decide("/gitaly.NamespaceService/AddNamespace", add.SerializeAsString());
   assert_status_ok(route.status());
-  assert_true(route->channel == f.NodeNamed("gitaly-3").channel);
+  assert_true(route->upstream == f.NodeNamed("gitaly-3").upstream);
   // The configured primary first while it is healthy.
   f.NodeNamed("gitaly-2").healthy = true;
   route = f.Decide("/gitaly.NamespaceService/AddNamespace", add.SerializeAsString());
   assert_status_ok(route.status());
-  assert_true(route->channel == f.NodeNamed("gitaly-2").channel);
+  assert_true(route->upstream == f.NodeNamed("gitaly-2").upstream);
   expect_that(static_cast<bool>(route->finalizer), "a finalizer fans the mutator out");
   // A failed primary call fans out nothing (and must not touch the network).
-  route->finalizer(grpc::Status(grpc::StatusCode::INTERNAL, "boom"));
+  route->finalizer(praefect::Status(praefect::StatusCode::kInternal, "boom"));
 }
 
 // Every path-like field is checked before anything is looked up or
@@ -361,8 +361,8 @@ void RegisteredRepositories(void**) {
   assert_true(static_cast<bool>(route->commit));
   // Not recorded until the commit sees the node's success.
   assert_false(store.GetRepository("default", "group/new.git")->has_value());
-  std::optional<grpc::Status> answer = grpc::Status(grpc::StatusCode::INTERNAL, "unset");
-  route->commit(grpc::Status::OK, [&](std::optional<grpc::Status> st) { answer = st; });
+  std::optional<praefect::Status> answer = praefect::Status(praefect::StatusCode::kInternal, "unset");
+  route->commit(praefect::Status::Ok(), [&](std::optional<praefect::Status> st) { answer = st; });
   assert_false(answer.has_value());
   auto meta = store.GetRepository("default", "group/new.git");
   assert_true(meta->has_value());
@@ -384,15 +384,15 @@ void RegisteredRepositories(void**) {
   gitaly::WriteRefRequest written;
   assert_true(written.ParseFromString(*route->first_message));
   assert_string_equal(written.repository().relative_path().c_str(), "@cluster/repositories/6b/86/1");
-  route->commit(grpc::Status(grpc::StatusCode::INTERNAL, "failed"), [&](std::optional<grpc::Status> st) { answer = st; });
+  route->commit(praefect::Status(praefect::StatusCode::kInternal, "failed"), [&](std::optional<praefect::Status> st) { answer = st; });
   assert_int_equal((*store.GetRepository("default", "group/new.git"))->generation, 0);
-  route->commit(grpc::Status::OK, [&](std::optional<grpc::Status> st) { answer = st; });
+  route->commit(praefect::Status::Ok(), [&](std::optional<praefect::Status> st) { answer = st; });
   assert_int_equal((*store.GetRepository("default", "group/new.git"))->generation, 1);
 
   // Removal unregisters and schedules the other replicas' deletion.
   route = f.Decide("/gitaly.RepositoryService/RemoveRepository", Exists("default", "group/new.git"));
   assert_status_ok(route.status());
-  route->commit(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone"), [&](std::optional<grpc::Status> st) { answer = st; });
+  route->commit(praefect::Status(praefect::StatusCode::kNotFound, "gone"), [&](std::optional<praefect::Status> st) { answer = st; });
   expect_that(answer.has_value() && answer->ok(), "a registered repository's removal succeeds");
   assert_false(store.GetRepository("default", "group/new.git")->has_value());
 }
@@ -425,10 +425,10 @@ void PerRepositoryPrimariesAndReads(void**) {
   create.mutable_repository()->set_relative_path("r.git");
   auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
   assert_status_ok(route.status());
-  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  route->commit(praefect::Status::Ok(), [](std::optional<praefect::Status>) {});
   const std::string first = Primary(store, "r.git");
   expect_that(!first.empty(), "the creating node is the primary");
-  expect_that(route->channel == f.NodeNamed(first).channel, "created on the recorded primary");
+  expect_that(route->upstream == f.NodeNamed(first).upstream, "created on the recorded primary");
   std::string caught_up, behind;
   for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) {
     if (n == first) continue;
@@ -450,28 +450,28 @@ void PerRepositoryPrimariesAndReads(void**) {
     for (int i = 0; i < 16; ++i) {
       route = f.Decide(method, Exists("default", "r.git"));
       assert_status_ok(route.status());
-      expect_that(route->channel == f.NodeNamed(first).channel, std::string(method) + " on the primary");
+      expect_that(route->upstream == f.NodeNamed(first).upstream, std::string(method) + " on the primary");
     }
   }
-  f.metadata.emplace(grpc::string_ref("gitaly-route-repository-accessor-policy"), grpc::string_ref("primary-only"));
+  f.metadata.push_back({"gitaly-route-repository-accessor-policy", "primary-only"});
   for (int i = 0; i < 16; ++i) {
     route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "r.git"));
-    expect_that(route->channel == f.NodeNamed(first).channel, "primary-only reads on the primary");
+    expect_that(route->upstream == f.NodeNamed(first).upstream, "primary-only reads on the primary");
   }
   f.metadata.clear();
-  f.metadata.emplace(grpc::string_ref("authorization"), grpc::string_ref(f.bearer));
+  f.metadata.push_back({"authorization", f.bearer});
 
   // The primary fails: reads go to the other up-to-date replica, and the
   // next write elects it (never the outdated one).
   SetHealth(f, store, {caught_up, behind});
   route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "r.git"));
-  expect_that(route->channel == f.NodeNamed(caught_up).channel, "reads survive the primary's failure");
+  expect_that(route->upstream == f.NodeNamed(caught_up).upstream, "reads survive the primary's failure");
   route = f.Decide("/gitaly.RepositoryService/WriteRef", Exists("default", "r.git"));
   assert_status_ok(route.status());
-  expect_that(route->channel == f.NodeNamed(caught_up).channel, "the write goes to the new primary");
+  expect_that(route->upstream == f.NodeNamed(caught_up).upstream, "the write goes to the new primary");
   expect_that(Primary(store, "r.git") == caught_up, "the election is recorded");
-  std::optional<grpc::Status> answer;
-  route->commit(grpc::Status::OK, [&](std::optional<grpc::Status> st) { answer = st; });
+  std::optional<praefect::Status> answer;
+  route->commit(praefect::Status::Ok(), [&](std::optional<praefect::Status> st) { answer = st; });
   expect_that(!answer.has_value(), "the write on the new primary is recorded and acknowledged");
   assert_int_equal((*store.GetRepository("default", "r.git"))->generation, 1);
 
@@ -505,7 +505,7 @@ void CacheServesReadsWritesInvalidate(void**) {
   create.mutable_repository()->set_relative_path("c.git");
   auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
   assert_status_ok(route.status());
-  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  route->commit(praefect::Status::Ok(), [](std::optional<praefect::Status>) {});
   const std::string primary = Primary(store, "c.git");
   for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) assert_status_ok(store.SetGeneration(1, n, 0));
   for (int i = 0; i < 10; ++i) {
@@ -517,12 +517,12 @@ void CacheServesReadsWritesInvalidate(void**) {
   route = f.Decide("/gitaly.RepositoryService/WriteRef", Exists("default", "c.git"));
   assert_status_ok(route.status());
   assert_int_equal(cache.misses(), 1);  // the write read the datastore
-  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  route->commit(praefect::Status::Ok(), [](std::optional<praefect::Status>) {});
   // Only the primary holds generation 1 now: every read goes there.
   for (int i = 0; i < 16; ++i) {
     route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "c.git"));
     assert_status_ok(route.status());
-    expect_that(route->channel == f.NodeNamed(primary).channel, "reads after the write see its generation");
+    expect_that(route->upstream == f.NodeNamed(primary).upstream, "reads after the write see its generation");
   }
   assert_int_equal(cache.misses(), 2);
 }
@@ -539,7 +539,7 @@ void ReplicationFactorAssignsNodes(void**) {
   create.mutable_repository()->set_relative_path("two.git");
   auto route = f.Decide("/gitaly.RepositoryService/CreateRepository", create.SerializeAsString());
   assert_status_ok(route.status());
-  route->commit(grpc::Status::OK, [](std::optional<grpc::Status>) {});
+  route->commit(praefect::Status::Ok(), [](std::optional<praefect::Status>) {});
   auto meta = store.GetRepository("default", "two.git");
   assert_int_equal((*meta)->assigned.size(), 2);
   expect_that((*meta)->IsAssigned((*meta)->primary), "the primary is assigned");

@@ -1,6 +1,7 @@
-// go-grpc-prometheus' server metrics, through a real in-process gRPC server
-// whose one CallbackGenericService (as praefect's proxy) echoes or fails, and
-// scraped over HTTP as Prometheus would.
+// go-grpc-prometheus' server metrics, from calls as the data plane reports
+// them to the metrics' CallObserver, scraped over HTTP as Prometheus would.
+// (The data plane's own reports are checked end to end by
+// e2e/praefect-proxy, which scrapes a running praefect.)
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
@@ -27,67 +28,6 @@ using praefect::metrics::testing::HttpGet;
 
 namespace {
 
-// The handling-time clock, advanced by the service when asked ("advance:MS").
-std::atomic<int64_t> fake_now_ns{0};
-
-std::chrono::steady_clock::time_point FakeNow() {
-  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(fake_now_ns.load()));
-}
-
-grpc::ByteBuffer ToBuffer(const std::string& text) {
-  grpc::Slice slice(text);
-  return grpc::ByteBuffer(&slice, 1);
-}
-
-std::string FromBuffer(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  (void)buffer.Dump(&slices);
-  std::string text;
-  for (const auto& s : slices) text.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return text;
-}
-
-// Echoes every message; "fail:N" ends the call with status code N instead;
-// "advance:MS" moves the fake clock before echoing.
-class EchoReactor : public grpc::ServerGenericBidiReactor {
- public:
-  explicit EchoReactor(grpc::GenericCallbackServerContext* ctx) : ctx_(ctx) { StartRead(&in_); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      Finish(ctx_->IsCancelled() ? grpc::Status::CANCELLED : grpc::Status::OK);
-      return;
-    }
-    std::string text = FromBuffer(in_);
-    if (text.rfind("fail:", 0) == 0) {
-      Finish(grpc::Status(static_cast<grpc::StatusCode>(std::stoi(text.substr(5))), "failing as asked"));
-      return;
-    }
-    if (text.rfind("advance:", 0) == 0) fake_now_ns += std::stoll(text.substr(8)) * 1000000;
-    out_ = in_;
-    StartWrite(&out_);
-  }
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status::CANCELLED);
-      return;
-    }
-    StartRead(&in_);
-  }
-  void OnDone() override { delete this; }
-
- private:
-  grpc::GenericCallbackServerContext* ctx_;
-  grpc::ByteBuffer in_;
-  grpc::ByteBuffer out_;
-};
-
-class EchoService : public grpc::CallbackGenericService {
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
-    return new EchoReactor(ctx);
-  }
-};
-
 // Methods the test's "registry" knows; anything else is unknown.
 std::optional<GrpcType> Lookup(std::string_view method) {
   if (method == "/test.Svc/Echo") return GrpcType::kUnary;
@@ -97,61 +37,49 @@ std::optional<GrpcType> Lookup(std::string_view method) {
   return std::nullopt;
 }
 
-// A gRPC server with the metrics interceptor and an in-process channel to it.
+// Calls as the data plane reports them to the metrics' CallObserver. The
+// request says what happens: "fail:N" ends the call with status code N at
+// that message, "advance:MS" makes the call take MS milliseconds longer;
+// any other message is answered with itself.
 struct Fixture {
-  explicit Fixture(Options options) : metrics(std::move(options)) {
-    grpc::ServerBuilder builder;
-    builder.RegisterCallbackGenericService(&service);
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(metrics.NewServerInterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(creators));
-    server = builder.BuildAndStart();
-    channel = server->InProcessChannel(grpc::ChannelArguments());
-  }
-  ~Fixture() { server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5)); }
+  explicit Fixture(Options options) : metrics(std::move(options)), observer(metrics.NewCallObserver()) {}
 
   grpc::Status Unary(const std::string& method, const std::string& request, std::string* response = nullptr) {
-    grpc::ClientContext ctx;
-    grpc::ByteBuffer in = ToBuffer(request);
-    grpc::ByteBuffer out;
-    grpc::Status st = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
-        channel.get(), grpc::internal::RpcMethod(method.c_str(), grpc::internal::RpcMethod::NORMAL_RPC), &ctx, in,
-        &out);
-    if (response != nullptr && st.ok()) *response = FromBuffer(out);
+    int answers = 0;
+    grpc::Status st = Stream(method, {request}, &answers);
+    if (response != nullptr && st.ok()) *response = request;
+    return st;
+  }
+  // Sends `messages` on one stream; returns the status and the answers.
+  grpc::Status Stream(const std::string& method, const std::vector<std::string>& messages, int* answers) {
+    observer->OnStarted(method);
+    praefect::http2::CallObserver::Finished f;
+    f.method = method;
+    *answers = 0;
+    grpc::Status st = grpc::Status::OK;
+    for (const auto& m : messages) {
+      ++f.messages_received;
+      if (m.rfind("fail:", 0) == 0) {
+        st = grpc::Status(static_cast<grpc::StatusCode>(std::stoi(m.substr(5))), "failing as asked");
+        break;
+      }
+      if (m.rfind("advance:", 0) == 0) f.duration += std::chrono::milliseconds(std::stoll(m.substr(8)));
+      ++*answers;
+    }
+    f.messages_sent = static_cast<uint64_t>(*answers);
+    f.code = static_cast<praefect::StatusCode>(st.error_code());
+    observer->OnFinished(f);
     return st;
   }
 
-  // Sends `messages` on one stream, reads every answer, returns the status.
-  grpc::Status Stream(const std::string& method, const std::vector<std::string>& messages, int* answers) {
-    grpc::ClientContext ctx;
-    grpc::internal::RpcMethod rpc(method.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING);
-    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
-        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel.get(), rpc,
-                                                                                              &ctx));
-    // One message, then its echo: the in-process transport completes a write
-    // only once the peer reads, so writing ahead would deadlock.
-    grpc::ByteBuffer answer;
-    *answers = 0;
-    for (const auto& m : messages) {
-      if (!stream->Write(ToBuffer(m)) || !stream->Read(&answer)) break;
-      ++*answers;
-    }
-    stream->WritesDone();
-    while (stream->Read(&answer)) ++*answers;
-    return stream->Finish();
-  }
-
   Metrics metrics;
-  EchoService service;
-  std::unique_ptr<grpc::Server> server;
-  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<praefect::http2::CallObserver> observer;
 };
 
 Options WithLookup(std::vector<double> buckets = {}) {
   Options options;
   options.grpc_latency_buckets = std::move(buckets);
   options.grpc_type = Lookup;
-  options.now = FakeNow;
   return options;
 }
 
@@ -266,18 +194,8 @@ static void test_handling_histogram_with_buckets(void**) {
 
 static void test_cancelled_call_counted(void**) {
   Fixture f(WithLookup());
-  {
-    grpc::ClientContext ctx;
-    grpc::internal::RpcMethod rpc("/test.Svc/Chat", grpc::internal::RpcMethod::BIDI_STREAMING);
-    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
-        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(f.channel.get(), rpc,
-                                                                                              &ctx));
-    assert_true(stream->Write(ToBuffer("one")));
-    grpc::ByteBuffer answer;
-    assert_true(stream->Read(&answer));
-    ctx.TryCancel();
-    assert_int_equal(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  }
+  int answers = 0;
+  assert_int_equal(f.Stream("/test.Svc/Chat", {"one", "fail:1"}, &answers).error_code(), grpc::StatusCode::CANCELLED);
   EventuallyLine(f.metrics, "grpc_server_handled_total{grpc_code=\"Canceled\"," + kChat + "} 1");
   ExpectLine(f.metrics.Render(), "grpc_server_started_total{" + kChat + "} 1");
 }

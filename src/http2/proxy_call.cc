@@ -1,0 +1,567 @@
+#include "http2/proxy_call.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "common/base64.h"
+#include "http2/metadata.h"
+
+namespace praefect::http2 {
+namespace {
+
+void Post(EventLoop* loop, std::function<void()> fn) {
+  if (loop->InLoopThread()) {
+    loop->Defer(std::move(fn));
+  } else {
+    loop->Post(std::move(fn));
+  }
+}
+
+}  // namespace
+
+class ProxyCall::DownListener final : public Stream::Listener {
+ public:
+  explicit DownListener(ProxyCall* call) : call_(call) {}
+  void OnHeaders(const HeaderList& headers, bool end_stream) override { call_->OnRequestHeaders(headers, end_stream); }
+  void OnData(std::string_view bytes) override {
+    call_->OnRequestData(bytes);
+    call_->UpdateHeld();
+  }
+  void OnTrailers(const HeaderList&) override {}  // gRPC requests carry none
+  void OnEndStream() override { call_->OnRequestEnd(); }
+  void OnSendQueueDrained() override {
+    call_->OnDownstreamDrained();
+    call_->UpdateHeld();
+  }
+  void OnClosed(uint32_t error_code) override { call_->OnDownstreamClosed(error_code); }
+
+ private:
+  ProxyCall* const call_;
+};
+
+class ProxyCall::UpListener final : public Stream::Listener {
+ public:
+  explicit UpListener(ProxyCall* call) : call_(call) {}
+  void OnHeaders(const HeaderList& headers, bool end_stream) override {
+    call_->OnResponseHeaders(headers, end_stream);
+  }
+  void OnData(std::string_view bytes) override {
+    call_->OnResponseData(bytes);
+    call_->UpdateHeld();
+  }
+  void OnTrailers(const HeaderList& trailers) override { call_->OnResponseTrailers(trailers); }
+  void OnEndStream() override {}
+  void OnSendQueueDrained() override {
+    call_->OnUpstreamDrained();
+    call_->UpdateHeld();
+  }
+  void OnClosed(uint32_t error_code) override { call_->OnUpstreamClosed(error_code); }
+
+ private:
+  ProxyCall* const call_;
+};
+
+// The `done` handed to the Director: copies share it; the first answer
+// counts, and dropping every copy unanswered answers INTERNAL, so that the
+// call cannot hang. Answers reach the call on its loop.
+class ProxyCall::DirectorReply {
+ public:
+  DirectorReply(EventLoop* loop, ProxyCall* call, std::string method)
+      : loop_(loop), call_(call), method_(std::move(method)) {}
+  ~DirectorReply() {
+    if (!answered_.exchange(true))
+      Deliver(Internal("the director for " + method_ + " dropped the call without answering (a bug in the director)"));
+  }
+  void Answer(StatusOr<Route> route) {
+    if (answered_.exchange(true)) return;
+    Deliver(std::move(route));
+  }
+
+ private:
+  void Deliver(StatusOr<Route> route) {
+    ProxyCall* call = call_;
+    auto shared = std::make_shared<StatusOr<Route>>(std::move(route));
+    Post(loop_, [call, shared] { call->OnDirected(std::move(*shared)); });
+  }
+  EventLoop* const loop_;
+  ProxyCall* const call_;
+  const std::string method_;
+  std::atomic<bool> answered_{false};
+};
+
+void ProxyCall::Start(EventLoop* loop, const ProxyOptions* options, UpstreamPool* pool, Stream* down) {
+  new ProxyCall(loop, options, pool, down);  // owns itself
+}
+
+ProxyCall::ProxyCall(EventLoop* loop, const ProxyOptions* options, UpstreamPool* pool, Stream* down)
+    : loop_(loop),
+      options_(options),
+      pool_(pool),
+      down_listener_(std::make_unique<DownListener>(this)),
+      up_listener_(std::make_unique<UpListener>(this)),
+      down_(down),
+      request_scanner_(options->max_message_bytes),
+      response_scanner_(UINT32_MAX) {
+  down_->set_listener(down_listener_.get());
+  if (options_->stats != nullptr) {
+    options_->stats->calls_started.fetch_add(1, std::memory_order_relaxed);
+    options_->stats->calls_active.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+ProxyCall::~ProxyCall() {
+  if (deadline_timer_ != 0) loop_->CancelTimer(deadline_timer_);
+  if (options_->stats != nullptr) {
+    options_->stats->bytes_held.fetch_sub(held_, std::memory_order_relaxed);
+    options_->stats->calls_active.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void ProxyCall::UpdateHeld() {
+  if (options_->stats == nullptr) return;
+  const int64_t now = static_cast<int64_t>(first_.size() + request_held_.size() + response_held_.size() +
+                                           (down_ != nullptr ? down_->queued() : 0) + (up_ != nullptr ? up_->queued() : 0));
+  if (now == held_) return;
+  const int64_t total = options_->stats->bytes_held.fetch_add(now - held_, std::memory_order_relaxed) + now - held_;
+  held_ = now;
+  int64_t seen = options_->stats->max_bytes_held.load(std::memory_order_relaxed);
+  while (total > seen && !options_->stats->max_bytes_held.compare_exchange_weak(seen, total)) {
+  }
+}
+
+void ProxyCall::Unref() {
+  if (--refs_ == 0) loop_->DeleteSoon(std::unique_ptr<ProxyCall>(this));
+}
+
+// ---- The request -------------------------------------------------------------
+
+void ProxyCall::OnRequestHeaders(const HeaderList& headers, bool end_stream) {
+  const std::string* path = FindHeader(headers, ":path");
+  method_ = path == nullptr ? "" : *path;
+  if (options_->observer != nullptr) options_->observer->OnStarted(method_);
+  if (down_->headers_too_large())
+    return Fail(ResourceExhausted("the request's metadata is larger than the limit of the connection's "
+                                  "SETTINGS_MAX_HEADER_LIST_SIZE; send less metadata"));
+  const std::string* method = FindHeader(headers, ":method");
+  const std::string* content_type = FindHeader(headers, "content-type");
+  if (method == nullptr || *method != "POST" || content_type == nullptr ||
+      content_type->rfind("application/grpc", 0) != 0)
+    return Fail(Status(StatusCode::kUnimplemented,
+                       "not a gRPC request (expected POST with content-type application/grpc): praefect serves the "
+                       "Gitaly gRPC protocol only"));
+  content_type_ = *content_type;
+  for (const HeaderField& f : headers) {
+    if (!f.name.empty() && f.name[0] != ':') metadata_.push_back(f);
+  }
+  if (const std::string* timeout = FindHeader(headers, "grpc-timeout")) {
+    auto t = rpc::ParseTimeout(*timeout);
+    if (!t) return Fail(InvalidArgument("malformed grpc-timeout \"" + *timeout + "\""));
+    deadline_ = loop_->now() + std::chrono::duration_cast<EventLoop::Clock::duration>(*t);
+    deadline_timer_ = loop_->AddTimer(*t, [this] {
+      deadline_timer_ = 0;
+      OnDeadline();
+    });
+  }
+  CallInfo info;
+  info.method = method_;
+  info.metadata = &metadata_;
+  if (Status st = options_->director->Admit(info); !st.ok()) return Fail(st);
+  phase_ = Phase::kFirstMessage;
+  down_->SetReceiveWindow(options_->admitted_window);
+  if (end_stream) OnRequestEnd();
+}
+
+void ProxyCall::OnRequestData(std::string_view bytes) {
+  if (down_ == nullptr) return;
+  if (phase_ == Phase::kDone || phase_ == Phase::kCommitting || phase_ == Phase::kHeaders) {
+    down_->Consume(bytes.size());  // nobody wants them
+    return;
+  }
+  rpc::MessageScanner::Result r = request_scanner_.Feed(bytes);
+  messages_received_ += r.messages_started;
+  if (r.oversized) {
+    down_->Consume(bytes.size());
+    return Fail(ResourceExhausted("request message of " + std::to_string(*r.oversized) + " bytes to " + method_ +
+                                  " is larger than the limit of " + std::to_string(options_->max_message_bytes) +
+                                  " bytes per message" + options_->max_message_hint));
+  }
+  if (phase_ == Phase::kFirstMessage) {
+    size_t need = rpc::kPrefixSize;
+    if (first_.size() >= rpc::kPrefixSize) {
+      need += (size_t{static_cast<unsigned char>(first_[1])} << 24) | (size_t{static_cast<unsigned char>(first_[2])} << 16) |
+              (size_t{static_cast<unsigned char>(first_[3])} << 8) | size_t{static_cast<unsigned char>(first_[4])};
+    }
+    size_t used = 0;
+    while (used < bytes.size() && first_.size() < need) {
+      const size_t take = std::min(need - first_.size(), bytes.size() - used);
+      first_.append(bytes.substr(used, take));
+      used += take;
+      if (first_.size() == rpc::kPrefixSize) {
+        need += (size_t{static_cast<unsigned char>(first_[1])} << 24) |
+                (size_t{static_cast<unsigned char>(first_[2])} << 16) |
+                (size_t{static_cast<unsigned char>(first_[3])} << 8) | size_t{static_cast<unsigned char>(first_[4])};
+      }
+    }
+    down_->Consume(used);  // held in first_, bounded by the limit
+    request_held_.append(bytes.substr(used));
+    if (first_.size() >= rpc::kPrefixSize && first_.size() == need) {
+      if (first_[0] != 0)
+        return Fail(Status(StatusCode::kUnimplemented,
+                           method_ + ": the first request message is compressed; praefect must read it to route the "
+                                     "call: send it uncompressed"));
+      first_complete_ = true;
+      Direct();
+    }
+    return;
+  }
+  request_held_.append(bytes);
+  if (phase_ == Phase::kForwarding) MoveRequestBytes();
+}
+
+void ProxyCall::OnRequestEnd() {
+  client_half_closed_ = true;
+  if (phase_ == Phase::kFirstMessage && !first_complete_) {
+    if (!first_.empty())
+      return Fail(Internal(method_ + ": the client ended its request in the middle of a message"));
+    Direct();  // no request message at all; the Director decides
+    return;
+  }
+  if (phase_ == Phase::kForwarding) MoveRequestBytes();
+}
+
+void ProxyCall::MoveRequestBytes() {
+  if (up_ == nullptr || down_ == nullptr) return;
+  while (!request_held_.empty() && up_->queued() < options_->forward_high_water) {
+    const size_t n = std::min(request_held_.size(), options_->forward_high_water - up_->queued());
+    up_->SendData(std::string_view(request_held_).substr(0, n));
+    down_->Consume(n);
+    request_held_.erase(0, n);
+  }
+  if (request_held_.empty() && client_half_closed_ && !upstream_end_sent_) {
+    upstream_end_sent_ = true;
+    up_->EndStream();
+  }
+}
+
+void ProxyCall::OnUpstreamDrained() { MoveRequestBytes(); }
+
+// ---- The Director ------------------------------------------------------------
+
+void ProxyCall::Direct() {
+  phase_ = Phase::kDirecting;
+  Ref();  // released by OnDirected
+  CallInfo info;
+  info.method = method_;
+  info.metadata = &metadata_;
+  if (first_complete_) info.first_message = std::string_view(first_).substr(rpc::kPrefixSize);
+  auto reply = std::make_shared<DirectorReply>(loop_, this, method_);
+  options_->director->Direct(info, [reply](StatusOr<Route> route) mutable { reply->Answer(std::move(route)); });
+}
+
+void ProxyCall::OnDirected(StatusOr<Route> route) {
+  struct Update {
+    ProxyCall* call;
+    ~Update() { call->UpdateHeld(); }
+  } update{this};
+  if (client_gone_ || phase_ == Phase::kDone) {
+    if (route.ok() && route->finalizer)
+      route->finalizer(Cancelled("the client cancelled the call while it was being routed"));
+    phase_ = Phase::kDone;
+    Unref();
+    return;
+  }
+  if (!route.ok()) {
+    Fail(route.status());
+  } else if (route->local_response.has_value()) {
+    route_ = std::move(route).value();
+    HeaderList headers = {{":status", "200"}, {"content-type", "application/grpc"}};
+    down_->SubmitResponse(headers, false);
+    response_headers_sent_ = true;
+    down_->SendData(rpc::Prefix(route_.local_response->size()));
+    down_->SendData(*route_.local_response);
+    messages_sent_ = 1;
+    Finalize(Status::Ok());
+    if (route_.keep_open) {
+      phase_ = Phase::kCommitting;  // nothing more is read; the client or the server ends it
+    } else {
+      SendTrailers(rpc::CallStatus{});
+    }
+  } else if (!route->upstream) {
+    route_ = std::move(route).value();
+    Fail(Internal("the director's route for " + method_ + " names no upstream channel"));
+  } else {
+    route_ = std::move(route).value();
+    OpenUpstream();
+  }
+  Unref();
+}
+
+// ---- The upstream ------------------------------------------------------------
+
+void ProxyCall::OpenUpstream() {
+  for (const auto& [key, value] : route_.set_metadata) {
+    if (Status st = CheckSettable(key, value, method_); !st.ok()) return Fail(st);
+  }
+  phase_ = Phase::kOpening;
+  const http2::Upstream& upstream = *route_.upstream;
+  HeaderList headers = {{":method", "POST"},
+                        {":scheme", upstream.tls() ? "https" : "http"},
+                        {":path", method_},
+                        {":authority", upstream.authority},
+                        {"content-type", content_type_},
+                        {"te", "trailers"}};
+  if (deadline_) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - EventLoop::Clock::now());
+    headers.push_back({"grpc-timeout", rpc::FormatTimeout(left)});
+  }
+  auto edited = [&](const std::string& name) {
+    for (const auto& d : route_.drop_metadata)
+      if (d == name) return true;
+    for (const auto& [k, v] : route_.set_metadata)
+      if (k == name) return true;
+    return false;
+  };
+  for (const HeaderField& f : metadata_) {
+    if (!IsTransportHeader(f.name) && !edited(f.name)) headers.push_back(f);
+  }
+  for (const auto& [k, v] : route_.set_metadata)
+    headers.push_back({k, k.ends_with("-bin") ? Base64Encode(v) : v});
+  Ref();  // released when the pool answers (or the open is cancelled)
+  opening_ = true;
+  const uint64_t ticket = pool_->Open(route_.upstream, std::move(headers), false, up_listener_.get(),
+                                      [this](StatusOr<Stream*> stream) {
+                                        opening_ = false;
+                                        open_ticket_ = 0;
+                                        OnUpstreamOpened(std::move(stream));
+                                        Unref();
+                                      });
+  // The pool may have answered already (a connection was ready): only a
+  // pending open has a ticket to cancel.
+  if (opening_) open_ticket_ = ticket;
+}
+
+void ProxyCall::OnUpstreamOpened(StatusOr<Stream*> stream) {
+  struct Update {
+    ProxyCall* call;
+    ~Update() { call->UpdateHeld(); }
+  } update{this};
+  if (!stream.ok()) {
+    Finalize(stream.status());
+    if (!client_gone_) Fail(stream.status());
+    return;
+  }
+  up_ = *stream;
+  Ref();  // the upstream stream's; released by OnUpstreamClosed
+  if (client_gone_) {
+    up_->Reset(kCancel);
+    return;
+  }
+  phase_ = Phase::kForwarding;
+  if (route_.first_message) {
+    up_->SendData(rpc::Prefix(route_.first_message->size()));
+    up_->SendData(*route_.first_message);
+  } else if (first_complete_) {
+    up_->SendData(first_);
+  }
+  first_.clear();
+  first_.shrink_to_fit();
+  route_.first_message.reset();
+  MoveRequestBytes();
+}
+
+void ProxyCall::OnResponseHeaders(const HeaderList& headers, bool end_stream) {
+  std::optional<int> http_status;
+  if (const std::string* s = FindHeader(headers, ":status")) http_status = std::atoi(s->c_str());
+  if (end_stream) return UpstreamFinished(rpc::StatusFromTrailers(headers, http_status));
+  if (client_gone_ || down_ == nullptr || trailers_sent_) return;
+  HeaderList out = {{":status", "200"}};
+  const std::string* content_type = FindHeader(headers, "content-type");
+  out.push_back({"content-type", content_type != nullptr ? *content_type : "application/grpc"});
+  for (const HeaderField& f : headers) {
+    if (!IsTransportHeader(f.name)) out.push_back(f);
+  }
+  down_->SubmitResponse(out, false);
+  response_headers_sent_ = true;
+}
+
+void ProxyCall::OnResponseData(std::string_view bytes) {
+  rpc::MessageScanner::Result r = response_scanner_.Feed(bytes);
+  messages_sent_ += r.messages_started;
+  if (r.messages_started > 0) received_response_message_ = true;
+  if (client_gone_ || down_ == nullptr || trailers_sent_) {
+    if (up_ != nullptr) up_->Consume(bytes.size());
+    return;
+  }
+  response_held_.append(bytes);
+  MoveResponseBytes();
+}
+
+void ProxyCall::MoveResponseBytes() {
+  if (down_ == nullptr) return;
+  while (!response_held_.empty() && down_->queued() < options_->forward_high_water) {
+    const size_t n = std::min(response_held_.size(), options_->forward_high_water - down_->queued());
+    down_->SendData(std::string_view(response_held_).substr(0, n));
+    if (up_ != nullptr) up_->Consume(n);
+    response_held_.erase(0, n);
+  }
+  if (response_held_.empty() && final_status_) {
+    rpc::CallStatus st = std::move(*final_status_);
+    final_status_.reset();
+    SendTrailers(std::move(st));
+  }
+}
+
+void ProxyCall::OnDownstreamDrained() { MoveResponseBytes(); }
+
+void ProxyCall::OnResponseTrailers(const HeaderList& trailers) {
+  UpstreamFinished(rpc::StatusFromTrailers(trailers, 200));
+}
+
+void ProxyCall::OnUpstreamClosed(uint32_t error_code) {
+  up_ = nullptr;
+  request_held_.clear();
+  if (!upstream_done_) {
+    const std::string why = error_code == kRefusedStream
+                                ? "the node refused the call (it is shutting down or overloaded); retry"
+                                : "the node's stream ended before its status (the connection broke or the node "
+                                  "reset it, HTTP/2 error " + std::to_string(error_code) + ")";
+    rpc::CallStatus st;
+    st.code = client_gone_ ? StatusCode::kCancelled : StatusCode::kUnavailable;
+    st.message = client_gone_ ? "the client cancelled the call" : why;
+    UpstreamFinished(std::move(st));
+  }
+  Unref();
+}
+
+void ProxyCall::UpstreamFinished(rpc::CallStatus status) {
+  if (upstream_done_) return;
+  upstream_done_ = true;
+  if (phase_ == Phase::kDone) return;  // the call was failed already; the upstream was reset
+  const Status plain(status.code, status.message);
+  Finalize(plain);
+  if (route_.commit) {
+    phase_ = Phase::kCommitting;
+    Ref();  // released by OnCommitted
+    auto commit = std::move(route_.commit);
+    EventLoop* loop = loop_;
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    commit(plain, [this, loop, status, answered](std::optional<Status> replacement) {
+      if (answered->exchange(true)) return;
+      Post(loop, [this, status, replacement] { OnCommitted(status, replacement); });
+    });
+    return;
+  }
+  SendTrailers(std::move(status));
+}
+
+void ProxyCall::OnCommitted(rpc::CallStatus upstream, std::optional<Status> replacement) {
+  if (replacement) {
+    upstream.code = replacement->code();
+    upstream.message = replacement->message();
+    if (!replacement->ok()) upstream.extra.clear();  // the node's details describe its own success
+  }
+  SendTrailers(std::move(upstream));
+  Unref();
+}
+
+// ---- Ending ------------------------------------------------------------------
+
+void ProxyCall::SendTrailers(rpc::CallStatus status) {
+  if (trailers_sent_) return;
+  if (status.code == StatusCode::kUnavailable && !received_response_message_ && !route_.label.empty() &&
+      status.message.rfind(route_.label, 0) != 0)
+    status.message = route_.label + ": " + status.message;
+  if (client_gone_ || down_ == nullptr) {
+    phase_ = Phase::kDone;
+    Observe(status.code, status.message);
+    return;
+  }
+  if (!response_held_.empty()) {
+    final_status_ = std::move(status);  // after the held bytes (MoveResponseBytes)
+    return;
+  }
+  trailers_sent_ = true;
+  phase_ = Phase::kDone;
+  if (deadline_timer_ != 0) {
+    loop_->CancelTimer(deadline_timer_);
+    deadline_timer_ = 0;
+  }
+  Observe(status.code, status.message);
+  down_->SendTrailers(rpc::TrailersFor(status, response_headers_sent_));
+}
+
+void ProxyCall::Fail(const Status& status) {
+  if (trailers_sent_ || phase_ == Phase::kDone) return;
+  if (opening_) {
+    pool_->Cancel(open_ticket_);
+    opening_ = false;
+    open_ticket_ = 0;
+    Unref();  // the pending open's
+  }
+  if (up_ != nullptr) up_->Reset(kCancel);
+  Finalize(status);
+  response_held_.clear();
+  final_status_.reset();
+  rpc::CallStatus st;
+  st.code = status.code();
+  st.message = status.message();
+  SendTrailers(std::move(st));
+  phase_ = Phase::kDone;
+}
+
+void ProxyCall::OnDeadline() {
+  if (phase_ == Phase::kDone) return;
+  Fail(DeadlineExceeded("deadline exceeded: the call took longer than the client's grpc-timeout"));
+}
+
+void ProxyCall::OnDownstreamClosed(uint32_t error_code) {
+  down_ = nullptr;
+  request_held_.clear();
+  response_held_.clear();
+  first_.clear();
+  if (!trailers_sent_) {
+    client_gone_ = true;
+    (void)error_code;
+    if (deadline_timer_ != 0) {
+      loop_->CancelTimer(deadline_timer_);
+      deadline_timer_ = 0;
+    }
+    if (opening_) {
+      pool_->Cancel(open_ticket_);
+      opening_ = false;
+      open_ticket_ = 0;
+      Finalize(Cancelled("the client cancelled the call while it was being routed"));
+      Unref();  // the pending open's
+    }
+    if (up_ != nullptr) up_->Reset(kCancel);  // its close finalizes (CANCELLED)
+    if (phase_ != Phase::kDirecting && up_ == nullptr && phase_ != Phase::kCommitting) phase_ = Phase::kDone;
+    Observe(StatusCode::kCancelled, "the client cancelled the call");
+  }
+  Unref();
+}
+
+void ProxyCall::Finalize(const Status& status) {
+  if (finalized_) return;
+  finalized_ = true;
+  if (route_.finalizer) route_.finalizer(status);
+}
+
+void ProxyCall::Observe(StatusCode code, std::string_view message) {
+  if (observed_ || options_->observer == nullptr) {
+    observed_ = true;
+    return;
+  }
+  observed_ = true;
+  CallObserver::Finished f;
+  f.method = method_;
+  f.request_metadata = &metadata_;
+  f.code = code;
+  f.message = message;
+  f.duration = EventLoop::Clock::now() - started_;
+  f.messages_received = messages_received_;
+  f.messages_sent = messages_sent_;
+  f.upstream = route_.label;
+  options_->observer->OnFinished(f);
+}
+
+}  // namespace praefect::http2

@@ -1,0 +1,420 @@
+#include "http2/session.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace praefect::http2 {
+
+const std::string* FindHeader(const HeaderList& headers, std::string_view name) {
+  for (const HeaderField& f : headers) {
+    if (f.name == name) return &f.value;
+  }
+  return nullptr;
+}
+
+namespace {
+
+std::vector<nghttp2_nv> ToNv(const HeaderList& headers) {
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(headers.size());
+  for (const HeaderField& f : headers) {
+    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
+                            reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(),
+                            f.value.size(), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE});
+  }
+  return nv;
+}
+
+// Compacts a queue once its consumed prefix is large.
+void Compact(std::string* buffer, size_t* offset) {
+  if (*offset == buffer->size()) {
+    buffer->clear();
+    *offset = 0;
+  } else if (*offset > 64 * 1024 && *offset * 2 > buffer->size()) {
+    buffer->erase(0, *offset);
+    *offset = 0;
+  }
+}
+
+}  // namespace
+
+// nghttp2's callbacks, with access to the session's and streams' insides.
+struct Callbacks {
+  static Session* Of(void* user) { return static_cast<Session*>(user); }
+
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+      Of(user)->AddStream(frame->hd.stream_id);
+    return 0;
+  }
+
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                      const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    Session* s = Of(user);
+    Stream* st = s->FindStream(frame->hd.stream_id);
+    if (st == nullptr) return 0;
+    st->header_bytes_ += namelen + valuelen + 32;
+    if (st->header_bytes_ > s->options_.max_header_list_bytes) {
+      st->headers_too_large_ = true;
+      return 0;
+    }
+    st->headers_in_.push_back(HeaderField{std::string(reinterpret_cast<const char*>(name), namelen),
+                                          std::string(reinterpret_cast<const char*>(value), valuelen)});
+    return 0;
+  }
+
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    Session* s = Of(user);
+    const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS: {
+        Stream* st = s->FindStream(frame->hd.stream_id);
+        if (st == nullptr) return 0;
+        HeaderList headers = std::move(st->headers_in_);
+        st->headers_in_.clear();
+        st->header_bytes_ = 0;
+        if (end) st->remote_closed_ = true;
+        if (!st->headers_seen_) {
+          st->headers_seen_ = true;
+          if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) s->owner_->OnNewStream(st);
+          if (st->listener_ != nullptr) st->listener_->OnHeaders(headers, end);
+        } else if (st->listener_ != nullptr) {
+          st->listener_->OnTrailers(headers);
+        }
+        if (end && st->listener_ != nullptr) st->listener_->OnEndStream();
+        break;
+      }
+      case NGHTTP2_DATA: {
+        if (!end) break;
+        Stream* st = s->FindStream(frame->hd.stream_id);
+        if (st == nullptr) break;
+        st->remote_closed_ = true;
+        if (st->listener_ != nullptr) st->listener_->OnEndStream();
+        break;
+      }
+      case NGHTTP2_PING:
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) s->owner_->OnPingReceived();
+        break;
+      case NGHTTP2_GOAWAY:
+        s->goaway_received_ = true;
+        s->owner_->OnGoAway(frame->goaway.last_stream_id, frame->goaway.error_code);
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static int OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
+                         void* user) {
+    Stream* st = Of(user)->FindStream(stream_id);
+    if (st == nullptr || st->listener_ == nullptr) {
+      // Nobody reads it: give the window back at once.
+      nghttp2_session_consume(session, stream_id, len);
+      if (st != nullptr) st->received_ += len, st->consumed_ += len;
+      return 0;
+    }
+    st->received_ += len;
+    st->listener_->OnData(std::string_view(reinterpret_cast<const char*>(data), len));
+    return 0;
+  }
+
+  static int OnStreamClose(nghttp2_session* session, int32_t stream_id, uint32_t error_code, void* user) {
+    Session* s = Of(user);
+    auto it = s->streams_.find(stream_id);
+    if (it == s->streams_.end()) return 0;
+    std::unique_ptr<Stream> st = std::move(it->second);
+    s->streams_.erase(it);
+    // DATA received and never consumed still holds the connection's window.
+    if (st->received_ > st->consumed_) nghttp2_session_consume_connection(session, st->received_ - st->consumed_);
+    if (st->listener_ != nullptr) st->listener_->OnClosed(error_code);
+    return 0;
+  }
+
+  static ssize_t ReadData(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                          uint32_t* data_flags, nghttp2_data_source*, void* user) {
+    Session* s = Of(user);
+    Stream* st = s->FindStream(stream_id);
+    if (st == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const size_t n = std::min(length, st->queued());
+    if (n > 0) {
+      std::memcpy(buf, st->out_.data() + st->out_offset_, n);
+      st->out_offset_ += n;
+      Compact(&st->out_, &st->out_offset_);
+    }
+    if (st->queued() == 0) {
+      if (st->local_end_ == Stream::LocalEnd::kEndPending) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        st->local_end_ = Stream::LocalEnd::kDone;
+      } else if (st->local_end_ == Stream::LocalEnd::kTrailersPending) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        std::vector<nghttp2_nv> nv = ToNv(st->trailers_);
+        // Copied by nghttp2 (no NO_COPY flags here: the strings die with the stream).
+        for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
+        nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
+        st->local_end_ = Stream::LocalEnd::kDone;
+      } else if (n == 0) {
+        st->deferred_ = true;
+        return NGHTTP2_ERR_DEFERRED;
+      }
+      if (n > 0) st->drained_pending_ = true;
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+  static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) Of(user)->owner_->OnDataOrHeadersSent();
+    // A server that answered completely while the client is still sending
+    // tells it to stop, as gRPC servers do (RST_STREAM NO_ERROR).
+    if (frame->hd.type != NGHTTP2_HEADERS || (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
+    if (nghttp2_session_check_server_session(session) == 0) return 0;
+    Stream* st = Of(user)->FindStream(frame->hd.stream_id);
+    if (st != nullptr && !st->remote_closed_) nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id_, kNoError);
+    return 0;
+  }
+};
+
+// ---- Stream ------------------------------------------------------------------
+
+void Stream::SubmitResponse(const HeaderList& headers, bool end_stream) {
+  std::vector<nghttp2_nv> nv = ToNv(headers);
+  for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
+  if (end_stream) {
+    local_end_ = LocalEnd::kDone;
+    nghttp2_submit_response(session_->session_, id_, nv.data(), nv.size(), nullptr);
+  } else {
+    nghttp2_data_provider provider{};
+    provider.read_callback = &Callbacks::ReadData;
+    data_provider_ = true;
+    nghttp2_submit_response(session_->session_, id_, nv.data(), nv.size(), &provider);
+  }
+  session_->NotifyWantWrite();
+}
+
+void Stream::Resume() {
+  if (deferred_) {
+    deferred_ = false;
+    nghttp2_session_resume_data(session_->session_, id_);
+  }
+  session_->NotifyWantWrite();
+}
+
+void Stream::SendData(std::string_view bytes) {
+  if (local_end_ != LocalEnd::kOpen || bytes.empty()) return;
+  out_.append(bytes);
+  Resume();
+}
+
+void Stream::SendTrailers(HeaderList trailers) {
+  if (local_end_ != LocalEnd::kOpen) return;
+  if (!data_provider_) {
+    // No response headers yet: a trailers-only response.
+    SubmitResponse(trailers, true);
+    return;
+  }
+  trailers_ = std::move(trailers);
+  local_end_ = LocalEnd::kTrailersPending;
+  Resume();
+}
+
+void Stream::EndStream() {
+  if (local_end_ != LocalEnd::kOpen) return;
+  local_end_ = LocalEnd::kEndPending;
+  Resume();
+}
+
+void Stream::Reset(uint32_t error_code) {
+  nghttp2_submit_rst_stream(session_->session_, NGHTTP2_FLAG_NONE, id_, error_code);
+  session_->NotifyWantWrite();
+}
+
+void Stream::Consume(size_t bytes) {
+  if (bytes == 0) return;
+  consumed_ += bytes;
+  nghttp2_session_consume(session_->session_, id_, bytes);
+  session_->NotifyWantWrite();
+}
+
+void Stream::SetReceiveWindow(int32_t size) {
+  nghttp2_session_set_local_window_size(session_->session_, NGHTTP2_FLAG_NONE, id_, size);
+  session_->NotifyWantWrite();
+}
+
+// ---- Session -----------------------------------------------------------------
+
+namespace {
+
+nghttp2_session_callbacks* NewCallbacks() {
+  nghttp2_session_callbacks* cb = nullptr;
+  nghttp2_session_callbacks_new(&cb);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Callbacks::OnBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cb, &Callbacks::OnHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::OnFrameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::OnDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::OnStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::OnFrameSend);
+  return cb;
+}
+
+nghttp2_option* NewOption() {
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  // Windows reopen when the other side took the bytes (Stream::Consume):
+  // the peer can never have more in flight than what praefect will hold.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  return opt;
+}
+
+}  // namespace
+
+Session::~Session() {
+  // Listeners hear of streams dying with the session.
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, st] : streams) {
+    if (st->listener_ != nullptr) st->listener_->OnClosed(kCancel);
+  }
+  nghttp2_session_del(session_);
+}
+
+Stream* Session::AddStream(int32_t id) {
+  auto st = std::unique_ptr<Stream>(new Stream(this, id));
+  Stream* raw = st.get();
+  streams_[id] = std::move(st);
+  nghttp2_session_set_stream_user_data(session_, id, raw);
+  return raw;
+}
+
+Stream* Session::FindStream(int32_t id) {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void Session::NotifyWantWrite() {
+  if (in_produce_ || want_write_notified_) return;
+  want_write_notified_ = true;
+  owner_->OnWantWrite();
+}
+
+Status Session::Receive(std::string_view bytes) {
+  ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (n < 0) return Unavailable(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(n)));
+  NotifyWantWrite();
+  return Status::Ok();
+}
+
+bool Session::Produce(std::string* out, size_t budget) {
+  in_produce_ = true;
+  want_write_notified_ = false;
+  while (out->size() < budget) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n <= 0) break;
+    out->append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  in_produce_ = false;
+  // Streams whose queue was taken may send more now.
+  std::vector<Stream*> drained;
+  for (auto& [id, st] : streams_) {
+    if (st->drained_pending_) {
+      st->drained_pending_ = false;
+      drained.push_back(st.get());
+    }
+  }
+  for (Stream* st : drained) {
+    // A listener may close other streams; only notify those still open.
+    if (FindStream(st->id_) == st && st->listener_ != nullptr) st->listener_->OnSendQueueDrained();
+  }
+  if (WantsWrite()) NotifyWantWrite();
+  return Alive();
+}
+
+bool Session::WantsWrite() const { return nghttp2_session_want_write(session_) != 0; }
+
+bool Session::Alive() const {
+  return nghttp2_session_want_read(session_) != 0 || nghttp2_session_want_write(session_) != 0;
+}
+
+void Session::GoAway(uint32_t error_code, std::string_view debug) {
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_), error_code,
+                        reinterpret_cast<const uint8_t*>(debug.data()), debug.size());
+  NotifyWantWrite();
+}
+
+void Session::ShutdownNotice() {
+  nghttp2_submit_shutdown_notice(session_);
+  NotifyWantWrite();
+}
+
+void Session::Ping() {
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+  NotifyWantWrite();
+}
+
+uint32_t Session::remote_max_concurrent_streams() const {
+  return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+StatusOr<std::unique_ptr<ServerSession>> ServerSession::Create(Owner* owner, const SessionOptions& options) {
+  std::unique_ptr<ServerSession> s(new ServerSession(owner, options));
+  nghttp2_session_callbacks* cb = NewCallbacks();
+  nghttp2_option* opt = NewOption();
+  int rv = nghttp2_session_server_new2(&s->session_, cb, s.get(), opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+  if (rv != 0) return Internal(std::string("HTTP/2 server session: ") + nghttp2_strerror(rv));
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options.initial_stream_window)},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options.max_header_list_bytes},
+  };
+  nghttp2_submit_settings(s->session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(s->session_, NGHTTP2_FLAG_NONE, 0, options.connection_window);
+  return s;
+}
+
+StatusOr<std::unique_ptr<ClientSession>> ClientSession::Create(Owner* owner, const SessionOptions& options) {
+  std::unique_ptr<ClientSession> s(new ClientSession(owner, options));
+  nghttp2_session_callbacks* cb = NewCallbacks();
+  nghttp2_option* opt = NewOption();
+  int rv = nghttp2_session_client_new2(&s->session_, cb, s.get(), opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+  if (rv != 0) return Internal(std::string("HTTP/2 client session: ") + nghttp2_strerror(rv));
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options.initial_stream_window)},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options.max_header_list_bytes},
+  };
+  nghttp2_submit_settings(s->session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(s->session_, NGHTTP2_FLAG_NONE, 0, options.connection_window);
+  return s;
+}
+
+Stream* ClientSession::OpenStream(const HeaderList& headers, bool end_stream, Stream::Listener* listener,
+                                  Status* why) {
+  if (goaway_received_) {
+    *why = Unavailable("the node is closing this connection (it sent GOAWAY)");
+    return nullptr;
+  }
+  std::vector<nghttp2_nv> nv = ToNv(headers);
+  for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
+  nghttp2_data_provider provider{};
+  provider.read_callback = &Callbacks::ReadData;
+  int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), end_stream ? nullptr : &provider,
+                                      nullptr);
+  if (id < 0) {
+    *why = Unavailable(std::string("cannot open an HTTP/2 stream: ") + nghttp2_strerror(id));
+    return nullptr;
+  }
+  Stream* st = AddStream(id);
+  st->listener_ = listener;
+  st->data_provider_ = !end_stream;
+  if (end_stream) st->local_end_ = Stream::LocalEnd::kDone;
+  NotifyWantWrite();
+  return st;
+}
+
+}  // namespace praefect::http2
