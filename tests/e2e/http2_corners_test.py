@@ -305,6 +305,10 @@ class Http2CornersTest(unittest.TestCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
         cls.root = tempfile.mkdtemp(prefix="e2e-http2-corners-", dir=WORK)
         cls.gonode = GoNode(PEER_BIN, "go-1", NODE_TOKEN, os.path.join(cls.root, "gonode.log"))
+        # Class cleanups run even when setUpClass fails half way.
+        cls.addClassCleanup(cls.gonode.stop)
+        cls.addClassCleanup(lambda: getattr(cls, "praefect", None) and cls.praefect.poll() is None
+                            and cls.praefect.kill())
         cls.starts, cls.crashes = 0, []
         if REFERENCE:
             cls.praefect, cls.log = cls.gonode.proc, None

@@ -102,9 +102,14 @@ class InteropGoTest(unittest.TestCase):
         cls.root = tempfile.mkdtemp(prefix="e2e-interop-go-", dir=WORK)
         generate_stubs(PROTO_DIR, os.path.join(cls.root, "gen"))
         cls.gonode = GoNode(PEER_BIN, "go-1", NODE_TOKEN, os.path.join(cls.root, "gonode.log"))
+        # Class cleanups run even when setUpClass fails half way.
+        cls.addClassCleanup(cls.gonode.stop)
         cls.cppnode = StorageNode(BIN, cls.root, 1, NODE_TOKEN)
+        cls.addClassCleanup(cls.cppnode.stop)
         cls.cppnode.start()
         cls.starts, cls.crashes = 0, []
+        cls.addClassCleanup(lambda: getattr(cls, "praefect", None) and cls.praefect.poll() is None
+                            and cls.praefect.kill())
         cls.start_praefect()
 
     @classmethod
