@@ -134,3 +134,85 @@ class StorageNode:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+
+class GoNode:
+    """One interop-gonode (tests/interop/gonode): a Gitaly node stand-in on
+    grpc-go whose behaviour each call's metadata scripts, and which reports
+    what it saw of each call on an HTTP side channel."""
+
+    def __init__(self, bin_dir, storage, token, log_path):
+        import json
+        import urllib.request
+        self._json, self._urlopen = json, urllib.request.urlopen
+        self.storage = storage
+        self.log = open(log_path, "a")
+        self.proc = subprocess.Popen([os.path.join(bin_dir, "interop-gonode"), "-storage", storage, "-token", token],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("listening on tcp://"), "interop-gonode did not start: %r" % line
+        grpc_url, control_url = line.split()[2], line.split()[4]
+        self.address = grpc_url                       # tcp://HOST:PORT, as praefect's config wants it
+        self.hostport = grpc_url[len("tcp://"):]
+        self.control = control_url
+
+    def _get(self, path):
+        import urllib.error
+        try:
+            with self._urlopen(self.control + path, timeout=10) as r:
+                return self._json.loads(r.read())
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise
+
+    def record(self, call_id):
+        """What the node saw of call `call_id` so far (None: not seen)."""
+        return self._get("/calls/" + call_id)
+
+    def stats(self):
+        return self._get("/stats")
+
+    def wait_done(self, call_id, timeout=10):
+        """The node's record of `call_id` once its handler has returned;
+        fails when that does not happen within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rec = self.record(call_id)
+            if rec is not None and rec["done"]:
+                return rec
+            assert time.monotonic() < deadline, \
+                "the node's handler of call %s did not end within %d s: %r" % (call_id, timeout, rec)
+            time.sleep(0.02)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        self.log.close()
+
+
+def rss_kib(pid, field="VmRSS"):
+    """A field of /proc/PID/status in KiB (VmRSS now, VmHWM the peak)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+
+
+def write_praefect_config(path, listen, token, virtual_storages, metrics=None, top=""):
+    """A memory-mode praefect config (no [database]): `virtual_storages` is a
+    list of (name, [(storage, address, token), ...]); `top`, more top-level
+    lines."""
+    with open(path, "w") as f:
+        f.write('listen_addr = "%s"\n' % listen + top)
+        if metrics:
+            f.write('prometheus_listen_addr = "%s"\n' % metrics)
+        f.write('[auth]\ntoken = "%s"\n' % token)
+        for name, nodes in virtual_storages:
+            f.write('[[virtual_storage]]\nname = "%s"\n' % name)
+            for storage, address, node_token in nodes:
+                f.write('[[virtual_storage.node]]\nstorage = "%s"\naddress = "%s"\ntoken = "%s"\n'
+                        % (storage, address, node_token))
