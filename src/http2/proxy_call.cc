@@ -372,7 +372,10 @@ void ProxyCall::OnUpstreamOpened(StatusOr<Stream*> stream) {
 void ProxyCall::OnResponseHeaders(const HeaderList& headers, bool end_stream) {
   std::optional<int> http_status;
   if (const std::string* s = FindHeader(headers, ":status")) http_status = std::atoi(s->c_str());
-  if (end_stream) return UpstreamFinished(rpc::StatusFromTrailers(headers, http_status));
+  if (end_stream) {
+    status_from_upstream_ = true;
+    return UpstreamFinished(rpc::StatusFromTrailers(headers, http_status));
+  }
   if (client_gone_ || down_ == nullptr || trailers_sent_) return;
   HeaderList out = {{":status", "200"}};
   const std::string* content_type = FindHeader(headers, "content-type");
@@ -414,6 +417,7 @@ void ProxyCall::MoveResponseBytes() {
 void ProxyCall::OnDownstreamDrained() { MoveResponseBytes(); }
 
 void ProxyCall::OnResponseTrailers(const HeaderList& trailers) {
+  status_from_upstream_ = true;
   UpstreamFinished(rpc::StatusFromTrailers(trailers, 200));
 }
 
@@ -456,6 +460,7 @@ void ProxyCall::UpstreamFinished(rpc::CallStatus status) {
 
 void ProxyCall::OnCommitted(rpc::CallStatus upstream, std::optional<Status> replacement) {
   if (replacement) {
+    status_from_upstream_ = false;  // praefect's own verdict now
     upstream.code = replacement->code();
     upstream.message = replacement->message();
     if (!replacement->ok()) upstream.extra.clear();  // the node's details describe its own success
@@ -468,8 +473,10 @@ void ProxyCall::OnCommitted(rpc::CallStatus upstream, std::optional<Status> repl
 
 void ProxyCall::SendTrailers(rpc::CallStatus status) {
   if (trailers_sent_) return;
-  if (status.code == StatusCode::kUnavailable && !received_response_message_ && !route_.label.empty() &&
-      status.message.rfind(route_.label, 0) != 0)
+  // A node that could not be reached, or whose stream broke, is named; a
+  // status the node sent itself reaches the client unchanged.
+  if (status.code == StatusCode::kUnavailable && !status_from_upstream_ && !received_response_message_ &&
+      !route_.label.empty() && status.message.rfind(route_.label, 0) != 0)
     status.message = route_.label + ": " + status.message;
   if (client_gone_ || down_ == nullptr) {
     phase_ = Phase::kDone;

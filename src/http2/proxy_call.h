@@ -155,6 +155,7 @@ class ProxyCall final {
   bool upstream_done_ = false;      // trailers (or failure) seen
   bool response_headers_sent_ = false;
   bool received_response_message_ = false;
+  bool status_from_upstream_ = false;  // the final status came in the node's trailers
   bool trailers_sent_ = false;
   bool upstream_end_sent_ = false;
   bool observed_ = false;

@@ -258,12 +258,18 @@ nghttp2_session_callbacks* NewCallbacks() {
   return cb;
 }
 
-nghttp2_option* NewOption() {
+nghttp2_option* NewOption(const SessionOptions& options) {
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   // Windows reopen when the other side took the bytes (Stream::Consume):
   // the peer can never have more in flight than what praefect will hold.
   nghttp2_option_set_no_auto_window_update(opt, 1);
+  // A header list up to the limit may come (and go on to the node) in
+  // CONTINUATION frames of 16 KiB; nghttp2's defaults (8 frames, 64 KiB sent)
+  // would refuse one well within it. Past the limit the stream is refused,
+  // the connection stays.
+  nghttp2_option_set_max_continuations(opt, options.max_header_list_bytes / 16384 + 8);
+  nghttp2_option_set_max_send_header_block_length(opt, 2 * static_cast<size_t>(options.max_header_list_bytes));
   return opt;
 }
 
@@ -360,7 +366,7 @@ uint32_t Session::remote_max_concurrent_streams() const {
 StatusOr<std::unique_ptr<ServerSession>> ServerSession::Create(Owner* owner, const SessionOptions& options) {
   std::unique_ptr<ServerSession> s(new ServerSession(owner, options));
   nghttp2_session_callbacks* cb = NewCallbacks();
-  nghttp2_option* opt = NewOption();
+  nghttp2_option* opt = NewOption(options);
   int rv = nghttp2_session_server_new2(&s->session_, cb, s.get(), opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
@@ -378,7 +384,7 @@ StatusOr<std::unique_ptr<ServerSession>> ServerSession::Create(Owner* owner, con
 StatusOr<std::unique_ptr<ClientSession>> ClientSession::Create(Owner* owner, const SessionOptions& options) {
   std::unique_ptr<ClientSession> s(new ClientSession(owner, options));
   nghttp2_session_callbacks* cb = NewCallbacks();
-  nghttp2_option* opt = NewOption();
+  nghttp2_option* opt = NewOption(options);
   int rv = nghttp2_session_client_new2(&s->session_, cb, s.get(), opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);

@@ -126,9 +126,13 @@ struct SessionOptions {
   int32_t connection_window = 16 * 1024 * 1024;
   // SETTINGS_MAX_CONCURRENT_STREAMS we announce (server side).
   uint32_t max_concurrent_streams = 1000;
-  // Largest header list accepted from the peer (names + values + 32 per field);
-  // a larger one resets the stream (server side: answered by the listener).
-  uint32_t max_header_list_bytes = 16 * 1024;
+  // Largest header list accepted from the peer (names + values + 32 per
+  // field); a larger one is flagged to the listener (which refuses the
+  // call). 256 KiB: far above gRPC C core's default (8 KiB) and what GitLab
+  // sends (feature flags, correlation and client identifiers), below
+  // grpc-go's 16 MiB, which would let each unauthenticated stream make
+  // praefect hold that much until it is refused.
+  uint32_t max_header_list_bytes = 256 * 1024;
 };
 
 // Base of both sides. Bytes in with Receive, bytes out with Produce.
