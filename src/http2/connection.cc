@@ -72,6 +72,19 @@ void Connection::Send(std::string_view bytes) {
   if (pending_output() >= kLowWater) above_low_water_ = true;
 }
 
+std::string* Connection::output_queue() {
+  if (closed() || secure_ != nullptr) return nullptr;
+  if (out_offset_ > kCompactAt && out_offset_ * 2 > out_.size()) {
+    out_.erase(0, out_offset_);
+    out_offset_ = 0;
+  }
+  return &out_;
+}
+
+void Connection::Appended() {
+  if (pending_output() >= kLowWater) above_low_water_ = true;
+}
+
 void Connection::Flush() {
   TakeCiphertext();
   while (!closed() && out_.size() > out_offset_) {

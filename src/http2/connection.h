@@ -79,6 +79,11 @@ class Connection final : public IoHandler {
   // Queues plaintext for the peer; written by Flush (or when the socket
   // becomes writable). Ignored once closed.
   void Send(std::string_view bytes);
+  // A plain connection's output queue itself, to append to directly (one
+  // copy less than Send); nullptr with TLS, whose layer must see the bytes.
+  // Call Appended after appending.
+  std::string* output_queue();
+  void Appended();
   // Writes as much queued output as the socket takes now.
   void Flush();
   // Bytes queued and not yet written (after TLS), and what the secure

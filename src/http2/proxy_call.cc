@@ -214,6 +214,12 @@ void ProxyCall::OnRequestData(std::string_view bytes) {
     }
     return;
   }
+  if (phase_ == Phase::kForwarding && request_held_.empty() && up_ != nullptr &&
+      up_->queued() < options_->forward_high_water) {
+    up_->SendData(bytes);
+    down_->Consume(bytes.size());
+    return;
+  }
   request_held_.append(bytes);
   if (phase_ == Phase::kForwarding) MoveRequestBytes();
 }
@@ -392,6 +398,12 @@ void ProxyCall::OnResponseData(std::string_view bytes) {
   messages_sent_ += r.messages_started;
   if (r.messages_started > 0) received_response_message_ = true;
   if (client_gone_ || down_ == nullptr || trailers_sent_) {
+    if (up_ != nullptr) up_->Consume(bytes.size());
+    return;
+  }
+  if (response_held_.empty() && down_->queued() < options_->forward_high_water) {
+    // The common case: straight into the client's stream queue.
+    down_->SendData(bytes);
     if (up_ != nullptr) up_->Consume(bytes.size());
     return;
   }

@@ -133,18 +133,18 @@ struct Callbacks {
     return 0;
   }
 
-  static ssize_t ReadData(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+  // DATA is not copied here: the payload stays in the stream's queue until
+  // SendData writes it straight into the output (NGHTTP2_DATA_FLAG_NO_COPY).
+  static ssize_t ReadData(nghttp2_session* session, int32_t stream_id, uint8_t*, size_t length,
                           uint32_t* data_flags, nghttp2_data_source*, void* user) {
     Session* s = Of(user);
     Stream* st = s->FindStream(stream_id);
     if (st == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    const size_t n = std::min(length, st->queued());
-    if (n > 0) {
-      std::memcpy(buf, st->out_.data() + st->out_offset_, n);
-      st->out_offset_ += n;
-      Compact(&st->out_, &st->out_offset_);
-    }
-    if (st->queued() == 0) {
+    const size_t available = st->queued() - st->promised_;
+    const size_t n = std::min(length, available);
+    st->promised_ += n;
+    if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == available) {
       if (st->local_end_ == Stream::LocalEnd::kEndPending) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         st->local_end_ = Stream::LocalEnd::kDone;
@@ -159,9 +159,31 @@ struct Callbacks {
         st->deferred_ = true;
         return NGHTTP2_ERR_DEFERRED;
       }
-      if (n > 0) st->drained_pending_ = true;
     }
     return static_cast<ssize_t>(n);
+  }
+
+  // Writes a DATA frame whose payload ReadData left in the stream's queue:
+  // the frame header, then the payload, copied once, into Produce's output.
+  static int SendData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd, size_t length,
+                      nghttp2_data_source*, void* user) {
+    Session* s = Of(user);
+    if (s->produce_out_ == nullptr) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    // The budget is checked between frames (Produce): a frame is at most
+    // 16 KiB past it, and never left half-written.
+    Stream* st = s->FindStream(frame->hd.stream_id);
+    if (st == nullptr || st->queued() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    std::string& out = *s->produce_out_;
+    out.append(reinterpret_cast<const char*>(framehd), 9);
+    const size_t pad = frame->data.padlen;
+    if (pad > 0) out.push_back(static_cast<char>(pad - 1));
+    out.append(st->out_.data() + st->out_offset_, length);
+    if (pad > 1) out.append(pad - 1, '\0');
+    st->out_offset_ += length;
+    st->promised_ -= length;
+    Compact(&st->out_, &st->out_offset_);
+    if (st->queued() == 0) st->drained_pending_ = true;
+    return 0;
   }
 
   static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
@@ -255,6 +277,7 @@ nghttp2_session_callbacks* NewCallbacks() {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::OnDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::OnStreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::OnFrameSend);
+  nghttp2_session_callbacks_set_send_data_callback(cb, &Callbacks::SendData);
   return cb;
 }
 
@@ -314,12 +337,15 @@ Status Session::Receive(std::string_view bytes) {
 bool Session::Produce(std::string* out, size_t budget) {
   in_produce_ = true;
   want_write_notified_ = false;
-  while (out->size() < budget) {
+  produce_out_ = out;
+  produce_budget_ = out->size() + budget;
+  while (out->size() < produce_budget_) {
     const uint8_t* data = nullptr;
     ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n <= 0) break;
     out->append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
+  produce_out_ = nullptr;
   in_produce_ = false;
   // Streams whose queue was taken may send more now.
   std::vector<Stream*> drained;

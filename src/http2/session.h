@@ -114,6 +114,7 @@ class Stream {
   HeaderList headers_in_;
   size_t header_bytes_ = 0;
   bool headers_too_large_ = false;
+  size_t promised_ = 0;  // queued bytes a DATA frame took, not yet written (NO_COPY)
   size_t received_ = 0;  // DATA bytes received
   size_t consumed_ = 0;  // of which consumed
   bool drained_pending_ = false;
@@ -164,9 +165,10 @@ class Session {
   // violation, a flood); the owner closes the connection after producing
   // what is left (a GOAWAY).
   [[nodiscard]] Status Receive(std::string_view bytes);
-  // Appends bytes for the peer to `out`, at most about `budget` (the owner's
-  // room in its output queue). Returns false when the session is finished
-  // (nothing more to send or receive).
+  // Appends bytes for the peer to `out`, about `budget` more at most (the
+  // owner's room in its output queue). DATA payloads are copied once, from
+  // their stream's queue into `out`. Returns false when the session is
+  // finished (nothing more to send or receive).
   bool Produce(std::string* out, size_t budget);
   bool WantsWrite() const;
   bool Alive() const;
@@ -197,6 +199,8 @@ class Session {
   bool in_produce_ = false;
   bool want_write_notified_ = false;
   bool goaway_received_ = false;
+  std::string* produce_out_ = nullptr;  // Produce's output, for DATA written by callback
+  size_t produce_budget_ = 0;
 
  private:
   friend class Stream;

@@ -28,10 +28,19 @@ void SessionDriver::Produce() {
   if (closed_ || connection_->closed()) return;
   bool alive = true;
   while (connection_->pending_output() < kHighWater) {
-    scratch_.clear();
-    alive = session_->Produce(&scratch_, kHighWater - connection_->pending_output());
-    if (scratch_.empty()) break;
-    connection_->Send(scratch_);
+    const size_t room = kHighWater - connection_->pending_output();
+    if (std::string* queue = connection_->output_queue()) {
+      // Plain: frames go straight into the connection's queue.
+      const size_t before = queue->size();
+      alive = session_->Produce(queue, room);
+      connection_->Appended();
+      if (queue->size() == before) break;
+    } else {
+      scratch_.clear();
+      alive = session_->Produce(&scratch_, room);
+      if (scratch_.empty()) break;
+      connection_->Send(scratch_);
+    }
   }
   connection_->Flush();
   if ((!alive || close_soon_) && !connection_->closed()) connection_->CloseAfterFlush();
