@@ -1,5 +1,8 @@
 #include "common/status.h"
 
+#include <iterator>
+#include <string>
+
 namespace praefect {
 
 std::string_view StatusCodeName(StatusCode code) {
@@ -23,6 +26,16 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
   }
   return "UNKNOWN";
+}
+
+std::string GoCodeName(int code) {
+  static constexpr std::string_view kNames[] = {
+      "OK",       "Canceled",           "Unknown", "InvalidArgument",  "DeadlineExceeded", "NotFound",
+      "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
+      "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
+  };
+  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return std::string(kNames[code]);
+  return "Code(" + std::to_string(code) + ")";
 }
 
 std::string Status::ToString() const {

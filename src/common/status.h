@@ -32,6 +32,11 @@ enum class StatusCode : int {
 // The canonical upper-case name gRPC uses for a code ("INVALID_ARGUMENT").
 std::string_view StatusCodeName(StatusCode code);
 
+// The name grpc-go's codes.Code.String() gives a code ("InvalidArgument"),
+// as Praefect's metrics labels and log lines spell it; "Code(17)" for a
+// code outside the 17 known ones.
+std::string GoCodeName(int code);
+
 // The outcome of a fallible operation: a code and, when not OK, a message
 // written for the operator. Cheap to copy when OK. Not thread-safe to mutate.
 class [[nodiscard]] Status {

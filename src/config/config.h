@@ -22,6 +22,10 @@ enum class LogFormat { kText, kJson };
 // logrus levels, as Praefect accepts them ("warning" is a synonym of "warn").
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kFatal, kPanic };
 
+// `[logging] access_log_level`: the level of the access line of a call that
+// did not fail through a server fault, or no access log at all.
+enum class AccessLogLevel { kOff, kTrace, kDebug, kInfo, kWarn, kError };
+
 enum class ElectionStrategy {
   kPerRepository,  // "per_repository": the only one praefect serves with
   kSql,            // "sql": legacy, accepted by the loader, refused at serve time
@@ -67,6 +71,7 @@ struct Tls {
 struct Logging {
   LogFormat format = LogFormat::kText;
   LogLevel level = LogLevel::kInfo;
+  AccessLogLevel access_log_level = AccessLogLevel::kInfo;  // praefect's own key
   std::string dir;  // accepted, not acted upon (praefect logs to the journal or stderr)
 
   friend bool operator==(const Logging&, const Logging&) = default;

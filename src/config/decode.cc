@@ -136,6 +136,15 @@ void LoggingSection(TableReader& root, Logging* l) {
                   {"fatal", LogLevel::kFatal},
                   {"panic", LogLevel::kPanic}},
                  {"trace", "debug", "info", "warn", "error", "fatal", "panic"}, true, &l->level);
+  Enum<AccessLogLevel>(r, "access_log_level",
+                       {{"off", AccessLogLevel::kOff},
+                        {"trace", AccessLogLevel::kTrace},
+                        {"debug", AccessLogLevel::kDebug},
+                        {"info", AccessLogLevel::kInfo},
+                        {"warn", AccessLogLevel::kWarn},
+                        {"warning", AccessLogLevel::kWarn},
+                        {"error", AccessLogLevel::kError}},
+                       {"off", "trace", "debug", "info", "warn", "error"}, true, &l->access_log_level);
   r.String("dir", &l->dir);
   if (!l->dir.empty()) {
     r.diag()->Warning(r.PathOf("dir"), r.PosOf("dir"),

@@ -172,8 +172,13 @@ http2::Route Coordinator::RouteTo(const nodes::Node& node, const http2::CallInfo
   } else {
     route.set_metadata.emplace_back(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(token, Now()));
   }
-  if (!call.Get(kCorrelationIdKey))
-    route.set_metadata.emplace_back(std::string(kCorrelationIdKey), NewCorrelationId());
+  route.log_fields.emplace_back("virtual_storage", node.virtual_storage);
+  route.log_fields.emplace_back("storage", node.storage);
+  if (!call.Get(kCorrelationIdKey)) {
+    std::string id = NewCorrelationId();
+    route.log_fields.emplace_back("correlation_id", id);
+    route.set_metadata.emplace_back(std::string(kCorrelationIdKey), std::move(id));
+  }
   return route;
 }
 
@@ -206,6 +211,7 @@ StatusOr<http2::Route> Coordinator::RouteRepositoryCall(const MethodInfo& info, 
     }
   }
   http2::Route route = RouteTo(**node, call);
+  route.log_fields.emplace_back("relative_path", target->relative_path);
   route.first_message = std::move(*rewritten);
   return route;
 }
@@ -321,6 +327,7 @@ StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   }
 
   http2::Route route = RouteTo(*target, call);
+  route.log_fields.emplace_back("relative_path", std::string(relative_path));
   route.first_message = std::move(*rewritten);
   if (info.operation != Operation::kMutator) return route;
 

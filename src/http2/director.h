@@ -84,6 +84,10 @@ struct Route {
   // "<label>: <message>".
   std::string label;
 
+  // Fields for the call's access log line (virtual_storage, relative_path,
+  // storage...), as the router learned them.
+  std::vector<std::pair<std::string, std::string>> log_fields;
+
   // Called once per route, on the data plane's loop, with the upstream's
   // final status (before the label is added), or with why the upstream call
   // was never made or was abandoned. Must not block.

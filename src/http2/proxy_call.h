@@ -31,6 +31,8 @@ class CallObserver {
     uint64_t messages_received = 0;
     uint64_t messages_sent = 0;
     std::string_view upstream;  // the Route's label, "" when answered here or refused
+    // The Route's log_fields; empty when the call was refused before routing.
+    const std::vector<std::pair<std::string, std::string>>* route_fields = nullptr;
   };
   virtual void OnStarted(std::string_view method) = 0;
   virtual void OnFinished(const Finished& call) = 0;

@@ -19,17 +19,6 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// "2026-11-22T03:14:29.123Z", Gitaly's log timestamp layout.
-std::string FormatTime(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
 
 // logrus' TextFormatter leaves a value bare only when every character is in
 // this set; anything else is written as a quoted string.
@@ -74,6 +63,17 @@ void AppendTextValue(std::string& out, std::string_view v) {
 
 }  // namespace
 
+std::string FormatTime(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
 Field::Field(std::string_view k, double v) : key(k), kind(Kind::kNumber) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
@@ -111,11 +111,29 @@ std::string_view LevelName(Level level) {
   return "info";
 }
 
-std::string StreamSink::FormatEntry(const Entry& entry, Format format) {
+namespace {
+
+std::vector<const Field*> SortedFields(const Fields& fields) {
   std::vector<const Field*> sorted;
-  sorted.reserve(entry.fields.size());
-  for (const Field& f : entry.fields) sorted.push_back(&f);
+  sorted.reserve(fields.size());
+  for (const Field& f : fields) sorted.push_back(&f);
   std::stable_sort(sorted.begin(), sorted.end(), [](const Field* a, const Field* b) { return a->key < b->key; });
+  return sorted;
+}
+
+}  // namespace
+
+void AppendTextFields(std::string& out, const Fields& fields) {
+  for (const Field* f : SortedFields(fields)) {
+    out += ' ';
+    out += f->key;
+    out += '=';
+    AppendTextValue(out, f->value);
+  }
+}
+
+std::string StreamSink::FormatEntry(const Entry& entry, Format format) {
+  std::vector<const Field*> sorted = SortedFields(entry.fields);
 
   std::string out;
   out.reserve(128 + entry.message.size());
@@ -127,12 +145,7 @@ std::string StreamSink::FormatEntry(const Entry& entry, Format format) {
     out += LevelName(entry.level);
     out += " msg=";
     AppendTextValue(out, entry.message);
-    for (const Field* f : sorted) {
-      out += ' ';
-      out += f->key;
-      out += '=';
-      AppendTextValue(out, f->value);
-    }
+    AppendTextFields(out, entry.fields);
   } else {
     // Go's encoding/json sorts map keys; level, msg and time sit among them.
     std::vector<std::pair<std::string_view, const Field*>> keys;
@@ -181,14 +194,14 @@ void StreamSink::Write(const Entry& entry) {
   }
 }
 
-void Logger::Log(Level level, std::string_view message, const Fields& fields) {
+void Logger::Log(Level level, std::string_view message, const Fields& fields, std::source_location location) {
   if (!Enabled(level)) return;
   std::shared_ptr<Sink> sink;
   {
     std::lock_guard<std::mutex> lock(mu_);
     sink = sink_;
   }
-  if (sink) sink->Write(Entry{std::chrono::system_clock::now(), level, message, fields});
+  if (sink) sink->Write(Entry{std::chrono::system_clock::now(), level, message, fields, location});
 }
 
 void Logger::SetSink(std::shared_ptr<Sink> sink) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,9 @@ struct Entry {
   Level level;
   std::string_view message;
   const Fields& fields;
+  // Where in praefect's code the entry was logged (the journal's CODE_FILE,
+  // CODE_LINE and CODE_FUNC).
+  std::source_location location = std::source_location::current();
 };
 
 // Where entries go. Implementations must be thread-safe: Write is called
@@ -91,7 +95,8 @@ class Logger {
   Logger& operator=(const Logger&) = delete;
 
   bool Enabled(Level level) const { return level >= level_.load(std::memory_order_relaxed); }
-  void Log(Level level, std::string_view message, const Fields& fields = {});
+  void Log(Level level, std::string_view message, const Fields& fields = {},
+           std::source_location location = std::source_location::current());
 
   void SetLevel(Level level) { level_.store(level, std::memory_order_relaxed); }
   void SetSink(std::shared_ptr<Sink> sink);
@@ -102,13 +107,36 @@ class Logger {
   std::shared_ptr<Sink> sink_;  // GUARDED_BY(mu_) for replacement; copied out to write.
 };
 
+// "2026-11-22T03:14:29.123Z" (UTC, milliseconds): Gitaly's log timestamp
+// layout.
+std::string FormatTime(std::chrono::system_clock::time_point t);
+
+// Appends " key=value" for each field, sorted by key and quoted as the text
+// format quotes them (logrus's text formatter).
+void AppendTextFields(std::string& out, const Fields& fields);
+
 // The process-wide logger: info level, text to stderr until configured.
 Logger& Default();
 
-inline void Trace(std::string_view m, const Fields& f = {}) { Default().Log(Level::kTrace, m, f); }
-inline void Debug(std::string_view m, const Fields& f = {}) { Default().Log(Level::kDebug, m, f); }
-inline void Info(std::string_view m, const Fields& f = {}) { Default().Log(Level::kInfo, m, f); }
-inline void Warn(std::string_view m, const Fields& f = {}) { Default().Log(Level::kWarn, m, f); }
-inline void Error(std::string_view m, const Fields& f = {}) { Default().Log(Level::kError, m, f); }
+// Each records the caller's place in the code (source_location's default
+// argument is evaluated where the function is called).
+inline void Trace(std::string_view m, const Fields& f = {},
+                  std::source_location l = std::source_location::current()) {
+  Default().Log(Level::kTrace, m, f, l);
+}
+inline void Debug(std::string_view m, const Fields& f = {},
+                  std::source_location l = std::source_location::current()) {
+  Default().Log(Level::kDebug, m, f, l);
+}
+inline void Info(std::string_view m, const Fields& f = {}, std::source_location l = std::source_location::current()) {
+  Default().Log(Level::kInfo, m, f, l);
+}
+inline void Warn(std::string_view m, const Fields& f = {}, std::source_location l = std::source_location::current()) {
+  Default().Log(Level::kWarn, m, f, l);
+}
+inline void Error(std::string_view m, const Fields& f = {},
+                  std::source_location l = std::source_location::current()) {
+  Default().Log(Level::kError, m, f, l);
+}
 
 }  // namespace praefect::log

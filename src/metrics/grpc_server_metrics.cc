@@ -24,16 +24,7 @@ std::string_view GrpcTypeName(GrpcType type) {
   return "bidi_stream";
 }
 
-std::string GrpcCodeName(int code) {
-  // google.golang.org/grpc/codes: Code.String().
-  static constexpr std::string_view kNames[kKnownCodes] = {
-      "OK",       "Canceled",           "Unknown", "InvalidArgument",  "DeadlineExceeded", "NotFound",
-      "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
-      "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
-  };
-  if (code >= 0 && code < kKnownCodes) return std::string(kNames[code]);
-  return "Code(" + std::to_string(code) + ")";
-}
+std::string GrpcCodeName(int code) { return GoCodeName(code); }
 
 std::pair<std::string, std::string> SplitMethodName(std::string_view full_method) {
   if (!full_method.empty() && full_method.front() == '/') full_method.remove_prefix(1);

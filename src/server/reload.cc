@@ -3,8 +3,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
+#include "log/access_log.h"
 #include "log/log.h"
 #include "systemd/journal.h"
 #include "systemd/notify.h"
@@ -52,8 +54,25 @@ bool SameMethods(const std::vector<config::MethodEntry>& a, const std::vector<co
 
 }  // namespace
 
+namespace {
+
+std::optional<log::Level> ToAccessLevel(config::AccessLogLevel level) {
+  switch (level) {
+    case config::AccessLogLevel::kOff: return std::nullopt;
+    case config::AccessLogLevel::kTrace: return log::Level::kTrace;
+    case config::AccessLogLevel::kDebug: return log::Level::kDebug;
+    case config::AccessLogLevel::kInfo: return log::Level::kInfo;
+    case config::AccessLogLevel::kWarn: return log::Level::kWarn;
+    case config::AccessLogLevel::kError: return log::Level::kError;
+  }
+  return log::Level::kInfo;
+}
+
+}  // namespace
+
 void ApplyLogging(const config::Logging& logging) {
   log::Default().SetLevel(ToLogLevel(logging.level));
+  log::SetAccessLevel(ToAccessLevel(logging.access_log_level));
   if (systemd::StderrIsJournal()) {
     log::Default().SetSink(std::make_shared<systemd::JournalSink>());
   } else {
@@ -147,11 +166,15 @@ config::Config ApplyReload(const config::Config& running, const config::Config& 
     log::Info("reload: node tokens changed; calls to the nodes are signed with them from now on",
               {{"nodes", changed}});
   }
-  if (!(running.logging.level == next.logging.level) || !(running.logging.format == next.logging.format)) {
+  if (!(running.logging.level == next.logging.level) || !(running.logging.format == next.logging.format) ||
+      running.logging.access_log_level != next.logging.access_log_level) {
     ApplyLogging(next.logging);
     now.logging.level = next.logging.level;
     now.logging.format = next.logging.format;
+    now.logging.access_log_level = next.logging.access_log_level;
+    const std::optional<log::Level> access = ToAccessLevel(next.logging.access_log_level);
     log::Info("reload: logging changed", {{"level", std::string(config::LogLevelName(next.logging.level))},
+                                          {"access_log_level", access ? log::LevelName(*access) : "off"},
                                           {"format", next.logging.format == config::LogFormat::kJson ? "json"
                                                                                                       : "text"},
                                           {"journal", systemd::StderrIsJournal()}});

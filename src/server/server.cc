@@ -14,26 +14,27 @@
 #include "datastore/postgres_cache_invalidator.h"
 #include "datastore/postgres_datastore.h"
 #include "datastore/repository_cache.h"
-#include "server/work_pool.h"
-#include "replication/replicator.h"
-#include "log/log.h"
-#include "metrics/exposer.h"
-#include "metrics/metrics.h"
-#include "nodes/health_manager.h"
-#include "nodes/node_set.h"
-#include "protoregistry/registry.h"
 #include "http2/server.h"
 #include "http2/sockets.h"
 #include "http2/tls_layer.h"
+#include "log/log.h"
+#include "metrics/exposer.h"
+#include "metrics/metrics.h"
 #include "nodes/channel_args.h"
+#include "nodes/health_manager.h"
+#include "nodes/node_set.h"
+#include "protoregistry/registry.h"
+#include "replication/replicator.h"
 #include "routing/repository_router.h"
+#include "server/access_observer.h"
 #include "server/listen.h"
 #include "server/reload.h"
 #include "server/serving_tls.h"
 #include "server/systemd_supervision.h"
-#include "systemd/notify.h"
+#include "server/work_pool.h"
 #include "services/local_director.h"
 #include "systemd/activation.h"
+#include "systemd/notify.h"
 
 namespace praefect::server {
 namespace {
@@ -194,7 +195,13 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   services::LocalDirectorOptions local_options;
   local_options.executor = coordinator_options.executor;
   services::LocalDirector director(&coordinator, nodes->get(), &store, local_options);
-  std::unique_ptr<http2::CallObserver> observer = metrics.NewCallObserver();
+  std::unique_ptr<http2::CallObserver> call_metrics = metrics.NewCallObserver();
+  // Every finished call: counted, then its access log line.
+  std::unique_ptr<http2::CallObserver> observer =
+      NewAccessObserver({call_metrics.get()}, [reg](std::string_view method) {
+        const protoregistry::MethodInfo* info = reg->Lookup(method);
+        return info != nullptr && info->shape != protoregistry::Shape::kUnary;
+      });
 
   http2::ServerOptions plane_options;
   plane_options.loops = 2;

@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 #include <sys/uio.h>
+// sd_journal_sendv would otherwise add this file's name and line; the
+// caller's place is sent instead.
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include <algorithm>
@@ -97,10 +100,20 @@ std::string JournalFieldName(std::string_view key) {
 
 std::vector<std::string> JournalFields(const log::Entry& entry) {
   std::vector<std::string> fields;
-  fields.reserve(entry.fields.size() + 3);
-  fields.push_back("MESSAGE=" + std::string(entry.message));
+  fields.reserve(entry.fields.size() + 6);
+  // journalctl shows MESSAGE only (without -o verbose): it carries the
+  // fields too, as the text log does, so "node is healthy" says which node.
+  std::string message = "MESSAGE=";
+  message += entry.message;
+  log::AppendTextFields(message, entry.fields);
+  fields.push_back(std::move(message));
   fields.push_back("PRIORITY=" + std::to_string(JournalPriority(entry.level)));
   fields.push_back("SYSLOG_IDENTIFIER=praefect");
+  // The caller's place, not this file's (sd_journal_sendv's macro would
+  // record journal.cc: SD_JOURNAL_SUPPRESS_LOCATION above).
+  fields.push_back(std::string("CODE_FILE=") + entry.location.file_name());
+  fields.push_back("CODE_LINE=" + std::to_string(entry.location.line()));
+  fields.push_back(std::string("CODE_FUNC=") + entry.location.function_name());
   std::set<std::string, std::less<>> seen;
   for (const log::Field& f : entry.fields) {
     std::string name;

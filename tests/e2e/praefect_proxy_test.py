@@ -252,6 +252,64 @@ class PraefectProxyTest(unittest.TestCase):
         self.assertFalse(stub.RepositoryExists(rs.RepositoryExistsRequest(repository=self.repo("e2e/none.git")),
                                                metadata=auth(), timeout=30).exists)
 
+    def access_line(self, needle, timeout=10):
+        """The access log line (text format) that contains `needle`."""
+        deadline = time.time() + timeout
+        while True:
+            with open(self.log.name) as f:
+                for line in f:
+                    if "finished " in line and needle in line:
+                        return line
+            if time.time() > deadline:
+                self.fail("no access log line with %r in praefect's log" % needle)
+            time.sleep(0.05)
+
+    def test_access_log(self):
+        import blob_pb2, blob_pb2_grpc
+        import grpc
+        import ref_pb2
+        import ref_pb2_grpc
+        self.create("e2e/access.git")
+        ref_pb2_grpc.RefServiceStub(self.channel).RefExists(
+            ref_pb2.RefExistsRequest(repository=self.repo("e2e/access.git"), ref=b"refs/heads/main"),
+            metadata=auth() + [("x-gitlab-correlation-id", "e2e-access-ok"), ("client_name", "e2e")], timeout=30)
+        line = self.access_line("correlation_id=e2e-access-ok")
+        for want in ('level=info', 'msg="finished unary call with code OK"', "grpc.code=OK",
+                     "grpc.method=RefExists", "grpc.service=gitaly.RefService",
+                     "grpc.request.fullMethod=/gitaly.RefService/RefExists", "grpc.meta.client_name=e2e",
+                     "virtual_storage=default", "relative_path=e2e/access.git", "storage=gitaly-1",
+                     "grpc.request.deadline=", "grpc.start_time=", "span.kind=server", "system=grpc"):
+            self.assertIn(want, line)
+        self.assertRegex(line, r" grpc\.time_ms=[0-9]+(\.[0-9]+)? ")
+        # A streaming call, and a refused one: the client's error, at info.
+        list(blob_pb2_grpc.BlobServiceStub(self.channel).GetBlob(
+            blob_pb2.GetBlobRequest(repository=self.repo("e2e/access.git"), oid="0" * 40, limit=-1),
+            metadata=auth() + [("x-gitlab-correlation-id", "e2e-access-stream")], timeout=30))
+        self.assertIn('msg="finished streaming call with code ', self.access_line("correlation_id=e2e-access-stream"))
+        with self.assertRaises(grpc.RpcError):
+            ref_pb2_grpc.RefServiceStub(self.channel).RefExists(
+                ref_pb2.RefExistsRequest(repository=self.repo("e2e/access.git", storage="nope"), ref=b"refs/heads/x"),
+                metadata=auth() + [("x-gitlab-correlation-id", "e2e-access-bad")], timeout=30)
+        line = self.access_line("correlation_id=e2e-access-bad")
+        self.assertIn('msg="finished unary call with code InvalidArgument"', line)
+        self.assertIn("level=info", line)
+        self.assertIn('error="virtual storage', line)
+        # A call without a correlation id logs the one praefect made.
+        ref_pb2_grpc.RefServiceStub(self.channel).RefExists(
+            ref_pb2.RefExistsRequest(repository=self.repo("e2e/access.git"), ref=b"refs/heads/nocorr"),
+            metadata=auth(), timeout=30)
+        self.assertRegex(self.access_line("correlation_id=praefect-"), r"correlation_id=praefect-[0-9a-f]{32} ")
+        # Successful health checks are not logged.
+        health = self.channel.unary_unary("/grpc.health.v1.Health/Check",
+                                          request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        health(b"", metadata=[("x-gitlab-correlation-id", "e2e-access-health")], timeout=30)
+        ref_pb2_grpc.RefServiceStub(self.channel).RefExists(
+            ref_pb2.RefExistsRequest(repository=self.repo("e2e/access.git"), ref=b"refs/heads/after-health"),
+            metadata=auth() + [("x-gitlab-correlation-id", "e2e-access-after")], timeout=30)
+        self.access_line("correlation_id=e2e-access-after")
+        with open(self.log.name) as f:
+            self.assertNotIn("e2e-access-health", f.read())
+
     def test_git_push_and_clone_through_praefect(self):
         path = self.create("e2e/git.git")
         work = os.path.join(self.root, "work-git")

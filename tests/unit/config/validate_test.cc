@@ -228,6 +228,17 @@ void TestLogLevelsAsLogrus(void**) {
   check_that(HasProblem(json, Severity::kError, "logging.format", 3, 1,
                         "expected one of \"text\" or \"json\", found \"JSON\""),
              "format is case-sensitive, as in Praefect:\n" + Dump(json));
+  for (const char* level : {"off", "trace", "debug", "info", "warn", "warning", "error", "OFF"}) {
+    LoadResult r = Load(Config(std::string("[logging]\naccess_log_level = '") + level + "'\n"));
+    check_that(r.ok(), std::string("access_log_level ") + level + " accepted:\n" + Dump(r));
+  }
+  LoadResult off = Load(Config("[logging]\naccess_log_level = 'off'\n"));
+  check_that(off.ok() && off.config->logging.access_log_level == AccessLogLevel::kOff, "off:\n" + Dump(off));
+  check_that(Load(Config("")).config->logging.access_log_level == AccessLogLevel::kInfo, "info by default");
+  LoadResult fatal = Load(Config("[logging]\naccess_log_level = 'fatal'\n"));
+  check_that(HasProblem(fatal, Severity::kError, "logging.access_log_level", 3, 1,
+                        "expected one of \"off\", \"trace\", \"debug\", \"info\", \"warn\" or \"error\", found \"fatal\""),
+             "access_log_level has no fatal:\n" + Dump(fatal));
 }
 
 }  // namespace

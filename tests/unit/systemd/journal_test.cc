@@ -77,12 +77,23 @@ static void test_fields_of_a_call(void**) {
                      {"_trusted", "x"},
                      {"9lives", "y"},
                      {"storage", "second value"}};
+  const int entry_line = __LINE__ + 1;
   log::Entry entry{std::chrono::system_clock::now(), log::Level::kWarn, "node unhealthy", fields};
   std::vector<std::string> out;
   JournalSink sink([&](const std::vector<std::string>& f) { out = f; });
   sink.Write(entry);
   const std::string all = Join(out);
-  expect_that(out.size() >= 3 && out[0] == "MESSAGE=node unhealthy", "MESSAGE first: " + all);
+  // journalctl's default view shows MESSAGE alone: the fields follow the
+  // message as in the text log, sorted and quoted the same way.
+  expect_that(out.size() >= 3 && out[0].rfind("MESSAGE=node unhealthy 9lives=y _trusted=x attempt=3 ", 0) == 0,
+              "MESSAGE first, with the fields: " + all);
+  expect_that(out[0].find(" error=\"connection refused\\nsecond line\" ") != std::string::npos,
+              "a value with a newline is quoted in MESSAGE: " + out[0]);
+  expect_that(out[0].find('\n') == std::string::npos, "MESSAGE stays on one line: " + out[0]);
+  // The caller's place: this test's line, not the sink's.
+  expect_that(Has(out, std::string("CODE_FILE=") + __FILE__), "CODE_FILE is the caller's file: " + all);
+  expect_that(Has(out, "CODE_LINE=" + std::to_string(entry_line)), "CODE_LINE is the caller's line: " + all);
+  expect_that(Has(out, "CODE_FUNC=void test_fields_of_a_call(void**)"), "CODE_FUNC: " + all);
   expect_that(Has(out, "PRIORITY=4"), "warn is priority 4: " + all);
   expect_that(Has(out, "SYSLOG_IDENTIFIER=praefect"), all);
   expect_that(Has(out, "GRPC_METHOD=/gitaly.RepositoryService/RepositoryExists"), all);
