@@ -88,7 +88,7 @@ Coordinator::Coordinator(const protoregistry::Registry* registry, const nodes::N
       store_(store) {
   repository_router_ = options_.repository_router;
   if (repository_router_ == nullptr && store_ != nullptr) {
-    owned_router_ = std::make_unique<routing::RepositoryRouter>(store_, nodes_, nullptr, routing::Options{});
+    owned_router_ = std::make_unique<routing::RepositoryRouter>(store_, nullptr, routing::Options{});
     repository_router_ = owned_router_.get();
   }
 }

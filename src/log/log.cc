@@ -194,7 +194,7 @@ void StreamSink::Write(const Entry& entry) {
   }
 }
 
-void Logger::Log(Level level, std::string_view message, const Fields& fields, std::source_location location) {
+void Logger::Log(Level level, std::string_view message, const Fields& fields, SourceLocation location) {
   if (!Enabled(level)) return;
   std::shared_ptr<Sink> sink;
   {

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +48,27 @@ struct Field {
 };
 using Fields = std::vector<Field>;
 
+// Where in the code an entry was logged. std::source_location would do, but
+// clang 14 (Debian 12's, used for the fuzz build) cannot build libstdc++'s;
+// the builtins behind it work in both compilers as default arguments.
+class SourceLocation {
+ public:
+  static constexpr SourceLocation Current(const char* file = __builtin_FILE(), int line = __builtin_LINE(),
+                                          const char* function = __builtin_FUNCTION()) {
+    return SourceLocation(file, line, function);
+  }
+  constexpr const char* file_name() const { return file_; }
+  constexpr int line() const { return line_; }
+  constexpr const char* function_name() const { return function_; }
+
+ private:
+  constexpr SourceLocation(const char* file, int line, const char* function)
+      : file_(file), line_(line), function_(function) {}
+  const char* file_;
+  int line_;
+  const char* function_;
+};
+
 struct Entry {
   std::chrono::system_clock::time_point time;
   Level level;
@@ -56,7 +76,7 @@ struct Entry {
   const Fields& fields;
   // Where in praefect's code the entry was logged (the journal's CODE_FILE,
   // CODE_LINE and CODE_FUNC).
-  std::source_location location = std::source_location::current();
+  SourceLocation location = SourceLocation::Current();
 };
 
 // Where entries go. Implementations must be thread-safe: Write is called
@@ -96,7 +116,7 @@ class Logger {
 
   bool Enabled(Level level) const { return level >= level_.load(std::memory_order_relaxed); }
   void Log(Level level, std::string_view message, const Fields& fields = {},
-           std::source_location location = std::source_location::current());
+           SourceLocation location = SourceLocation::Current());
 
   void SetLevel(Level level) { level_.store(level, std::memory_order_relaxed); }
   void SetSink(std::shared_ptr<Sink> sink);
@@ -118,24 +138,24 @@ void AppendTextFields(std::string& out, const Fields& fields);
 // The process-wide logger: info level, text to stderr until configured.
 Logger& Default();
 
-// Each records the caller's place in the code (source_location's default
+// Each records the caller's place in the code (SourceLocation::Current's default
 // argument is evaluated where the function is called).
 inline void Trace(std::string_view m, const Fields& f = {},
-                  std::source_location l = std::source_location::current()) {
+                  SourceLocation l = SourceLocation::Current()) {
   Default().Log(Level::kTrace, m, f, l);
 }
 inline void Debug(std::string_view m, const Fields& f = {},
-                  std::source_location l = std::source_location::current()) {
+                  SourceLocation l = SourceLocation::Current()) {
   Default().Log(Level::kDebug, m, f, l);
 }
-inline void Info(std::string_view m, const Fields& f = {}, std::source_location l = std::source_location::current()) {
+inline void Info(std::string_view m, const Fields& f = {}, SourceLocation l = SourceLocation::Current()) {
   Default().Log(Level::kInfo, m, f, l);
 }
-inline void Warn(std::string_view m, const Fields& f = {}, std::source_location l = std::source_location::current()) {
+inline void Warn(std::string_view m, const Fields& f = {}, SourceLocation l = SourceLocation::Current()) {
   Default().Log(Level::kWarn, m, f, l);
 }
 inline void Error(std::string_view m, const Fields& f = {},
-                  std::source_location l = std::source_location::current()) {
+                  SourceLocation l = SourceLocation::Current()) {
   Default().Log(Level::kError, m, f, l);
 }
 

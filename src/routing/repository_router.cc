@@ -23,9 +23,9 @@ bool Contains(const std::vector<std::string>& v, std::string_view s) {
 
 }  // namespace
 
-RepositoryRouter::RepositoryRouter(datastore::Datastore* store, const nodes::NodeSet* nodes,
-                                   const nodes::HealthManager* health, Options options)
-    : store_(store), nodes_(nodes), health_(health), options_(options) {}
+RepositoryRouter::RepositoryRouter(datastore::Datastore* store, const nodes::HealthManager* health,
+                                   Options options)
+    : store_(store), health_(health), options_(options) {}
 
 StatusOr<const nodes::Node*> RepositoryRouter::RouteWrite(const nodes::VirtualStorage& vs,
                                                           const datastore::RepositoryMetadata& repo) const {

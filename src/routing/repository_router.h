@@ -35,8 +35,7 @@ struct Creation {
 // view then picks a new repository's node).
 class RepositoryRouter {
  public:
-  RepositoryRouter(datastore::Datastore* store, const nodes::NodeSet* nodes, const nodes::HealthManager* health,
-                   Options options);
+  RepositoryRouter(datastore::Datastore* store, const nodes::HealthManager* health, Options options);
 
   // The primary for a write, a maintenance call or a primary-only read on
   // `repo`, electing one when needed (a datastore round trip). UNAVAILABLE
@@ -64,7 +63,6 @@ class RepositoryRouter {
 
  private:
   datastore::Datastore* store_;
-  const nodes::NodeSet* nodes_;
   const nodes::HealthManager* health_;
   const Options options_;
 };

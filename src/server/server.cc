@@ -172,7 +172,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   routing::Options routing_options;
   routing_options.per_repository = config.failover.enabled;
   routing_options.window = health_options.window;
-  routing::RepositoryRouter repository_router(&store, nodes->get(), &health, routing_options);
+  routing::RepositoryRouter repository_router(&store, &health, routing_options);
   if (config.failover.enabled) {
     log::Info("failover: per-repository primaries, elected by the praefects' quorum view of node health",
               {{"praefect_name", health_options.praefect_name}});

@@ -113,8 +113,9 @@ StatusOr<std::vector<MigrationState>> Migrator::Status() {
   if (!applied.ok()) return applied.status();
   std::vector<MigrationState> out;
   for (const auto& m : migrations_) out.push_back(MigrationState{std::string(m.id), false, false, ""});
-  for (const auto& [id, at] : *applied) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const MigrationState& s) { return s.id == id; });
+  for (const auto& entry : *applied) {
+    const auto& [id, at] = entry;
+    auto it = std::find_if(out.begin(), out.end(), [&](const MigrationState& s) { return s.id == entry.first; });
     if (it == out.end()) {
       out.push_back(MigrationState{id, true, true, at});
     } else {

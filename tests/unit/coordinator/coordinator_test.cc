@@ -68,7 +68,7 @@ struct Fixture {
       praefect::routing::Options routing_options;
       routing_options.per_repository = per_repository;
       repository_router =
-          std::make_unique<praefect::routing::RepositoryRouter>(store, nodes.get(), nullptr, routing_options);
+          std::make_unique<praefect::routing::RepositoryRouter>(store, nullptr, routing_options);
       options.repository_router = repository_router.get();
       options.cache = cache;
     }
