@@ -13,19 +13,21 @@
 #       token as a credential in /etc/credstore; dpkg -i again: postinst
 #       applies every migration as praefect; praefect still not started;
 #    3. the first call starts praefect (socket activation); Type=notify,
-#       STATUS= with 3/3 healthy nodes;
+#       STATUS= with 3/3 healthy nodes; systemd-analyze security's exposure
+#       level is the one praefect(8) gives;
 #    4. systemctl reload: a log level change applied (same pid); an invalid
 #       file refused by reload with the reason in systemctl status and the
 #       journal, and by praefect itself on a bare SIGHUP, the old
 #       configuration still serving;
-#    5. systemctl restart under a client loop: zero failed calls; stop keeps
-#       the sockets listening;
+#    5. systemctl restart under a client loop: zero failed calls (but see
+#       CANCELLED_ON_STOP_CHECK below); stop keeps the sockets listening;
 #    6. the watchdog restarts a SIGSTOPped praefect;
 #    7. dpkg -i of a newer version (+pkgtest1, one more migration) under a
-#       client loop: zero failed calls, the migration applied, praefect
-#       running the new binary, the socket never closed;
+#       client loop: zero failed calls (idem), the migration applied,
+#       praefect running the new binary, the socket never closed;
 #    8. praefect-maintenance.timer listed, its service run and successful;
-#    9. /metrics (loopback) shows no repository path; the access log (TODO);
+#    9. /metrics (loopback) shows no repository path and no node address;
+#       the access log (TODO);
 #   10. dpkg --purge: units gone, nothing listening, /etc/praefect and
 #       /var/lib/praefect removed.
 # Prints how long each step took and the figures (calls, failures).
@@ -112,7 +114,7 @@ cleanup() {
   if [ "$rc" -ne 0 ] && [ "${PRAEFECT_NSPAWN_KEEP:-}" = 1 ] && [ -n "$leader" ]; then
     echo "PRAEFECT_NSPAWN_KEEP=1: the container stays up for a look inside:"
     echo "  nsenter --target $leader --all --root --wd -- bash"
-    echo "  then: kill $nspawn_pid; rm -rf $work"
+    echo "  then: kill $nspawn_pid; $([ "$root_on_tmpfs" = 1 ] && echo "umount $root; ")rm -rf $work"
     return
   fi
   if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
@@ -260,6 +262,9 @@ for i in 1 2 3; do
     "$i" "$node_token" "$i" "$i" >"$root/srv/gitaly-$i.toml"
 done
 ct systemctl start pkgtest-gitaly@gitaly-1 pkgtest-gitaly@gitaly-2 pkgtest-gitaly@gitaly-3
+# (Type=simple: started means forked; praefect's first call needs them up.)
+nodes_listening() { [ "$(grep -cE '^(\[::ffff:)?127\.0\.0\.1\]?:900[123]$' <<<"$(listening)")" = 3 ]; }
+wait_for 30 "the three storage nodes to listen on 127.0.0.1:9001-9003" nodes_listening
 pg_up() { ct runuser -u postgres -- psql -Atqc 'SELECT 1' >/dev/null 2>&1; }
 wait_for 60 "PostgreSQL to start at boot" pg_up
 ct runuser -u postgres -- psql -qc 'CREATE ROLE praefect LOGIN'
@@ -495,10 +500,11 @@ journal_since "$t0" -u praefect-maintenance.service | tee "$work/maintenance"
 [ "$(grep -c 'SUCCESS' "$work/maintenance")" -ge 3 ] || fail "dial-nodes to report SUCCESS for the three nodes"
 grep -q 'replication-backlog' "$work/maintenance" || fail "replication-backlog to run"
 
-step "/metrics on loopback: no repository path"
+step "/metrics on loopback: no repository path, no node address"
 metrics=$(ct python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9652/metrics", timeout=10).read().decode())')
 grep -q '^grpc_server_handled_total' <<<"$metrics" || fail "/metrics to answer with praefect's metrics"
 grep -Eq 'pkgtest/loop|@cluster' <<<"$metrics" && fail "/metrics to show no repository path"
+grep -Eq '127\.0\.0\.1:900[123]' <<<"$metrics" && fail "/metrics to show no node address"
 echo "labels on /metrics: $(grep -o '[a-z_]*="' <<<"$metrics" | sort -u | tr -d '="' | tr '\n' ' ')"
 
 step "access log entries in the journal (GRPC_METHOD, GRPC_CODE)"
