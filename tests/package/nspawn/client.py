@@ -4,9 +4,11 @@ container against the packaged praefect (127.0.0.1:2305, its socket unit).
 Python grpcio with stubs generated from the packaged Gitaly protos: a client
 that is not praefect's own code.
 
+  client.py STUBS TOKEN_FILE exists REPO
+      RepositoryExists, which praefect answers from its metadata without a
+      node; prints true or false.
   client.py STUBS TOKEN_FILE create REPO
-      CreateRepository through praefect (the first call after install: it
-      socket-activates praefect).
+      CreateRepository through praefect.
   client.py STUBS TOKEN_FILE size REPO
       One RepositorySize call; prints the size.
   client.py STUBS TOKEN_FILE loop REPO REVISION OUT STOP
@@ -59,7 +61,11 @@ def repo(relative_path):
 def main():
     with grpc.insecure_channel(ADDRESS) as channel:
         stub = rs_grpc.RepositoryServiceStub(channel)
-        if COMMAND == "create":
+        if COMMAND == "exists":
+            r = stub.RepositoryExists(rs.RepositoryExistsRequest(repository=repo(ARGS[0])), metadata=auth(),
+                                      timeout=60)
+            print("true" if r.exists else "false")
+        elif COMMAND == "create":
             stub.CreateRepository(rs.CreateRepositoryRequest(repository=repo(ARGS[0])), metadata=auth(), timeout=60)
             print("created %s" % ARGS[0])
         elif COMMAND == "size":

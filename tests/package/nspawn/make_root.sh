@@ -9,8 +9,8 @@
 #   make_root.sh CACHE_DIR DEB BINARY...
 # Prints the path of the tarball. The tarball's name carries a hash of what
 # goes into it (the recipe below, the apt sources, the package list), so a
-# change to any of them builds a new one; older tarballs in CACHE_DIR are
-# removed then. Building one needs the network (the Debian mirror); using a
+# change to any of them builds a new one; the two newest tarballs in
+# CACHE_DIR are kept, older ones removed. Building one needs the network (the Debian mirror); using a
 # cached one does not.
 set -euo pipefail
 
@@ -99,8 +99,9 @@ rm -rf "$root"/var/lib/apt/lists/*
 : >"$root/etc/machine-id"
 echo pkgtest >"$root/etc/hostname"
 tar --zstd --numeric-owner --xattrs -C "$root" -cf "$work/root.tar.zst" .
-# Only this key's tarball stays.
-rm -f "$cache"/debian-"$suite"-*.tar.zst
 mv "$work/root.tar.zst" "$tarball"
+# The two newest stay (two branches with different libraries do not rebuild
+# each other's); older ones are removed.
+ls -t "$cache"/debian-"$suite"-*.tar.zst | tail -n +3 | xargs -r rm -f
 echo "make_root.sh: built in $(( $(date +%s) - start ))s, $(du -m "$tarball" | cut -f1) MiB" >&2
 echo "$tarball"
