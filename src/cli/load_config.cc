@@ -32,8 +32,10 @@ void CheckRegistryMethods(config::LoadResult* result) {
 
 }  // namespace
 
-config::LoadResult LoadConfigFile(const std::string& path) {
-  config::LoadResult result = config::LoadFile(path, config::Environment::FromProcess());
+config::LoadResult LoadConfigFile(const std::string& path, bool skip_unreadable_credentials) {
+  config::Environment env = config::Environment::FromProcess();
+  env.skip_unreadable_credentials = skip_unreadable_credentials;
+  config::LoadResult result = config::LoadFile(path, env);
   CheckRegistryMethods(&result);
   return result;
 }

@@ -5,16 +5,20 @@
 //     Praefect's own: reads TOML from stdin, prints the errors as JSON
 //     ({"errors":[{"key":[...],"message":"..."}]}) on stdout, nothing when
 //     valid. Warnings, which Praefect does not have, go to stderr for people.
-//   praefect -config config.toml configuration validate
+//   praefect -config config.toml configuration validate [-skip-unreadable-credentials]
 //     For people: every problem (errors, then warnings) as
 //     `file:line:column: severity: key: message` on stderr, then a summary.
+//     -skip-unreadable-credentials (the unit's ExecReload=): a credentials
+//     directory this process cannot open is a warning, and the file is
+//     checked without the credentials (config::Environment says why).
 // Exit codes as Praefect's: 0 valid (warnings allowed), 2 invalid, 1 usage.
 #include <iostream>
 #include <iterator>
 #include <sstream>
 
-#include "cli/subcommand.h"
 #include "cli/load_config.h"
+#include "cli/sql_common.h"  // ParseBoolFlag
+#include "cli/subcommand.h"
 
 namespace praefect::cli {
 namespace {
@@ -27,19 +31,21 @@ constexpr const char kUsage[] =
     "\n"
     "USAGE:\n"
     "   praefect configuration validate < praefect.config.toml\n"
-    "   praefect -config praefect.config.toml configuration validate\n"
+    "   praefect -config praefect.config.toml configuration validate [-skip-unreadable-credentials]\n"
     "\n"
     "DESCRIPTION:\n"
     "   Validate Praefect configuration.\n"
     "\n"
     "   Applies validation rules to Praefect configuration provided on stdin and returns validation\n"
     "   errors in JSON format on stdout. With -config, validates that file instead and prints every\n"
-    "   problem, with its line, for people on stderr.\n";
+    "   problem, with its line, for people on stderr. -skip-unreadable-credentials: when\n"
+    "   $CREDENTIALS_DIRECTORY cannot be opened (systemd does not give ExecReload= commands the\n"
+    "   credentials), check without them and say so in a warning.\n";
 
 std::string Plural(int n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); }
 
-int ValidateFileForHumans(const std::string& path, std::ostream& err) {
-  config::LoadResult result = LoadConfigFile(path);
+int ValidateFileForHumans(const std::string& path, bool skip_unreadable_credentials, std::ostream& err) {
+  config::LoadResult result = LoadConfigFile(path, skip_unreadable_credentials);
   for (const config::Problem& p : result.problems) err << config::FormatProblemForHumans(p) << "\n";
   if (result.ok()) {
     err << path << ": configuration is valid";
@@ -69,12 +75,19 @@ int ValidateStdinAsJson(std::istream& in, std::ostream& out, std::ostream& err) 
 }  // namespace
 
 int RunConfigurationValidate(const Invocation& inv) {
-  if (!inv.args.empty()) {
+  bool skip_unreadable_credentials = false;
+  for (const std::string& arg : inv.args) {
+    // Only for a file: Praefect's stdin form takes no argument.
+    bool bad = false;
+    if (inv.config_path && ParseBoolFlag(arg, "skip-unreadable-credentials", &skip_unreadable_credentials, &bad) &&
+        !bad) {
+      continue;
+    }
     inv.out << kUsage;
     inv.err << "invalid argument(s)\n";
     return 1;
   }
-  if (inv.config_path) return ValidateFileForHumans(*inv.config_path, inv.err);
+  if (inv.config_path) return ValidateFileForHumans(*inv.config_path, skip_unreadable_credentials, inv.err);
   return ValidateStdinAsJson(inv.in, inv.out, inv.err);
 }
 

@@ -66,7 +66,9 @@ KeyPath Join(const KeyPath& prefix, std::string_view key);
 std::string IndexKey(size_t index);  // "[3]"
 
 // Phase 2: applies $CREDENTIALS_DIRECTORY and `secrets_file` to the tokens
-// and passwords of `decoded->config`.
+// and passwords of `decoded->config` (without the credentials, and a
+// warning, when env.skip_unreadable_credentials and the directory cannot be
+// opened).
 void ResolveSecrets(const Environment& env, Decoded* decoded, Diagnostics* diag);
 
 // Phase 3: every semantic check, all problems reported.

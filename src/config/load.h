@@ -15,6 +15,13 @@ namespace praefect::config {
 struct Environment {
   // $CREDENTIALS_DIRECTORY, set by systemd for units with LoadCredential=.
   std::optional<std::string> credentials_directory;
+  // When credentials_directory cannot be opened, check the configuration
+  // without the credentials and say so in a warning, instead of an error per
+  // secret. For `configuration validate` under ExecReload=: systemd 252 sets
+  // $CREDENTIALS_DIRECTORY for ExecReload= commands but mounts an
+  // inaccessible directory over /run/credentials for them. A directory that
+  // opens but holds a credential that cannot be read is an error still.
+  bool skip_unreadable_credentials = false;
 
   static Environment FromProcess();
 };

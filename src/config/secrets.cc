@@ -1,8 +1,10 @@
 // Secrets from systemd credentials and the INI secrets file (inih).
 #include "config/secrets.h"
 
+#include <fcntl.h>
 #include <ini.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -237,9 +239,33 @@ void ReportUnknown(const IniFile& file, const Config& config, Diagnostics* diag)
   }
 }
 
+// `env` without its credentials directory when that directory cannot be
+// opened and the caller asked to go on without it (the warning says so).
+Environment UsableCredentials(const Environment& env, Diagnostics* diag) {
+  if (!env.credentials_directory || !env.skip_unreadable_credentials) return env;
+  const std::string& dir = *env.credentials_directory;
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    return env;
+  }
+  diag->Add(Problem{{},
+                    std::string("cannot open the credentials directory ($CREDENTIALS_DIRECTORY): ") +
+                        std::strerror(errno) +
+                        "; checked the configuration without the systemd credentials (systemd does not give "
+                        "them to ExecReload= commands). The running praefect reads its own credentials when "
+                        "it reloads; they change only when the service restarts",
+                    dir,
+                    0,
+                    0,
+                    Severity::kWarning});
+  return Environment{std::nullopt, env.skip_unreadable_credentials};
+}
+
 }  // namespace
 
-void ResolveSecrets(const Environment& env, Decoded* decoded, Diagnostics* diag) {
+void ResolveSecrets(const Environment& process_env, Decoded* decoded, Diagnostics* diag) {
+  const Environment env = UsableCredentials(process_env, diag);
   Config& c = decoded->config;
   IniFile file;
   IniFile* ini = nullptr;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The Debian package end to end, on this machine (root required):
+# The Debian package end to end, on this machine (root required), with the
+# .debs of build_debs.sh (ctest fixture "debs"):
 #
-#   1. dpkg-buildpackage -us -uc -b on a copy of the tree; lintian: no error
-#      and no warning but the first-upload notice;
+#   1. lintian on the .changes of the build: no error and no warning but the
+#      first-upload notice;
 #   2. dpkg -i with the packaged config.toml (no [database]): postinst says
 #      what to do and succeeds; the user praefect, the generated secrets file
 #      (0640 root:praefect) and a configuration that validates without a
@@ -13,9 +14,9 @@
 #      added to the kept config.toml; dpkg -i: postinst applies the 3
 #      migrations as praefect (the tables belong to the role praefect);
 #   5. dpkg -i of the same .deb again: 0 migrations applied;
-#   6. a rebuilt higher version (0.1.0+pkgtest1: the test's copy of the tree
-#      with one extra migration, 0004_package_test, and a changelog entry;
-#      built incrementally) upgrades it: exactly that migration is applied;
+#   6. the higher version build_debs.sh made (VERSION+pkgtest1: one extra
+#      migration, 0004_package_test) upgrades it: exactly that migration is
+#      applied;
 #   7. a [database] that cannot be reached: postinst says what to run and
 #      succeeds; PRAEFECT_AUTO_MIGRATE=no in /etc/default/praefect: no
 #      migration run;
@@ -23,11 +24,12 @@
 # Everything installed (package, user, database, files) is removed at the
 # end, also on failure. Prints how long each step took.
 #
-#   deb_test.sh SOURCE_DIR
+#   deb_test.sh SOURCE_DIR DEBS_DIR
 # Exit 77 (skipped) when not root or a tool is missing.
 set -euo pipefail
 
 src=$(cd "$1" && pwd)
+debs=$2
 PGBIN=${PRAEFECT_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 start=$(date +%s)
 step_start=$start
@@ -47,7 +49,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: the package test installs a package and a user: run it as root" >&2
   exit 77
 fi
-for tool in dpkg-buildpackage dh lintian setpriv psql "$PGBIN/initdb"; do
+for tool in lintian setpriv psql "$PGBIN/initdb"; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing (scripts/setup installs it)" >&2; exit 77; }
 done
 if dpkg-query -W -f='${db:Status-Status}' praefect 2>/dev/null | grep -qv '^not-installed$'; then
@@ -87,37 +89,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A copy of the working tree (tracked and untracked files, not ignored ones):
-# dpkg-buildpackage writes into the tree and its parent.
-copy_tree() {
-  mkdir -p "$2"
-  (cd "$1" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -C "$2" -xf -
-}
-
-# dpkg-buildpackage in $tree; the results are moved to $1. Extra arguments
-# go to dpkg-buildpackage.
-tree="$tmp/praefect"
-build() {
-  local out=$1
-  shift
-  mkdir -p "$out"
-  (cd "$tree" && env DEB_BUILD_OPTIONS="parallel=$(nproc) noddebs" dpkg-buildpackage -us -uc -b "$@" \
-    >"$out/build.log" 2>&1) || {
-    tail -50 "$out/build.log" >&2
-    fail "dpkg-buildpackage $* failed (log above)"
-  }
-  mv "$tmp"/praefect_* "$out/"
-}
-
-step "build the .deb (dpkg-buildpackage -us -uc -b; CCACHE_DIR=${CCACHE_DIR:-unset})"
-copy_tree "$src" "$tree"
-build "$tmp/v1"
-deb1=$(ls "$tmp"/v1/praefect_*_*.deb)
-echo "built $(basename "$deb1"), $(du -k "$deb1" | cut -f1) KiB"
+deb1=$(ls "$debs"/v1/praefect_*_*.deb 2>/dev/null) || true
+deb2=$(ls "$debs"/v2/praefect_*+pkgtest1_*.deb 2>/dev/null) || true
+[ -n "$deb1" ] && [ -n "$deb2" ] || fail "no .debs in $debs/v1 and $debs/v2: run tests/package/build_debs.sh (ctest fixture debs)"
+echo "packages: $(basename "$deb1"), $(basename "$deb2")"
 dpkg-deb -c "$deb1" | awk '{print $1, $2, $6}'
 
 step "lintian"
-lintian_out=$(lintian --info --display-info "$tmp"/v1/praefect_*.changes 2>&1) || true
+lintian_out=$(lintian --info --display-info "$debs"/v1/praefect_*.changes 2>&1) || true
 printf '%s\n' "$lintian_out"
 bad=$(printf '%s\n' "$lintian_out" | grep -E '^[EW]: ' | grep -v ': initial-upload-closes-no-bugs' || true)
 [ -z "$bad" ] || fail "lintian reports errors or warnings:
@@ -147,6 +126,15 @@ systemd_line=$(grep -n 'deb-systemd-helper\|deb-systemd-invoke' "$postinst" | he
 grep -q 'deb-systemd-invoke.*start.*praefect-maintenance.service' "$postinst" &&
   fail "postinst never starts praefect-maintenance.service"
 echo "postinst: migration at line $migrate_line, first systemd snippet at line $systemd_line"
+# An upgrade keeps the sockets listening and restarts a running praefect
+# after the migrations (nspawn_test.sh shows it under systemd).
+if [ -e /var/lib/dpkg/info/praefect.preinst ] && grep -q 'deb-systemd-invoke' /var/lib/dpkg/info/praefect.preinst; then
+  fail "no preinst that stops units on upgrade (it left praefect stopped): $(cat /var/lib/dpkg/info/praefect.preinst)"
+fi
+grep -q "deb-systemd-invoke try-restart 'praefect.service'" "$postinst" ||
+  fail "postinst to try-restart praefect.service on upgrade"
+grep -E 'deb-systemd-invoke (try-)?restart' "$postinst" | grep -q '\.socket' &&
+  fail "postinst never restarts a socket (praefect holds it; systemd would refuse)"
 
 step "dpkg -r keeps /etc/praefect"
 dpkg -r praefect >/dev/null
@@ -194,23 +182,6 @@ step "dpkg -i of the same .deb again: 0 migrations"
 out=$(dpkg -i --force-confold "$deb1" 2>&1) || { echo "$out"; fail "reinstall failed"; }
 echo "$out"
 grep -q "praefect sql-migrate: OK (applied 0 migrations)" <<<"$out" || fail "the reinstall to apply 0 migrations"
-
-# In the same tree, without cleaning (-nc): ninja rebuilds what the new
-# migration changes (the embedded migrations, the link) and nothing else.
-step "build a higher version with one more migration (0004_package_test), incrementally"
-printf 'CREATE TABLE package_test_upgrade (id BIGINT PRIMARY KEY);\n' \
-  >"$tree/sql/migrations/0004_package_test.up.sql"
-printf 'DROP TABLE package_test_upgrade;\n' >"$tree/sql/migrations/0004_package_test.down.sql"
-version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
-{
-  printf 'praefect (%s+pkgtest1) unstable; urgency=medium\n\n  * Package test: one more migration.\n\n' "$version"
-  printf ' -- Package test <root@localhost>  %s\n\n' "$(date -R)"
-  cat "$src/debian/changelog"
-} >"$tree/debian/changelog"
-# dh skips the build when its stamp says it is done.
-rm -f "$tree"/debian/debhelper-build-stamp "$tree"/debian/*.debhelper.log
-build "$tmp/v2" -nc
-deb2=$(ls "$tmp"/v2/praefect_*+pkgtest1_*.deb)
 
 step "upgrade to $(basename "$deb2"): only the new migration"
 out=$(dpkg -i --force-confold "$deb2" 2>&1) || { echo "$out"; fail "the upgrade failed"; }

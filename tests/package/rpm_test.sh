@@ -3,11 +3,14 @@
 # ctest runs in (already compiled: the spec's praefect_prebuilt_dir mode, so
 # CI does not compile praefect a third time; `rpmbuild` without it compiles
 # from the tree, see rpm/praefect.spec). Checks the files, the %config
-# (noreplace) configuration, and that `rpm -qp --scripts` shows the sysusers
-# (%pre useradd) and systemd scriptlets. Installs nothing.
+# (noreplace) configuration, that `rpm -qp --scripts` shows the sysusers
+# (%pre useradd) and systemd scriptlets (the sockets enabled on install and
+# never stopped on upgrade, praefect restarted after one), and that Debian's
+# rpmlint finds nothing beyond what rpm/rpmlint.toml filters, each filter
+# with its reason. Installs nothing.
 #
 #   rpm_test.sh SOURCE_DIR BUILD_DIR
-# Exit 77 (skipped) when rpmbuild is missing.
+# Exit 77 (skipped) when rpmbuild or rpmlint is missing.
 set -euo pipefail
 src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
@@ -16,6 +19,7 @@ fail() {
   exit 1
 }
 command -v rpmbuild >/dev/null || { echo "SKIP: rpmbuild is missing (scripts/setup installs rpm)" >&2; exit 77; }
+command -v rpmlint >/dev/null || { echo "SKIP: rpmlint is missing (scripts/setup installs it)" >&2; exit 77; }
 
 start=$(date +%s)
 tmp=$(mktemp -d /tmp/praefect-rpm-test-XXXXXX)
@@ -52,4 +56,18 @@ grep -q 'disable --now praefect.service' <<<"$scripts" || fail "%preun to disabl
 grep -q 'try-restart praefect.service' <<<"$scripts" || fail "%postun to restart praefect after an upgrade"
 grep -q 'package-setup migrate' <<<"$scripts" || fail "%post to apply the migrations"
 grep -q 'enable.*praefect-maintenance.service' <<<"$scripts" && fail "the oneshot service is never enabled"
+# Only erasing the package ($1 = 0 in %preun) stops the sockets; an upgrade
+# leaves them listening (connections wait in their queue while praefect
+# restarts).
+preun=$(sed -n '/^preuninstall scriptlet/,/^[a-z]* scriptlet/p' <<<"$scripts")
+grep -q 'if \[ $1 -eq 0 \]' <<<"$preun" || fail "%preun to stop the units only on erase (\$1 = 0)"
+grep -q '^PartOf=' "$src"/systemd/*.socket && fail "no PartOf= in the socket units (a restart would close them)"
+
+# Debian's rpmlint: everything it reports must be fixed or filtered, with a
+# reason, in rpm/rpmlint.toml.
+lint=$(rpmlint -c "$src/rpm/rpmlint.toml" "$rpm" 2>&1) || true
+echo "$lint"
+grep -q '1 packages and 0 specfiles checked; 0 errors, 0 warnings' <<<"$lint" ||
+  fail "rpmlint reports errors or warnings (above): fix them, or filter them in rpm/rpmlint.toml saying why"
+grep -q 'rpm/rpmlint.toml' <<<"$lint" || fail "rpmlint to load rpm/rpmlint.toml"
 echo "PASS in $(( $(date +%s) - start ))s"

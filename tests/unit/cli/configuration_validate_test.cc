@@ -1,5 +1,8 @@
 // `praefect configuration validate`, both forms: Praefect's JSON on stdin
 // and stdout, and the per-line report for a -config file; exit codes 0, 1, 2.
+#include <stdlib.h>
+
+#include <filesystem>
 #include <sstream>
 
 #include "cli/subcommand.h"
@@ -110,6 +113,40 @@ void TestConfigFileForHumans(void**) {
 namespace praefect::cli {
 namespace {
 
+// -skip-unreadable-credentials, the unit's ExecReload=: systemd 252 sets
+// $CREDENTIALS_DIRECTORY there but hides the directory. A regular file stands
+// for it (no open(O_DIRECTORY) accepts one, root's neither).
+void TestSkipUnreadableCredentials(void**) {
+  std::string dir = config::testing::MakeTempDir();
+  std::string toml = dir + "/praefect.toml";
+  config::testing::WriteText(toml, kValid);
+  std::string hidden = dir + "/hidden-credentials";
+  config::testing::WriteText(hidden, "");
+  setenv("CREDENTIALS_DIRECTORY", hidden.c_str(), 1);
+
+  Run strict = Validate(toml, "");
+  check_that(strict.code == 2 && strict.err.find("cannot read the credential") != std::string::npos,
+             "without the flag: an error per secret, exit 2\n" + Show(strict));
+
+  for (const char* flag : {"-skip-unreadable-credentials", "--skip-unreadable-credentials=true"}) {
+    Run r = Validate(toml, "", {flag});
+    check_that(r.code == 0, std::string(flag) + ": valid\n" + Show(r));
+    check_that(r.err.find(hidden + ": warning: cannot open the credentials directory ($CREDENTIALS_DIRECTORY): "
+                                   "Not a directory; checked the configuration without the systemd "
+                                   "credentials") == 0 &&
+                   r.err.find(toml + ": configuration is valid (1 warning)\n") != std::string::npos,
+               std::string(flag) + ": says what it did not check, and why\n" + Show(r));
+  }
+  unsetenv("CREDENTIALS_DIRECTORY");
+
+  Run stdin_form = Validate(std::nullopt, kValid, {"-skip-unreadable-credentials"});
+  check_that(stdin_form.code == 1 && stdin_form.err == "invalid argument(s)\n",
+             "Praefect's stdin form takes no flag\n" + Show(stdin_form));
+  Run bad_value = Validate(toml, "", {"-skip-unreadable-credentials=maybe"});
+  check_that(bad_value.code == 1, "a value that is not a boolean\n" + Show(bad_value));
+  std::filesystem::remove_all(dir);
+}
+
 // [[registry.method]] entries are checked by building the method registry:
 // a bad entry and one that redeclares a packaged method are both named.
 void TestRegistryMethodsAreValidated(void**) {
@@ -141,7 +178,7 @@ int main() {
       cmocka_unit_test(TestStdinValid),          cmocka_unit_test(TestStdinWarningsGoToStderr),
       cmocka_unit_test(TestStdinSyntaxError),    cmocka_unit_test(TestStdinValidationFailures),
       cmocka_unit_test(TestArgumentsAreRefused), cmocka_unit_test(TestConfigFileForHumans),
-      cmocka_unit_test(TestRegistryMethodsAreValidated),
+      cmocka_unit_test(TestRegistryMethodsAreValidated), cmocka_unit_test(TestSkipUnreadableCredentials),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -36,10 +36,10 @@ void TestExampleLoadsWithoutAnyProblem(void**) {
   LoadResult r = LoadFile(kExample, Environment{});
   check_that(r.problems.empty(), "no error and no warning in the example:\n" + Dump(r));
   const Config& c = *r.config;
-  check_that(c.listen_addr == "0.0.0.0:2305" && c.virtual_storages.size() == 1 &&
+  check_that(c.listen_addr == "127.0.0.1:2305" && c.virtual_storages.size() == 1 &&
                  c.virtual_storages[0].name == "default" && c.virtual_storages[0].nodes.size() == 3 &&
                  c.virtual_storages[0].nodes[2].address == "tcp://gitaly-3.internal:8075",
-             "the example's listener and cluster");
+             "the example's listener (loopback: nothing public after install) and cluster");
 }
 
 void TestEveryKeyLoadsAsKnown(void**) {

@@ -192,6 +192,41 @@ void TestBadCredentials(void**) {
   }
 }
 
+// systemd 252 sets $CREDENTIALS_DIRECTORY for ExecReload= commands but hides
+// /run/credentials from them. Here the "directory" is a regular file, which
+// no open(O_DIRECTORY) accepts, even root's.
+void TestUnopenableCredentialsDirectory(void**) {
+  Fixture f;
+  f.Secrets("[auth]\ntoken = file-auth\n[node]\ntoken = file-node\n");
+  std::string not_a_dir = f.dir + "/not-a-directory";
+  WriteText(not_a_dir, "");
+
+  LoadResult strict = LoadString(f.Toml(true), "praefect.toml", Environment{not_a_dir});
+  check_that(!strict.ok() && HasProblem(strict, Severity::kError, "auth.token", 0, 0, "cannot read the credential"),
+             "by default, an unreadable credential is an error:\n" + Dump(strict));
+
+  Environment env{not_a_dir};
+  env.skip_unreadable_credentials = true;
+  LoadResult r = LoadString(f.Toml(true), "praefect.toml", env);
+  check_that(r.ok() && r.warning_count() == 1, "with skip_unreadable_credentials, valid with one warning:\n" + Dump(r));
+  check_that(HasProblem(r, Severity::kWarning, "", 0, 0,
+                        "cannot open the credentials directory ($CREDENTIALS_DIRECTORY): Not a directory; "
+                        "checked the configuration without the systemd credentials"),
+             "the warning says what was not checked and why:\n" + Dump(r));
+  check_that(r.problems[0].file == not_a_dir, "the warning names the directory: " + r.problems[0].file);
+  check_that(r.config->auth.token == "file-auth" && r.config->virtual_storages[0].nodes[2].token == "file-node",
+             "the secrets file is still read and checked");
+
+  // A directory that opens: a credential in it that cannot be read is an
+  // error with or without the option.
+  std::filesystem::create_directory(f.creds + "/auth-token");
+  Environment readable{f.creds};
+  readable.skip_unreadable_credentials = true;
+  LoadResult bad = LoadString(f.Toml(true), "praefect.toml", readable);
+  check_that(HasProblem(bad, Severity::kError, "auth.token", 0, 0, "cannot read the credential: it is a directory"),
+             "an unreadable credential in a readable directory:\n" + Dump(bad));
+}
+
 void TestAmbiguousNodeNames(void**) {
   Fixture f;
   std::string toml =
@@ -219,6 +254,7 @@ int main() {
       cmocka_unit_test(TestUnknownEntriesAndPermissions),
       cmocka_unit_test(TestLongSectionNames),
       cmocka_unit_test(TestBadCredentials),
+      cmocka_unit_test(TestUnopenableCredentialsDirectory),
       cmocka_unit_test(TestAmbiguousNodeNames),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
