@@ -541,6 +541,7 @@ void ProxyCall::OnDownstreamClosed(uint32_t error_code) {
   if (!trailers_sent_) {
     client_gone_ = true;
     (void)error_code;
+    if (options_->stats != nullptr) options_->stats->calls_left_by_client.fetch_add(1, std::memory_order_relaxed);
     if (deadline_timer_ != 0) {
       loop_->CancelTimer(deadline_timer_);
       deadline_timer_ = 0;

@@ -46,6 +46,9 @@ class CallObserver {
 struct ProxyStats {
   std::atomic<int64_t> calls_started{0};
   std::atomic<int64_t> calls_active{0};
+  // Calls whose client went away (RST_STREAM, connection lost) before the
+  // trailers were sent.
+  std::atomic<int64_t> calls_left_by_client{0};
   std::atomic<int64_t> bytes_held{0};
   std::atomic<int64_t> max_bytes_held{0};
 };

@@ -282,6 +282,10 @@ void test_cancel_while_directing(void**) {
     call.Cancel();
     ExpectCode(call.Finish(), grpc::StatusCode::CANCELLED);
   }
+  // The client's cancellation is local at once; the proxy learns of it when
+  // the RST_STREAM arrives. Only then is "after the client left" defined.
+  expect_that(Eventually([&] { return f.server->stats().calls_left_by_client.load() == 1; }),
+              "the proxy to see the client's RST_STREAM");
   {
     std::lock_guard lock(mu);
     open = true;
