@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
+#include <algorithm>
 
 namespace praefect::auth {
 namespace {
@@ -59,7 +61,12 @@ std::string BearerV2(std::string_view secret, std::chrono::system_clock::time_po
   return std::string(kBearerPrefix) + SignV2(secret, now);
 }
 
-Status VerifyV2(std::string_view authorization, std::string_view secret, std::chrono::system_clock::time_point now) {
+namespace {
+
+// VerifyV2 with the expected signature of a timestamp from `mac_of(seconds,
+// ts, fresh)`, `fresh` when the timestamp is within kTokenValidity of now.
+template <typename MacOf>
+Status Verify(std::string_view authorization, std::chrono::system_clock::time_point now, const MacOf& mac_of) {
   if (authorization.empty()) return Unauthenticated("no authorization metadata; send a v2 token");
   if (!authorization.starts_with(kBearerPrefix)) {
     return Unauthenticated("authorization metadata is not of the form \"Bearer v2.<hmac>.<timestamp>\"");
@@ -84,17 +91,71 @@ Status VerifyV2(std::string_view authorization, std::string_view secret, std::ch
   }
   int64_t now_seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   uint64_t skew = Distance(now_seconds, seconds);
+  const bool fresh = skew <= static_cast<uint64_t>(kTokenValidity.count());
   // Both checks run, so a stale token with a wrong signature is told apart
   // from neither by timing; the order of the messages does not leak the MAC.
-  std::string want = HmacHex(secret, ts);
+  std::string want = mac_of(seconds, ts, fresh);
   bool mac_ok = mac.size() == want.size() && CRYPTO_memcmp(mac.data(), want.data(), want.size()) == 0;
-  if (skew > static_cast<uint64_t>(kTokenValidity.count())) {
+  if (!fresh) {
     return Denied("token timestamp is " + std::to_string(skew) +
                   "s away from this server's clock (at most " + std::to_string(kTokenValidity.count()) +
                   "s allowed); check the clocks of client and server");
   }
   if (!mac_ok) return Denied("token signature does not match; check that client and server share the same token");
   return Status::Ok();
+}
+
+int64_t Seconds(std::chrono::system_clock::time_point now) {
+  return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+}
+
+}  // namespace
+
+Status VerifyV2(std::string_view authorization, std::string_view secret, std::chrono::system_clock::time_point now) {
+  return Verify(authorization, now,
+                [secret](int64_t, std::string_view ts, bool) { return HmacHex(secret, ts); });
+}
+
+SigningKey::SigningKey(std::string secret) : secret_(std::move(secret)) {}
+
+std::string SigningKey::Mac(int64_t seconds, std::string_view ts, bool cache) const {
+  // The slot of a timestamp is fixed; a cached signature is only ever that
+  // of the decimal text of `seconds` (from_chars accepts no sign, spaces or
+  // leading "+"; "007" is not the text of 7 and is not cached).
+  const bool canonical = ts == std::to_string(seconds);
+  Slot& slot = slots_[static_cast<uint64_t>(seconds) % slots_.size()];
+  if (cache && canonical) {
+    std::lock_guard lock(mu_);
+    if (slot.set && slot.seconds == seconds) return std::string(slot.hex.data(), slot.hex.size());
+  }
+  std::string hex = HmacHex(secret_, ts);
+  if (cache && canonical && hex.size() == slot.hex.size()) {
+    std::lock_guard lock(mu_);
+    slot.seconds = seconds;
+    slot.set = true;
+    std::copy(hex.begin(), hex.end(), slot.hex.begin());
+  }
+  return hex;
+}
+
+std::string SigningKey::SignV2(std::chrono::system_clock::time_point now) const {
+  const int64_t seconds = Seconds(now);
+  const std::string ts = std::to_string(seconds);
+  std::string token(kVersion);
+  token += '.';
+  token += Mac(seconds, ts, true);
+  token += '.';
+  token += ts;
+  return token;
+}
+
+std::string SigningKey::BearerV2(std::chrono::system_clock::time_point now) const {
+  return std::string(kBearerPrefix) + SignV2(now);
+}
+
+Status SigningKey::VerifyV2(std::string_view authorization, std::chrono::system_clock::time_point now) const {
+  return Verify(authorization, now,
+                [this](int64_t seconds, std::string_view ts, bool fresh) { return Mac(seconds, ts, fresh); });
 }
 
 std::array<unsigned char, 32> Sha256(std::string_view data) {

@@ -84,7 +84,7 @@ Coordinator::Coordinator(const protoregistry::Registry* registry, const nodes::N
       router_(router),
       metrics_(metrics),
       options_(std::move(options)),
-      auth_(std::make_shared<const AuthSettings>(AuthSettings{options_.auth_token, options_.auth_transitioning})),
+      auth_(std::make_shared<const AuthSettings>(options_.auth_token, options_.auth_transitioning)),
       store_(store) {
   repository_router_ = options_.repository_router;
   if (repository_router_ == nullptr && store_ != nullptr) {
@@ -98,15 +98,15 @@ std::chrono::system_clock::time_point Coordinator::Now() const {
 }
 
 void Coordinator::SetAuth(std::string token, bool transitioning) {
-  auth_.store(std::make_shared<const AuthSettings>(AuthSettings{std::move(token), transitioning}));
+  auth_.store(std::make_shared<const AuthSettings>(std::move(token), transitioning));
 }
 
 Status Coordinator::Authenticate(const http2::HeaderList& metadata) {
   const std::shared_ptr<const AuthSettings> auth = auth_.load();
-  if (auth->token.empty()) return Status::Ok();
+  if (auth->key.empty()) return Status::Ok();
   const std::string* found = http2::FindHeader(metadata, auth::kAuthorizationMetadataKey);
   std::string_view value = found == nullptr ? std::string_view() : std::string_view(*found);
-  Status st = auth::VerifyV2(value, auth->token, Now());
+  Status st = auth->key.VerifyV2(value, Now());
   const bool enforced = !auth->transitioning;
   const char* outcome = st.ok() ? "ok" : st.code() == StatusCode::kUnauthenticated ? "unauthenticated" : "denied";
   if (metrics_ != nullptr) metrics_->Authentications(enforced, outcome).Increment();
@@ -124,13 +124,47 @@ Status Coordinator::Admit(const http2::CallInfo& call) {
   return Status::Ok();
 }
 
+namespace {
+
+// Set while Direct routes on the data plane's loop: a datastore read that
+// could block fails with WouldBlock() instead, and the call is routed again
+// on the executor.
+thread_local bool routing_on_loop = false;
+
+Status WouldBlock() { return Status(StatusCode::kUnavailable, "praefect: routing would block"); }
+
+bool IsWouldBlock(const StatusOr<http2::Route>& r) {
+  return !r.ok() && r.status().code() == StatusCode::kUnavailable && r.status().message() == WouldBlock().message();
+}
+
+}  // namespace
+
 void Coordinator::Direct(const http2::CallInfo& call, Done done) {
-  if (!options_.executor || store_ == nullptr) {
+  if (!options_.executor || store_ == nullptr || !store_->MayBlock()) {
     done(Route(call));
     return;
   }
+  // Reads the cache can answer are routed here, on the loop, without the
+  // two thread switches of the executor.
+  if (options_.cache != nullptr) {
+    const MethodInfo* info = registry_->Lookup(call.method);
+    if (info != nullptr && info->operation == Operation::kAccessor && info->scope == Scope::kRepository) {
+      routing_on_loop = true;
+      StatusOr<http2::Route> route = RouteUncounted(call);
+      routing_on_loop = false;
+      if (!IsWouldBlock(route)) {
+        CountMethodType(*info);
+        done(std::move(route));
+        return;
+      }
+    }
+  }
   // The views in `call` stay valid until `done` runs (proxy/director.h).
   options_.executor([this, call, done = std::move(done)] { done(Route(call)); });
+}
+
+void Coordinator::CountMethodType(const MethodInfo& info) {
+  if (metrics_ != nullptr) metrics_->MethodTypeCounter(protoregistry::OperationName(info.operation)).Increment();
 }
 
 StatusOr<http2::Route> Coordinator::Decide(const http2::CallInfo& call) {
@@ -139,9 +173,13 @@ StatusOr<http2::Route> Coordinator::Decide(const http2::CallInfo& call) {
 }
 
 StatusOr<http2::Route> Coordinator::Route(const http2::CallInfo& call) {
+  if (const MethodInfo* info = registry_->Lookup(call.method); info != nullptr) CountMethodType(*info);
+  return RouteUncounted(call);
+}
+
+StatusOr<http2::Route> Coordinator::RouteUncounted(const http2::CallInfo& call) {
   const MethodInfo* info = registry_->Lookup(call.method);
   if (info == nullptr) return protoregistry::Registry::UnknownMethodError(call.method);  // Admit refused it.
-  if (metrics_ != nullptr) metrics_->MethodTypeCounter(protoregistry::OperationName(info->operation)).Increment();
   if (!call.first_message)
     return InvalidArgument(std::string(call.method) + ": the client sent no request message");
   if (Status st = ValidateOtherPaths(*info, *call.first_message); !st.ok()) return st;
@@ -167,10 +205,10 @@ http2::Route Coordinator::RouteTo(const nodes::Node& node, const http2::CallInfo
   route.finalizer = [node_set](const Status& st) {
     if (st.code() == StatusCode::kUnavailable) node_set->RequestCheck();
   };
-  if (std::string token = node.Token(); token.empty()) {
+  if (std::shared_ptr<const auth::SigningKey> key = node.Key(); key->empty()) {
     route.drop_metadata.push_back(std::string(auth::kAuthorizationMetadataKey));
   } else {
-    route.set_metadata.emplace_back(std::string(auth::kAuthorizationMetadataKey), auth::BearerV2(token, Now()));
+    route.set_metadata.emplace_back(std::string(auth::kAuthorizationMetadataKey), key->BearerV2(Now()));
   }
   route.log_fields.emplace_back("virtual_storage", node.virtual_storage);
   route.log_fields.emplace_back("storage", node.storage);
@@ -265,8 +303,16 @@ StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   const bool routed_as_read = info.operation == Operation::kAccessor && !ReadsFromPrimary(method, call);
   datastore::Datastore* store = store_;
   auto load = [store, &vs, relative_path] { return store->GetRepository(vs.name, relative_path); };
-  auto existing = routed_as_read && options_.cache != nullptr ? options_.cache->Get(vs.name, relative_path, load)
-                                                              : load();
+  StatusOr<std::optional<datastore::RepositoryMetadata>> existing{std::optional<datastore::RepositoryMetadata>()};
+  if (routing_on_loop) {
+    std::optional<datastore::RepositoryMetadata> cached;
+    if (routed_as_read && options_.cache != nullptr) cached = options_.cache->Peek(vs.name, relative_path);
+    if (!cached) return WouldBlock();
+    existing = std::optional<datastore::RepositoryMetadata>(std::move(*cached));
+  } else {
+    existing = routed_as_read && options_.cache != nullptr ? options_.cache->Get(vs.name, relative_path, load)
+                                                           : load();
+  }
   if (!existing.ok()) return existing.status();
   const bool creating = CreatesRepository(method);
   int64_t repository_id = 0;

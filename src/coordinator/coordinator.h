@@ -97,8 +97,11 @@ class Coordinator final : public http2::Director {
   void SetAuth(std::string token, bool transitioning);
 
  private:
-  // The decision for an admitted call: every path checked, then routed.
+  // The decision for an admitted call: every path checked, then routed;
+  // counted in gitaly_praefect_method_types.
   StatusOr<http2::Route> Route(const http2::CallInfo& call);
+  StatusOr<http2::Route> RouteUncounted(const http2::CallInfo& call);
+  void CountMethodType(const protoregistry::MethodInfo& info);
   StatusOr<http2::Route> RouteRepositoryCall(const protoregistry::MethodInfo& info, std::string_view message,
                                              const http2::CallInfo& call);
   // The registered-repository path of RouteRepositoryCall.
@@ -113,7 +116,8 @@ class Coordinator final : public http2::Director {
 
   // [auth], read once per call; replaced whole by SetAuth.
   struct AuthSettings {
-    std::string token;
+    AuthSettings(std::string token, bool t) : key(std::move(token)), transitioning(t) {}
+    auth::SigningKey key;
     bool transitioning = false;
   };
 

@@ -142,6 +142,10 @@ class Datastore {
  public:
   virtual ~Datastore() = default;
 
+  // Whether a call may wait on something outside the process (a database):
+  // false lets the data plane route on its own loop.
+  virtual bool MayBlock() const { return true; }
+
   // A fresh repository id, never handed out before.
   [[nodiscard]] virtual StatusOr<int64_t> ReserveRepositoryId() = 0;
 

@@ -14,6 +14,7 @@ namespace praefect::datastore {
 // Nothing survives a restart. Thread-safe (one mutex).
 class MemoryDatastore final : public Datastore {
  public:
+  bool MayBlock() const override { return false; }
   StatusOr<int64_t> ReserveRepositoryId() override;
   Status CreateRepository(const NewRepository& repo) override;
   StatusOr<std::optional<RepositoryMetadata>> GetRepository(std::string_view virtual_storage,

@@ -91,6 +91,18 @@ StatusOr<std::optional<RepositoryMetadata>> RepositoryCache::Get(std::string_vie
   return result;
 }
 
+std::optional<RepositoryMetadata> RepositoryCache::Peek(std::string_view virtual_storage,
+                                                       std::string_view relative_path) {
+  if (!enabled()) return std::nullopt;
+  const KeyView key{virtual_storage, relative_path};
+  Shard& shard = ShardFor(KeyHash()(key));
+  std::shared_lock lock(shard.mu);
+  auto it = shard.entries.find(key);
+  if (it == shard.entries.end() || it->second.loading != 0 || !it->second.meta.has_value()) return std::nullopt;
+  shard.hits.fetch_add(1, std::memory_order_relaxed);
+  return it->second.meta;
+}
+
 void RepositoryCache::EvictOne(Shard& shard) {
   auto& m = shard.entries;
   if (m.empty()) return;

@@ -96,6 +96,10 @@ class RepositoryCache {
   StatusOr<std::optional<RepositoryMetadata>> Get(std::string_view virtual_storage, std::string_view relative_path,
                                                   const Loader& load);
 
+  // The cached metadata of (vs, rel) when the cache holds it (a hit), else
+  // nullopt, without loading: for routing that must not block.
+  std::optional<RepositoryMetadata> Peek(std::string_view virtual_storage, std::string_view relative_path);
+
   // Drops (vs, rel), and makes any load of it in flight not store.
   void Invalidate(std::string_view virtual_storage, std::string_view relative_path);
   // Drops everything, and makes every load in flight not store.

@@ -60,6 +60,7 @@ struct Callbacks {
       st->headers_too_large_ = true;
       return 0;
     }
+    if (st->headers_in_.empty()) st->headers_in_.reserve(16);  // a gRPC request's usual count
     st->headers_in_.push_back(HeaderField{std::string(reinterpret_cast<const char*>(name), namelen),
                                           std::string(reinterpret_cast<const char*>(value), valuelen)});
     return 0;

@@ -1,6 +1,10 @@
 #include "metrics/metrics.h"
 
 #include <algorithm>
+#include <array>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <sstream>
 
 #include <prometheus/counter.h>
@@ -24,6 +28,37 @@ std::vector<double> SortedBuckets(std::vector<double> buckets) {
   buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
   return buckets;
 }
+
+// The series of a counter family by their label values, remembered: the
+// per-call counters would otherwise build a label map and hash it on every
+// call (Family::Add). Thread-safe.
+class CounterMemo {
+ public:
+  explicit CounterMemo(prometheus::Family<prometheus::Counter>& family) : family_(family) {}
+
+  // `names` and `values` pair up.
+  template <size_t N>
+  prometheus::Counter* Get(const std::array<std::string_view, N>& names,
+                           const std::array<std::string_view, N>& values) {
+    std::string key;
+    for (std::string_view v : values) {
+      key.append(v);
+      key += '\0';
+    }
+    std::lock_guard lock(mu_);
+    if (auto it = series_.find(key); it != series_.end()) return it->second;
+    prometheus::Labels labels;
+    for (size_t i = 0; i < N; ++i) labels.emplace(std::string(names[i]), std::string(values[i]));
+    prometheus::Counter* counter = &family_.Add(labels);
+    series_.emplace(std::move(key), counter);
+    return counter;
+  }
+
+ private:
+  prometheus::Family<prometheus::Counter>& family_;
+  std::mutex mu_;
+  std::unordered_map<std::string, prometheus::Counter*> series_;  // GUARDED_BY(mu_)
+};
 
 }  // namespace
 
@@ -80,6 +115,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Histogram>& replication_delay;
   prometheus::Family<prometheus::Counter>& read_distribution;
   prometheus::Family<prometheus::Gauge>& replication_jobs;
+  CounterMemo method_types_memo{method_types};
+  CounterMemo authentications_memo{authentications};
+  CounterMemo read_distribution_memo{read_distribution};
 };
 
 Metrics::Metrics(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -98,7 +136,7 @@ void Metrics::PreregisterMethod(std::string_view full_method) {
 }
 
 Counter Metrics::MethodTypeCounter(std::string_view method_type) {
-  return Counter(&impl_->method_types.Add({{"method_type", std::string(method_type)}}));
+  return Counter(impl_->method_types_memo.Get<1>({"method_type"}, {method_type}));
 }
 
 Histogram Metrics::NodeLatency(std::string_view storage) {
@@ -106,8 +144,7 @@ Histogram Metrics::NodeLatency(std::string_view storage) {
 }
 
 Counter Metrics::Authentications(bool enforced, std::string_view status) {
-  return Counter(&impl_->authentications.Add(
-      {{"enforced", enforced ? "true" : "false"}, {"status", std::string(status)}}));
+  return Counter(impl_->authentications_memo.Get<2>({"enforced", "status"}, {enforced ? "true" : "false", status}));
 }
 
 Histogram Metrics::ReplicationLatency(std::string_view type) {
@@ -119,8 +156,7 @@ Histogram Metrics::ReplicationDelay(std::string_view type) {
 }
 
 Counter Metrics::ReadDistribution(std::string_view virtual_storage, std::string_view storage) {
-  return Counter(&impl_->read_distribution.Add(
-      {{"virtual_storage", std::string(virtual_storage)}, {"storage", std::string(storage)}}));
+  return Counter(impl_->read_distribution_memo.Get<2>({"virtual_storage", "storage"}, {virtual_storage, storage}));
 }
 
 Gauge Metrics::ReplicationJobs(std::string_view virtual_storage, std::string_view storage,

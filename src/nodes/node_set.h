@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/token.h"
 #include "common/status_or.h"
 #include "config/config.h"
 #include "http2/director.h"
@@ -30,13 +31,16 @@ struct Node {
   std::string address;  // as configured
   // What praefect signs its calls to the node with (a SIGHUP may replace
   // it: read it per call).
-  std::string Token() const {
+  std::string Token() const { return Key()->secret(); }
+  // The same token as a signing key (which remembers its signatures).
+  std::shared_ptr<const auth::SigningKey> Key() const {
     std::lock_guard lock(token_mu_);
-    return token_;
+    return key_;
   }
   void SetToken(std::string token) {
+    auto key = std::make_shared<const auth::SigningKey>(std::move(token));
     std::lock_guard lock(token_mu_);
-    token_ = std::move(token);
+    key_ = std::move(key);
   }
   // praefect's own calls (health checks, replication) go through grpc++;
   // proxied calls through the data plane's connections to `upstream`.
@@ -48,7 +52,8 @@ struct Node {
 
  private:
   mutable std::mutex token_mu_;
-  std::string token_;  // GUARDED_BY(token_mu_)
+  std::shared_ptr<const auth::SigningKey> key_ =
+      std::make_shared<const auth::SigningKey>(std::string());  // GUARDED_BY(token_mu_)
 };
 
 struct VirtualStorage {

@@ -3,7 +3,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <atomic>
 #include <cstdint>
+#include <thread>
+#include <vector>
 #include <limits>
 #include <string>
 #include "test_support.h"
@@ -130,6 +133,70 @@ static void test_window_edges(void**) {
   }
 }
 
+// SigningKey remembers signatures per timestamp; its answers must be those
+// of the free functions in every case, cached or not.
+static void test_signing_key_agrees(void**) {
+  praefect::auth::SigningKey key("secret");
+  praefect::auth::SigningKey other("other secret");
+  assert_string_equal(key.SignV2(kNow).c_str(), SignV2("secret", kNow).c_str());
+  assert_string_equal(key.SignV2(kNow).c_str(), SignV2("secret", kNow).c_str());  // cached now
+  assert_string_equal(key.BearerV2(kNow + 1s).c_str(), BearerV2("secret", kNow + 1s).c_str());
+  // Timestamps 128 s apart share a slot: each gets its own signature.
+  assert_string_equal(key.SignV2(kNow + 128s).c_str(), SignV2("secret", kNow + 128s).c_str());
+  assert_string_equal(key.SignV2(kNow).c_str(), SignV2("secret", kNow).c_str());
+  for (int64_t d : {-40, -31, -30, -1, 0, 1, 30, 31, 40, 128}) {
+    const auto at = kNow + std::chrono::seconds(d);
+    for (const std::string& header : {BearerV2("secret", at), BearerV2("other secret", at), BearerV2("secret", at)}) {
+      Status want = VerifyV2(header, "secret", kNow);
+      Status got = key.VerifyV2(header, kNow);
+      if (got.code() != want.code() || got.message() != want.message())
+        fail_msg("d=%lld: key says %s, VerifyV2 %s", static_cast<long long>(d), got.ToString().c_str(),
+                 want.ToString().c_str());
+    }
+  }
+  // A cached timestamp does not make a wrong signature pass.
+  std::string good = BearerV2("secret", kNow);
+  assert_status_ok(key.VerifyV2(good, kNow));
+  std::string bad = good;
+  bad[12] = bad[12] == 'a' ? 'b' : 'a';
+  ExpectCode(key.VerifyV2(bad, kNow), StatusCode::kPermissionDenied, "signature does not match");
+  // Another key's cache is its own.
+  ExpectCode(other.VerifyV2(good, kNow), StatusCode::kPermissionDenied, "signature does not match");
+  // A timestamp that is not the canonical text of its value ("0" padded) is
+  // checked as VerifyV2 checks it, and does not poison the cache.
+  const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kNow.time_since_epoch()).count());
+  std::string padded = SignedAt("secret", "0" + ts);
+  Status want = VerifyV2(padded, "secret", kNow);
+  Status got = key.VerifyV2(padded, kNow);
+  assert_int_equal(static_cast<int>(got.code()), static_cast<int>(want.code()));
+  assert_string_equal(key.SignV2(kNow).c_str(), SignV2("secret", kNow).c_str());
+  assert_status_ok(key.VerifyV2(good, kNow));
+  // The empty secret signs as the free function does.
+  praefect::auth::SigningKey none("");
+  assert_true(none.empty());
+  assert_string_equal(none.SignV2(kNow).c_str(), SignV2("", kNow).c_str());
+}
+
+// Many threads signing and verifying through one key (the data plane's
+// loops and the work pool): run under the sanitizers.
+static void test_signing_key_threads(void**) {
+  praefect::auth::SigningKey key("secret");
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const auto at = kNow + std::chrono::seconds((i * 7 + t) % 300 - 150);
+        if (key.SignV2(at) != SignV2("secret", at)) failures++;
+        const bool fresh = std::chrono::abs(at - kNow) <= 30s;
+        if (key.VerifyV2(BearerV2("secret", at), kNow).ok() != fresh) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  assert_int_equal(failures.load(), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_known_answer),
@@ -140,6 +207,8 @@ int main(void) {
       cmocka_unit_test(test_messages_never_echo_secrets),
       cmocka_unit_test(test_extreme_timestamps_denied),
       cmocka_unit_test(test_window_edges),
+      cmocka_unit_test(test_signing_key_agrees),
+      cmocka_unit_test(test_signing_key_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
