@@ -11,7 +11,15 @@
 //     -skip-unreadable-credentials (the unit's ExecReload=): a credentials
 //     directory this process cannot open is a warning, and the file is
 //     checked without the credentials (config::Environment says why).
+//     The [tls] certificate is checked as serve checks it at start and on
+//     reload: readable, valid now, and matching its key (without the
+//     credentials: its dates only, since the key may be one of them).
 // Exit codes as Praefect's: 0 valid (warnings allowed), 2 invalid, 1 usage.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -19,6 +27,7 @@
 #include "cli/load_config.h"
 #include "cli/sql_common.h"  // ParseBoolFlag
 #include "cli/subcommand.h"
+#include "server/serving_tls.h"
 
 namespace praefect::cli {
 namespace {
@@ -44,8 +53,30 @@ constexpr const char kUsage[] =
 
 std::string Plural(int n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); }
 
+// False when $CREDENTIALS_DIRECTORY is set but cannot be opened (systemd
+// 252's ExecReload=), so that the credentials were skipped.
+bool CredentialsReadable() {
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') return true;
+  int fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+// The certificate [tls] names, as serve would load it now.
+void CheckCertificate(config::LoadResult* result, bool with_key) {
+  if (!result->config || result->config->tls.certificate_path.empty()) return;
+  Status st = server::CheckServingCertificate(result->config->tls, with_key, std::chrono::system_clock::now());
+  if (st.ok()) return;
+  result->problems.push_back(config::Problem{{}, st.message(), "", 0, 0, config::Severity::kError});
+  config::SortProblems(&result->problems);
+  result->config.reset();
+}
+
 int ValidateFileForHumans(const std::string& path, bool skip_unreadable_credentials, std::ostream& err) {
   config::LoadResult result = LoadConfigFile(path, skip_unreadable_credentials);
+  CheckCertificate(&result, !skip_unreadable_credentials || CredentialsReadable());
   for (const config::Problem& p : result.problems) err << config::FormatProblemForHumans(p) << "\n";
   if (result.ok()) {
     err << path << ": configuration is valid";

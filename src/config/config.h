@@ -63,6 +63,9 @@ struct Tls {
   std::string certificate_path;
   std::string key_path;
   std::string key;  // PEM key inline (newer Gitaly spelling), instead of key_path
+  // The systemd credential file `key` was read from (kTlsKeyCredential),
+  // which then replaces key_path; empty when the key is the configuration's.
+  std::string key_credential;
 
   friend bool operator==(const Tls&, const Tls&) = default;
 };

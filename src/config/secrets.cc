@@ -212,6 +212,18 @@ void Resolve(const Environment& env, std::initializer_list<std::string> credenti
   }
 }
 
+// The TLS key from its credential, when there is one: it replaces the
+// configured key_path or key, so that the key may stay readable by root only
+// (/etc/credstore) while the certificate is an ordinary file.
+void ResolveTlsKey(const Environment& env, Tls* tls, Diagnostics* diag) {
+  const std::string name(kTlsKeyCredential);
+  std::optional<std::string> key = FromCredential(env, name, {"tls", "key"}, diag);
+  if (!key) return;
+  tls->key = std::move(*key) + "\n";
+  tls->key_path.clear();
+  tls->key_credential = *env.credentials_directory + "/" + name;
+}
+
 // Warns about every entry of the file that no secret of `config` reads.
 void ReportUnknown(const IniFile& file, const Config& config, Diagnostics* diag) {
   std::set<std::pair<std::string, std::string>> known = {{"auth", "token"},
@@ -278,6 +290,7 @@ void ResolveSecrets(const Environment& process_env, Decoded* decoded, Diagnostic
   Resolve(env, {std::string(kSessionPooledPasswordCredential)}, ini,
           {{"database.session_pooled", "password"}}, {"database", "session_pooled", "password"}, diag,
           &c.database.session_pooled.password);
+  ResolveTlsKey(env, &c.tls, diag);
 
   // Names are built by joining; two different nodes could map to one name
   // ("a-b" + "c" and "a" + "b-c"). That only matters when such a secret exists.

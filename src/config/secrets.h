@@ -26,12 +26,18 @@
 //                                                                   [database.session_pooled] password
 //   virtual_storage.node.token        node-token-<vs>-<storage>     [node.<vs>.<storage>] token
 //     (every node)                    node-token                    [node] token
+//   tls.key (replaces key_path)       tls-key                       -
+//
+// The TLS key is a PEM private key, not a token: only a credential replaces
+// the configured key (tls.key_path or tls.key), and Tls::key_credential
+// names the file it came from, for messages.
 namespace praefect::config {
 
 inline constexpr std::string_view kAuthTokenCredential = "auth-token";
 inline constexpr std::string_view kDatabasePasswordCredential = "database-password";
 inline constexpr std::string_view kSessionPooledPasswordCredential = "database-session-pooled-password";
 inline constexpr std::string_view kSharedNodeTokenCredential = "node-token";
+inline constexpr std::string_view kTlsKeyCredential = "tls-key";
 
 // "node-token-<virtual_storage>-<storage>".
 std::string NodeTokenCredentialName(std::string_view virtual_storage, std::string_view storage);

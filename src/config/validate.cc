@@ -62,12 +62,15 @@ void TlsAndAuth(const Config& c, Diagnostics* diag) {
   if (!t.certificate_path.empty() && !has_key) {
     Error(diag, {"tls", "key_path"},
           "not set: tls.certificate_path = " + Quote(t.certificate_path) +
-              " needs the path of its private key");
+              " needs the path of its private key (or the key as the systemd credential tls-key)");
   }
   if (t.certificate_path.empty() && has_key) {
     KeyPath key = t.key_path.empty() ? KeyPath{"tls", "key"} : KeyPath{"tls", "key_path"};
+    std::string which = t.key_credential.empty() ? KeyPathToString(key)
+                                                 : "the systemd credential " + Quote(t.key_credential);
     Error(diag, {"tls", "certificate_path"},
-          "not set: a TLS key (" + KeyPathToString(key) + ") is given but no certificate to go with it");
+          "not set: a TLS key (" + which + ") is given but no certificate to go with it; set "
+          "tls.certificate_path, or remove the key");
   }
   if (!c.tls_listen_addr.empty() && t.certificate_path.empty() && !has_key) {
     Error(diag, {"tls", "certificate_path"},

@@ -35,7 +35,10 @@ Status CheckValidity(size_t index, X509* cert, const std::string& setting, std::
 
 }  // namespace
 
-Status CheckCertificateFiles(const TlsFiles& files, std::chrono::system_clock::time_point now) {
+namespace {
+
+// The chain of `files`, each certificate valid at `now`.
+StatusOr<std::vector<X509Ptr>> ReadValidChain(const TlsFiles& files, std::chrono::system_clock::time_point now) {
   const std::string name = files.config_name + ".certificate_path";
   StatusOr<std::vector<X509Ptr>> chain = ReadCertificates(files.certificate_path, name);
   if (!chain.ok()) return chain.status();
@@ -43,6 +46,19 @@ Status CheckCertificateFiles(const TlsFiles& files, std::chrono::system_clock::t
   for (size_t i = 0; i < chain->size(); ++i) {
     if (Status st = CheckValidity(i, (*chain)[i].get(), setting, now); !st.ok()) return st;
   }
+  return chain;
+}
+
+}  // namespace
+
+Status CheckCertificateValidity(const TlsFiles& files, std::chrono::system_clock::time_point now) {
+  return ReadValidChain(files, now).status();
+}
+
+Status CheckCertificateFiles(const TlsFiles& files, std::chrono::system_clock::time_point now) {
+  StatusOr<std::vector<X509Ptr>> chain = ReadValidChain(files, now);
+  if (!chain.ok()) return chain.status();
+  const std::string setting = Setting(files.config_name + ".certificate_path", files.certificate_path);
   StatusOr<EvpPkeyPtr> key = ReadPrivateKey(files);
   if (!key.ok()) return key.status();
   X509* leaf = chain->front().get();
@@ -50,7 +66,7 @@ Status CheckCertificateFiles(const TlsFiles& files, std::chrono::system_clock::t
   if (X509_check_private_key(leaf, key->get()) != 1) {
     ERR_clear_error();
     return FailedPrecondition(KeySetting(files) + ": the key does not match " + WhichCertificate(0, leaf) + " of " +
-                              setting + ": configure the key the certificate was issued for");
+                              setting + ": " + KeyMismatchAdvice(files));
   }
   return Status::Ok();
 }

@@ -21,6 +21,13 @@ struct TlsFiles {
   // How the configuration names these settings, for messages: "tls" gives
   // `tls.certificate_path "/etc/praefect/cert.pem": ...` and `tls.key: ...`.
   std::string config_name = "tls";
+  // How messages name the inline `key` when it did not come from the
+  // configuration (a systemd credential): `the systemd credential
+  // "/run/credentials/praefect.service/tls-key"`. Empty: `tls.key`.
+  std::string key_name = "";
+  // What to do when the key does not match the certificate. Empty:
+  // "configure the key the certificate was issued for".
+  std::string key_mismatch_advice = "";
 };
 
 // OK when the certificates of `files.certificate_path` are all valid at `now`
@@ -29,6 +36,10 @@ struct TlsFiles {
 // file cannot be read or is not PEM, a certificate expired ("expired on
 // 2026-11-30 12:00:00 UTC") or is not valid yet, the key does not match.
 [[nodiscard]] Status CheckCertificateFiles(const TlsFiles& files, std::chrono::system_clock::time_point now);
+
+// The part of CheckCertificateFiles that needs no key: the certificates of
+// `files.certificate_path` can be read and are all valid at `now`.
+[[nodiscard]] Status CheckCertificateValidity(const TlsFiles& files, std::chrono::system_clock::time_point now);
 
 // The expiry (notAfter) of the leaf certificate of `files.certificate_path`,
 // for a STATUS= line or a metrics gauge. The key is not read.

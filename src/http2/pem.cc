@@ -109,7 +109,7 @@ StatusOr<std::vector<X509Ptr>> ReadCertificates(const std::string& path, std::st
 }
 
 std::string KeySetting(const TlsFiles& files) {
-  if (!files.key.empty()) return files.config_name + ".key";
+  if (!files.key.empty()) return files.key_name.empty() ? files.config_name + ".key" : files.key_name;
   return Setting(files.config_name + ".key_path", files.key_path);
 }
 
@@ -157,6 +157,11 @@ StatusOr<EvpPkeyPtr> ReadPrivateKey(const TlsFiles& files) {
   if (!from_file.empty()) OPENSSL_cleanse(from_file.data(), from_file.size());
   if (!key) return FailedPrecondition(setting + ": " + failure);
   return key;
+}
+
+std::string KeyMismatchAdvice(const TlsFiles& files) {
+  return files.key_mismatch_advice.empty() ? "configure the key the certificate was issued for"
+                                           : files.key_mismatch_advice;
 }
 
 std::string SubjectOf(X509* cert) {

@@ -40,8 +40,12 @@ StatusOr<std::vector<X509Ptr>> ReadCertificates(const std::string& path, std::st
 // `key_path`. Encrypted keys are refused (praefect has no passphrase to give).
 StatusOr<EvpPkeyPtr> ReadPrivateKey(const TlsFiles& files);
 
-// How `files`' key is named in messages: `tls.key` or `tls.key_path "/x"`.
+// How `files`' key is named in messages: `tls.key`, `tls.key_path "/x"`, or
+// files.key_name.
 std::string KeySetting(const TlsFiles& files);
+
+// What to do about a key that does not match its certificate.
+std::string KeyMismatchAdvice(const TlsFiles& files);
 
 // The subject of `cert` on one line ("CN=praefect.test,O=Example").
 std::string SubjectOf(X509* cert);

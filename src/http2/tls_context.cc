@@ -69,7 +69,7 @@ Status UseCertificate(SSL_CTX* ctx, const TlsFiles& files) {
   if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
     return FailedPrecondition(KeySetting(files) + ": the key does not match the certificate of " + setting +
-                              ": configure the key the certificate was issued for");
+                              ": " + KeyMismatchAdvice(files));
   }
   return Status::Ok();
 }

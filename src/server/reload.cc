@@ -121,10 +121,8 @@ std::vector<std::string> RestartRequired(const config::Config& running, const co
   check(running.tls_listen_addr == next.tls_listen_addr, "tls_listen_addr");
   check(running.socket_path == next.socket_path, "socket_path");
   check(running.prometheus_listen_addr == next.prometheus_listen_addr, "prometheus_listen_addr");
-  // The files at the same paths are re-read (tls_listen_addr watches them,
-  // the socket-activated bridge re-reads them on SIGHUP); other paths, or
-  // another inline key, need a restart.
-  check(running.tls == next.tls, "tls (certificate_path, key_path, key)");
+  // [tls] is applied live (ApplyReload; the listeners load it after the
+  // reload, server.cc).
   check(running.memory_queue_enabled == next.memory_queue_enabled, "memory_queue_enabled");
   check(running.prometheus == next.prometheus, "prometheus");
   check(running.failover == next.failover, "failover");
@@ -185,6 +183,15 @@ config::Config ApplyReload(const config::Config& running, const config::Config& 
     // Never the token itself.
     log::Info("reload: [auth] changed; calls from now on are checked against it",
               {{"token_set", !next.auth.token.empty()}, {"transitioning", next.auth.transitioning}});
+  }
+  if (!(running.tls == next.tls)) {
+    now.tls = next.tls;
+    // Never the key itself.
+    log::Info("reload: [tls] changed; the TLS listeners load the certificate and key it names",
+              {{"certificate_path", next.tls.certificate_path},
+               {"key", next.tls.key_credential.empty()
+                           ? (next.tls.key.empty() ? "key_path " + next.tls.key_path : std::string("tls.key"))
+                           : "credential " + next.tls.key_credential}});
   }
   if (running.graceful_stop_timeout != next.graceful_stop_timeout) {
     now.graceful_stop_timeout = next.graceful_stop_timeout;

@@ -30,8 +30,8 @@ std::vector<std::string> ServeProblems(const config::Config& config);
 std::vector<std::string> RestartRequired(const config::Config& running, const config::Config& next);
 
 // Applies what can change live from `next` (validated, ServeProblems
-// empty): logging level and format, [auth] token and transitioning, and
-// graceful_stop_timeout, the nodes' tokens (when the virtual storages
+// empty): logging level and format, [auth] token and transitioning, [tls]
+// (which the TLS listeners then load), graceful_stop_timeout, the nodes' tokens (when the virtual storages
 // differ in nothing else); logs each change, and each changed setting that
 // needs a restart. Returns the configuration now in force: `running` with
 // the live settings of `next`, so that the next reload compares against

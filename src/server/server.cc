@@ -27,6 +27,7 @@
 #include "replication/replicator.h"
 #include "routing/repository_router.h"
 #include "server/access_observer.h"
+#include "server/certificate_expiry.h"
 #include "server/listen.h"
 #include "server/reload.h"
 #include "server/serving_tls.h"
@@ -291,13 +292,28 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // schema before Run.
   std::unique_ptr<SystemdSupervision> supervision;
   if (systemd::NotifyEnabled()) {
+    StatusReporter::More certificate_expiry;
+    if (serving_tls) {
+      certificate_expiry = [tls = serving_tls.get()] {
+        return CertificateExpiryStatus(tls->NotAfter(), std::chrono::system_clock::now());
+      };
+    }
     supervision = std::make_unique<SystemdSupervision>(
         [&server](std::chrono::milliseconds timeout) { return server.LoopsTurn(timeout); }, nodes->get(), &store,
-        &metrics);
+        &metrics, std::move(certificate_expiry));
     systemd::NotifyReady();
   }
 
   config::Config running = config;
+  // The certificate's expiry, once a day from 14 days before it.
+  ExpiryWarnings expiry_warnings;
+  auto warn_of_expiry = [&] {
+    if (!serving_tls) return;
+    if (auto warning = expiry_warnings.Due(serving_tls->NotAfter(), std::chrono::system_clock::now(),
+                                           running.tls.certificate_path))
+      log::Warn(*warning);
+  };
+  warn_of_expiry();
   int sig = 0;
   for (;;) {
     // Every second without a signal: a certificate renewed in place is
@@ -305,6 +321,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     const timespec second{1, 0};
     sig = sigtimedwait(&signals, nullptr, &second);
     if (sig < 0) {
+      warn_of_expiry();
       if (serving_tls) {
         if (auto reloaded = serving_tls->ReloadIfChanged(running.tls)) {
           if (reloaded->ok()) {

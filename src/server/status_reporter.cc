@@ -5,8 +5,9 @@
 namespace praefect::server {
 
 StatusReporter::StatusReporter(const nodes::NodeSet* nodes, datastore::Datastore* store,
-                               const metrics::Metrics* metrics, std::chrono::milliseconds period, Send send)
-    : nodes_(nodes), store_(store), metrics_(metrics), period_(period), send_(std::move(send)) {}
+                               const metrics::Metrics* metrics, std::chrono::milliseconds period, Send send,
+                               More more)
+    : nodes_(nodes), store_(store), metrics_(metrics), period_(period), send_(std::move(send)), more_(std::move(more)) {}
 
 StatusReporter::~StatusReporter() { Stop(); }
 
@@ -73,6 +74,7 @@ std::string StatusReporter::Report() {
     status += "replication queue unknown (" + why + "); ";
   }
   status += std::string(rate_text) + " RPC/s";
+  if (more_) status += more_();
   return status;
 }
 

@@ -16,14 +16,18 @@
 namespace praefect::server {
 
 // Live figures for systemd's STATUS= (`systemctl status praefect`): healthy
-// nodes, queued replication jobs and the RPC rate, every `period`. Counting
+// nodes, queued replication jobs and the RPC rate, every `period`, then what
+// `more` adds (the TLS certificate's expiry when near). Counting
 // the queue is also the database probe the watchdog relies on: see
 // DatabaseResponsive. Thread-safe; the pointees must outlive it.
 class StatusReporter {
  public:
   using Send = std::function<void(std::string_view status)>;
+  // Text appended to each report ("; ..."), or "". Called on the
+  // reporter's thread.
+  using More = std::function<std::string()>;
   StatusReporter(const nodes::NodeSet* nodes, datastore::Datastore* store, const metrics::Metrics* metrics,
-                 std::chrono::milliseconds period, Send send);
+                 std::chrono::milliseconds period, Send send, More more = nullptr);
   ~StatusReporter();
   StatusReporter(const StatusReporter&) = delete;
   StatusReporter& operator=(const StatusReporter&) = delete;
@@ -49,6 +53,7 @@ class StatusReporter {
   const metrics::Metrics* metrics_;
   const std::chrono::milliseconds period_;
   const Send send_;
+  const More more_;
   // steady_clock ticks when the running probe started; 0: none running.
   std::atomic<int64_t> probe_started_{0};
   // Only the reporter's thread touches these.

@@ -16,9 +16,11 @@ constexpr std::chrono::seconds kDatabaseHangs{30};
 }  // namespace
 
 SystemdSupervision::SystemdSupervision(LoopsTurn loops_turn, const nodes::NodeSet* nodes,
-                                       datastore::Datastore* store, const metrics::Metrics* metrics)
+                                       datastore::Datastore* store, const metrics::Metrics* metrics,
+                                       StatusReporter::More more)
     : loops_turn_(std::move(loops_turn)),
-      reporter_(nodes, store, metrics, kStatusPeriod, [](std::string_view status) { systemd::NotifyStatus(status); }) {
+      reporter_(nodes, store, metrics, kStatusPeriod, [](std::string_view status) { systemd::NotifyStatus(status); },
+                std::move(more)) {
   reporter_.Start();
   if (auto interval = systemd::WatchdogInterval()) {
     watchdog_ = std::make_unique<systemd::Watchdog>(*interval, [this] { return Alive(); });

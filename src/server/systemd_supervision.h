@@ -24,8 +24,9 @@ class SystemdSupervision {
   // `loops_turn(timeout)`: whether the data plane's loops all ran a task
   // within `timeout`.
   using LoopsTurn = std::function<bool(std::chrono::milliseconds timeout)>;
+  // `more`: appended to STATUS= (see StatusReporter).
   SystemdSupervision(LoopsTurn loops_turn, const nodes::NodeSet* nodes, datastore::Datastore* store,
-                     const metrics::Metrics* metrics);
+                     const metrics::Metrics* metrics, StatusReporter::More more = nullptr);
   ~SystemdSupervision();
   SystemdSupervision(const SystemdSupervision&) = delete;
   SystemdSupervision& operator=(const SystemdSupervision&) = delete;

@@ -174,14 +174,22 @@ class SocketActivationTest(unittest.TestCase):
 
     def test_y_sighup_reloads_the_bridge_certificate(self):
         """A renewed certificate at the same paths serves new connections
-        after SIGHUP; clients trusting only the old one are refused."""
+        after SIGHUP; clients trusting only the old one are refused, and a
+        connection made before keeps working (a reconnection would be
+        refused by its client, which trusts only the old certificate)."""
         import grpc
         import server_pb2, server_pb2_grpc
         old = os.path.join(self.root, "old-ca.pem")
         shutil.copy(self.cert, old)
+        before = self.tls_channel(old)
+        stub = server_pb2_grpc.ServerServiceStub(before)
+        stub.ServerInfo(server_pb2.ServerInfoRequest(), metadata=auth(), timeout=30)
         renewed, renewed_key = make_cert(self.root, "renewed")
-        shutil.copy(renewed, self.cert)
-        shutil.copy(renewed_key, self.key)
+        # As a deploy hook does: complete files renamed into place.
+        shutil.copy(renewed_key, self.key + ".new")
+        os.rename(self.key + ".new", self.key)
+        shutil.copy(renewed, self.cert + ".new")
+        os.rename(self.cert + ".new", self.cert)
         self.praefect.send_signal(signal.SIGHUP)
 
         def serves(ca):
@@ -197,6 +205,30 @@ class SocketActivationTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "the renewed certificate is served after SIGHUP")
             time.sleep(0.2)
         self.assertFalse(serves(old), "the old certificate is no longer served")
+        for _ in range(3):
+            stub.ServerInfo(server_pb2.ServerInfoRequest(), metadata=auth(), timeout=30)
+        before.close()
+
+    def test_z_sighup_keeps_the_certificate_when_the_new_one_is_refused(self):
+        """A certificate that does not match its key is refused on SIGHUP,
+        with the file and the reason in the log; the one loaded before keeps
+        serving."""
+        import server_pb2, server_pb2_grpc
+        served = os.path.join(self.root, "served-ca.pem")
+        shutil.copy(self.cert, served)
+        stranger, _ = make_cert(self.root, "stranger")
+        shutil.copy(stranger, self.cert + ".new")
+        os.rename(self.cert + ".new", self.cert)
+        self.praefect.send_signal(signal.SIGHUP)
+        want = ('reload: the TLS listeners keep their certificate: tls.key_path \\"%s\\": the key does not match '
+                'the certificate' % self.key)
+        deadline = time.monotonic() + 15
+        while want not in read(self.log):
+            self.assertLess(time.monotonic(), deadline, "the refusal is logged: %s" % read(self.log)[-3000:])
+            time.sleep(0.1)
+        with self.tls_channel(served) as channel:
+            server_pb2_grpc.ServerServiceStub(channel).ServerInfo(
+                server_pb2.ServerInfoRequest(), metadata=auth(), timeout=30)
 
     def test_tls_socket_streams_both_ways(self):
         """Megabytes each way through the bridge: a client-streamed bundle
@@ -257,7 +289,10 @@ class SocketActivationTest(unittest.TestCase):
         log = read(self.log)
         self.assertEqual(code, 0, log)
         self.assertIn("msg=stopped", log)
-        self.assertNotIn("level=error", log)
+        # test_z's refused certificate is the one error expected.
+        unexpected = [line for line in log.splitlines()
+                      if "level=error" in line and "reload: the TLS listeners keep their certificate" not in line]
+        self.assertEqual(unexpected, [])
         self.assertNotIn("ERROR: AddressSanitizer", log)
 
     def start_failing(self, names):

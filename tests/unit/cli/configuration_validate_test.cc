@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/subcommand.h"
+#include "test_certificates.h"
 #include "config_testing.h"
 
 namespace praefect::cli {
@@ -147,6 +148,101 @@ void TestSkipUnreadableCredentials(void**) {
   std::filesystem::remove_all(dir);
 }
 
+// The [tls] certificate, checked against the real clock as serve checks it:
+// certificates are made relative to now.
+struct Certificates {
+  std::string dir = config::testing::MakeTempDir();
+  http2::EvpPkeyPtr key = http2::testing::NewKey();
+  std::string key_path = dir + "/key.pem";
+
+  Certificates() { config::testing::WriteText(key_path, http2::testing::ToPem(key.get())); }
+  ~Certificates() { std::filesystem::remove_all(dir); }
+
+  // A self-signed certificate for `key` valid from now+from to now+to.
+  std::string Make(const std::string& name, std::chrono::hours from, std::chrono::hours to) const {
+    const auto now = std::chrono::system_clock::now();
+    http2::X509Ptr cert = http2::testing::Issue(
+        {.common_name = "praefect.test", .not_before = now + from, .not_after = now + to}, key.get(), nullptr,
+        key.get());
+    std::string path = dir + "/" + name;
+    config::testing::WriteText(path, http2::testing::ToPem(cert.get()));
+    return path;
+  }
+  std::string Config(const std::string& certificate, const std::string& key_file) const {
+    std::string path = dir + "/praefect.toml";
+    config::testing::WriteText(path, std::string(kValid) + "\ntls_listen_addr = \"127.0.0.1:3305\"\n[tls]\n"
+                                         "certificate_path = \"" + certificate + "\"\nkey_path = \"" + key_file + "\"\n");
+    return path;
+  }
+};
+
+bool Has(const Run& r, const std::string& text) { return r.err.find(text) != std::string::npos; }
+
+void TestCertificateIsChecked(void**) {
+  using std::chrono::hours;
+  Certificates c;
+  const std::string good = c.Make("good.pem", hours(-24), hours(24 * 90));
+  Run ok = Validate(c.Config(good, c.key_path), "");
+  check_that(ok.code == 0, "a valid certificate and its key\n" + Show(ok));
+
+  const std::string expired = c.Make("expired.pem", hours(-24 * 90), hours(-48));
+  Run r = Validate(c.Config(expired, c.key_path), "");
+  check_that(r.code == 2 && Has(r, "error: tls.certificate_path \"" + expired +
+                                       "\": the certificate (CN=praefect.test,O=praefect tests) expired on ") &&
+                 Has(r, "install a renewed certificate (and its key) and reload praefect"),
+             "an expired certificate: exit 2, the file, the date and what to do\n" + Show(r));
+
+  const std::string future = c.Make("future.pem", hours(48), hours(24 * 90));
+  r = Validate(c.Config(future, c.key_path), "");
+  check_that(r.code == 2 && Has(r, "error: tls.certificate_path \"" + future + "\": the certificate") &&
+                 Has(r, "is not valid before ") && Has(r, "check this machine's clock"),
+             "a certificate not yet valid\n" + Show(r));
+
+  const std::string other_key = c.dir + "/other.key";
+  config::testing::WriteText(other_key, http2::testing::ToPem(http2::testing::NewKey().get()));
+  r = Validate(c.Config(good, other_key), "");
+  check_that(r.code == 2 && Has(r, "error: tls.key_path \"" + other_key +
+                                       "\": the key does not match the certificate (CN=praefect.test,O=praefect "
+                                       "tests) of tls.certificate_path \"" + good +
+                                       "\": configure the key the certificate was issued for"),
+             "a key that does not match\n" + Show(r));
+}
+
+// The key as systemd credential tls-key: it replaces key_path, and a
+// mismatch says that systemd reads it only at start.
+void TestCertificateKeyFromCredential(void**) {
+  using std::chrono::hours;
+  Certificates c;
+  const std::string good = c.Make("good.pem", hours(-24), hours(24 * 90));
+  const std::string creds = c.dir + "/credentials";
+  std::filesystem::create_directory(creds);
+  config::testing::WriteText(creds + "/tls-key", http2::testing::ToPem(http2::testing::NewKey().get()));
+  setenv("CREDENTIALS_DIRECTORY", creds.c_str(), 1);
+  // key_path names the right key: the credential wins all the same.
+  Run r = Validate(c.Config(good, c.key_path), "");
+  check_that(r.code == 2 && Has(r, "error: the systemd credential \"" + creds +
+                                       "/tls-key\": the key does not match the certificate") &&
+                 Has(r, "/etc/credstore/praefect.tls-key") && Has(r, "systemctl restart praefect"),
+             "a credential that does not match\n" + Show(r));
+  config::testing::WriteText(creds + "/tls-key", http2::testing::ToPem(c.key.get()));
+  r = Validate(c.Config(good, c.dir + "/no-such.key"), "");
+  check_that(r.code == 0, "the credential matches; key_path is not read\n" + Show(r));
+
+  // ExecReload=: the credentials are out of reach, so the key is not
+  // checked (key_path may be stale), the certificate's dates are.
+  const std::string hidden = c.dir + "/hidden";
+  config::testing::WriteText(hidden, "");
+  setenv("CREDENTIALS_DIRECTORY", hidden.c_str(), 1);
+  const std::string other_key = c.dir + "/other.key";
+  config::testing::WriteText(other_key, http2::testing::ToPem(http2::testing::NewKey().get()));
+  r = Validate(c.Config(good, other_key), "", {"-skip-unreadable-credentials"});
+  check_that(r.code == 0, "without the credentials the key is not checked\n" + Show(r));
+  const std::string expired = c.Make("expired.pem", hours(-24 * 90), hours(-48));
+  r = Validate(c.Config(expired, other_key), "", {"-skip-unreadable-credentials"});
+  check_that(r.code == 2 && Has(r, "expired on "), "the dates are checked all the same\n" + Show(r));
+  unsetenv("CREDENTIALS_DIRECTORY");
+}
+
 // [[registry.method]] entries are checked by building the method registry:
 // a bad entry and one that redeclares a packaged method are both named.
 void TestRegistryMethodsAreValidated(void**) {
@@ -179,6 +275,7 @@ int main() {
       cmocka_unit_test(TestStdinSyntaxError),    cmocka_unit_test(TestStdinValidationFailures),
       cmocka_unit_test(TestArgumentsAreRefused), cmocka_unit_test(TestConfigFileForHumans),
       cmocka_unit_test(TestRegistryMethodsAreValidated), cmocka_unit_test(TestSkipUnreadableCredentials),
+      cmocka_unit_test(TestCertificateIsChecked),        cmocka_unit_test(TestCertificateKeyFromCredential),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

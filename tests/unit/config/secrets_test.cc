@@ -192,6 +192,49 @@ void TestBadCredentials(void**) {
   }
 }
 
+// The TLS key as credential tls-key replaces [tls] key_path (the packaged
+// layout: certificate in /etc/praefect/tls, key in /etc/credstore); without
+// the credential, key_path stays.
+void TestTlsKeyCredential(void**) {
+  Fixture f;
+  const std::string toml =
+      "listen_addr = ':2305'\ntls_listen_addr = ':3305'\n"
+      "[tls]\ncertificate_path = '/etc/praefect/tls/cert.pem'\nkey_path = '/etc/praefect/tls/key.pem'\n"
+      "[[virtual_storage]]\nname = 'default'\n"
+      "[[virtual_storage.node]]\nstorage = 'gitaly-1'\naddress = 'tcp://g1:8075'\n";
+  LoadResult without = LoadString(toml, "praefect.toml", f.Env());
+  check_that(without.ok() && without.config->tls.key_path == "/etc/praefect/tls/key.pem" &&
+                 without.config->tls.key.empty() && without.config->tls.key_credential.empty(),
+             "no credential: key_path kept:\n" + Dump(without));
+
+  const std::string pem = "-----BEGIN PRIVATE KEY-----\nMEE=\n-----END PRIVATE KEY-----";
+  f.Credential("tls-key", pem + "\n\n");
+  LoadResult with = LoadString(toml, "praefect.toml", f.Env());
+  check_that(with.ok() && with.warning_count() == 0, "valid:\n" + Dump(with));
+  const Tls& tls = with.config->tls;
+  check_that(tls.key == pem + "\n" && tls.key_path.empty() && tls.key_credential == f.creds + "/tls-key",
+             "the credential replaces key_path and is named: key_path=\"" + tls.key_path + "\" key_credential=\"" +
+                 tls.key_credential + "\"");
+
+  // Inline [tls] key: replaced the same way, no "only one of" error.
+  std::string inline_toml = toml;
+  inline_toml.replace(inline_toml.find("key_path = '/etc/praefect/tls/key.pem'"),
+                      std::string("key_path = '/etc/praefect/tls/key.pem'").size(), "key = 'inline'");
+  LoadResult replaced = LoadString(inline_toml, "praefect.toml", f.Env());
+  check_that(replaced.ok() && replaced.config->tls.key == pem + "\n", "replaces tls.key:\n" + Dump(replaced));
+
+  // A key with no certificate says where the key came from.
+  LoadResult lone = LoadString("listen_addr = ':2305'\n", "praefect.toml", f.Env());
+  check_that(HasProblem(lone, Severity::kError, "tls.certificate_path", 0, 0,
+                        "a TLS key (the systemd credential \"" + f.creds + "/tls-key\") is given but no certificate"),
+             "a lone credential:\n" + Dump(lone));
+
+  f.Credential("tls-key", "\n");
+  LoadResult empty = LoadString(toml, "praefect.toml", f.Env());
+  check_that(HasProblem(empty, Severity::kError, "tls.key", 0, 0, "found an empty credential"),
+             "an empty credential:\n" + Dump(empty));
+}
+
 // systemd 252 sets $CREDENTIALS_DIRECTORY for ExecReload= commands but hides
 // /run/credentials from them. Here the "directory" is a regular file, which
 // no open(O_DIRECTORY) accepts, even root's.
@@ -254,6 +297,7 @@ int main() {
       cmocka_unit_test(TestUnknownEntriesAndPermissions),
       cmocka_unit_test(TestLongSectionNames),
       cmocka_unit_test(TestBadCredentials),
+      cmocka_unit_test(TestTlsKeyCredential),
       cmocka_unit_test(TestUnopenableCredentialsDirectory),
       cmocka_unit_test(TestAmbiguousNodeNames),
   };
