@@ -30,7 +30,6 @@ Written for bench/more with Debian's python3-h2; raw frames for idle (10,000
 h2.connection.H2Connection objects would weigh more than the server side
 being measured).
 """
-import os
 import selectors
 import socket
 import ssl

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # the REQUIRES variables below come from the sourcing script
 # bench/lib.sh: what bench/run and bench/more share: starting and stopping a
 # storage node, nginx grpc_pass and praefect in a temporary directory, v2
 # tokens, and reading a process's memory and CPU. Sourced, not run.
