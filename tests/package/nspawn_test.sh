@@ -405,7 +405,7 @@ applied() {
   ct journalctl -o json --no-pager -u praefect.service --since "@$t0" | python3 -c '
 import json, sys
 entries = [json.loads(line) for line in sys.stdin]
-sys.exit(0 if any(e.get("MESSAGE") == "reload: logging changed" and e.get("LEVEL") == "debug" for e in entries) else 1)'
+sys.exit(0 if any(e.get("MESSAGE", "").startswith("reload: logging changed") and e.get("LEVEL") == "debug" for e in entries) else 1)'
 }
 wait_for 20 "praefect to log that it logs at level debug after the reload" applied
 echo "reloaded: log level debug, pid $pid kept"
