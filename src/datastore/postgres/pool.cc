@@ -46,7 +46,9 @@ StatusOr<Lease> Pool::Acquire(Deadline deadline) {
     while (!idle_.empty()) {
       std::unique_ptr<Connection> c = std::move(idle_.back());
       idle_.pop_back();
-      if (!c->broken()) return Lease(this, std::move(c));
+      // A restart of the server (or of a PgBouncer) closes every idle
+      // connection: found here, the first statement after it does not fail.
+      if (c->IdleAlive()) return Lease(this, std::move(c));
       --open_;
     }
     if (open_ < options_.size) {
