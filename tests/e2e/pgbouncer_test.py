@@ -12,7 +12,8 @@ connection. Two setups, one test class each:
       direct connection to PostgreSQL.
 
 Each checks that everything works through PgBouncer (sql-migrate, sql-ping,
-creating, writing, reading, cloning, replicating, replication-backlog; no
+creating, writing, reading, cloning, replicating, replication-backlog,
+set-replication-factor; no
 session lock of sql-migrate left on a server connection), that writes while
 PgBouncer or PostgreSQL is down are refused with a retryable UNAVAILABLE
 naming the database, and that the read cache never serves a stale replica
@@ -395,6 +396,12 @@ class PgBouncerSetup:
         self.assertEqual(self.git("rev-parse", "origin/main", cwd=clone), oid)
         code, out = self.cmd("replication-backlog")
         self.assertEqual(code, 0, out)
+        code, out = self.cmd("set-replication-factor", "-virtual-storage", "default", "-repository", rel,
+                             "-replication-factor", "2")
+        self.assertEqual(code, 0, out)
+        self.assertRegex(out, r"^current assignments: gitaly-\d, gitaly-\d\n$")
+        self.assertEqual(len(self.pg.rows("SELECT storage FROM repository_assignments a JOIN repositories r "
+                                          "USING (repository_id) WHERE r.relative_path = '%s'" % rel)), 2)
         # sql-migrate again, with the transaction pool busy: its session
         # lock must not be left behind on one of PgBouncer's server
         # connections (it would block every later sql-migrate).
