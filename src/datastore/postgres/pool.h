@@ -54,7 +54,8 @@ class Pool {
 
   // An idle connection, a new one, or one given back before `deadline`.
   // UNAVAILABLE when the database cannot be reached ("database unavailable:
-  // ..."), DEADLINE_EXCEEDED when every connection stays busy.
+  // ...") or every connection stays busy until `deadline` ("database busy:
+  // ..."): both are for the caller to retry later.
   StatusOr<Lease> Acquire(Deadline deadline);
 
   // Acquire + Exec + release.
