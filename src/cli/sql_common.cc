@@ -32,6 +32,14 @@ StatusOr<std::unique_ptr<datastore::postgres::Connection>> OpenDatabase(const co
       std::chrono::milliseconds(0));
 }
 
+StatusOr<std::unique_ptr<datastore::postgres::Connection>> OpenSessionDatabase(const config::Config& config,
+                                                                               std::chrono::milliseconds timeout) {
+  using datastore::postgres::Clock;
+  return datastore::postgres::Connection::Open(
+      datastore::postgres::ConnString(config.database.SessionConnection(), timeout), Clock::now() + timeout,
+      std::chrono::milliseconds(0));
+}
+
 int SqlFail(const Invocation& inv, std::string_view name, const Status& st) {
   inv.err << SqlCommandName(name) << ": fail: " << st.message() << "\n";
   return 1;

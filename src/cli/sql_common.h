@@ -26,6 +26,14 @@ std::optional<config::Config> LoadConfigForSql(const Invocation& inv, std::strin
 StatusOr<std::unique_ptr<datastore::postgres::Connection>> OpenDatabase(const config::Config& config,
                                                                         std::chrono::milliseconds timeout);
 
+// One connection for a session-level lock (the migrator's
+// pg_advisory_lock): [database.session_pooled] with its fallbacks, as the
+// LISTEN connection. Through a transaction-pooling PgBouncer ([database]),
+// the lock and its unlock could run on different server connections, and
+// the lock would stay held there, blocking every later sql-migrate.
+StatusOr<std::unique_ptr<datastore::postgres::Connection>> OpenSessionDatabase(const config::Config& config,
+                                                                               std::chrono::milliseconds timeout);
+
 // Prints "praefect <name>: fail: <message>" to inv.err; returns exit status 1.
 int SqlFail(const Invocation& inv, std::string_view name, const Status& st);
 

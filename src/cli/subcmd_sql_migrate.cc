@@ -53,7 +53,8 @@ int RunSqlMigrate(const Invocation& inv) {
   }
   auto config = LoadConfigForSql(inv, kName);
   if (!config) return 1;
-  auto conn = OpenDatabase(*config, std::chrono::seconds(10));
+  // The migrator holds a session lock: a session-pooled or direct connection.
+  auto conn = OpenSessionDatabase(*config, std::chrono::seconds(10));
   if (!conn.ok()) return SqlFail(inv, kName, conn.status());
   // Migrations may rewrite big tables: no deadline an operator would hit,
   // but not forever either.

@@ -56,7 +56,8 @@ int RunSqlMigrateDown(const Invocation& inv) {
   }
   auto config = LoadConfigForSql(inv, kName);
   if (!config) return 1;
-  auto conn = OpenDatabase(*config, std::chrono::seconds(10));
+  // The migrator holds a session lock: a session-pooled or direct connection.
+  auto conn = OpenSessionDatabase(*config, std::chrono::seconds(10));
   if (!conn.ok()) return SqlFail(inv, kName, conn.status());
   datastore::postgres::Migrator migrator(conn->get(), datastore::postgres::EmbeddedMigrations(),
                                          datastore::postgres::Clock::now() + std::chrono::hours(1));

@@ -21,6 +21,10 @@ void HealthManager::Start() {
     }
     cv_.notify_all();
   });
+  {
+    std::lock_guard lock(mu_);
+    running_ = true;
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -28,8 +32,10 @@ void HealthManager::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    running_ = false;
   }
   cv_.notify_all();
+  recorded_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -52,25 +58,71 @@ void HealthManager::Loop() {
   }
 }
 
+std::chrono::steady_clock::time_point HealthManager::Now() const {
+  return options_.now ? options_.now() : std::chrono::steady_clock::now();
+}
+
 Status HealthManager::Sync() {
   std::vector<datastore::NodeHealth> checks;
   for (const auto& vs : nodes_->virtual_storages()) {
     for (const auto& node : vs.nodes) checks.push_back({vs.name, node->storage, node->healthy.load()});
   }
-  if (Status st = store_->RecordHealth(options_.praefect_name, checks); !st.ok()) return st;
-  auto healthy = store_->GetHealthyStorages(options_.window);
-  if (!healthy.ok()) return healthy.status();
-  std::lock_guard lock(mu_);
-  quorum_ = std::move(*healthy);
-  quorum_at_ = std::chrono::steady_clock::now();
-  return Status::Ok();
+  Status st = store_->RecordHealth(options_.praefect_name, checks);
+  datastore::HealthyStorages quorum;
+  if (st.ok()) {
+    auto healthy = store_->GetHealthyStorages(options_.window);
+    if (healthy.ok()) {
+      quorum = std::move(*healthy);
+    } else {
+      st = healthy.status();
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (st.ok()) {
+      quorum_ = std::move(quorum);
+      quorum_at_ = Now();
+    } else {
+      failed_at_ = Now();
+      last_error_ = st;
+    }
+  }
+  recorded_cv_.notify_all();
+  return st;
+}
+
+bool HealthManager::RecordedFresh(std::chrono::steady_clock::time_point now) const {
+  return quorum_at_ != std::chrono::steady_clock::time_point{} && quorum_at_ > failed_at_ &&
+         now - quorum_at_ < options_.window;
+}
+
+Status HealthManager::AwaitRecorded(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mu_);
+  if (RecordedFresh(Now())) return Status::Ok();
+  if (running_) {
+    round_pending_ = true;
+    cv_.notify_all();
+    recorded_cv_.wait_until(lock, std::chrono::steady_clock::now() + wait,
+                            [this] { return stopping_ || RecordedFresh(Now()); });
+    if (RecordedFresh(Now())) return Status::Ok();
+  }
+  std::string why;
+  if (failed_at_ != std::chrono::steady_clock::time_point{} && failed_at_ >= quorum_at_) {
+    why = "this praefect could not record its health checks of the nodes in the database (" +
+          last_error_.message() + ")";
+  } else {
+    why = "this praefect has not recorded its health checks of the nodes in the database for longer than "
+          "[failover] quorum_window";
+  }
+  return Unavailable(why + ", so it elects no primary: the other praefects' records may be just as old, and "
+                     "an election on them would find no node healthy. Retry in a few seconds; writes resume "
+                     "once a round of health checks is recorded");
 }
 
 std::vector<std::string> HealthManager::QuorumHealthy(std::string_view virtual_storage) const {
   {
     std::lock_guard lock(mu_);
-    if (quorum_at_ != std::chrono::steady_clock::time_point{} &&
-        std::chrono::steady_clock::now() - quorum_at_ < options_.window) {
+    if (quorum_at_ != std::chrono::steady_clock::time_point{} && Now() - quorum_at_ < options_.window) {
       auto it = quorum_.find(virtual_storage);
       return it == quorum_.end() ? std::vector<std::string>{} : it->second;
     }

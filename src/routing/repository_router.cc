@@ -23,7 +23,7 @@ bool Contains(const std::vector<std::string>& v, std::string_view s) {
 
 }  // namespace
 
-RepositoryRouter::RepositoryRouter(datastore::Datastore* store, const nodes::HealthManager* health,
+RepositoryRouter::RepositoryRouter(datastore::Datastore* store, nodes::HealthManager* health,
                                    Options options)
     : store_(store), health_(health), options_(options) {}
 
@@ -36,6 +36,10 @@ StatusOr<const nodes::Node*> RepositoryRouter::RouteWrite(const nodes::VirtualSt
                          "\" is unhealthy and failover is disabled ([failover] enabled = false): bring the node "
                          "back, or set primary = true on another node and restart praefect");
     return &primary;
+  }
+  if (health_ != nullptr) {
+    if (Status st = health_->AwaitRecorded(options_.await_health); !st.ok())
+      return Unavailable(Describe(vs, repo) + ": its primary is not looked up: " + st.message());
   }
   auto election = store_->GetPrimary(repo.repository_id, options_.window);
   if (!election.ok()) {

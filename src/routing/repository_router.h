@@ -22,6 +22,10 @@ struct Options {
   // storage's configured primary; nothing is elected.
   bool per_repository = true;
   std::chrono::milliseconds window = std::chrono::seconds(10);  // the quorum window of elections
+  // How long a write waits for this praefect's health checks to be
+  // recorded when they are not (HealthManager::AwaitRecorded): after a
+  // database outage, the first writes wait for the round instead of failing.
+  std::chrono::milliseconds await_health = std::chrono::seconds(2);
 };
 
 // Where a new repository goes.
@@ -32,14 +36,17 @@ struct Creation {
 };
 
 // Thread-safe; the pointees must outlive it. `health` may be null (the local
-// view then picks a new repository's node).
+// view then picks a new repository's node, and elections do not wait for
+// this praefect's health checks to be recorded).
 class RepositoryRouter {
  public:
-  RepositoryRouter(datastore::Datastore* store, const nodes::HealthManager* health, Options options);
+  RepositoryRouter(datastore::Datastore* store, nodes::HealthManager* health, Options options);
 
   // The primary for a write, a maintenance call or a primary-only read on
   // `repo`, electing one when needed (a datastore round trip). UNAVAILABLE
-  // naming the repository and why when there is none.
+  // naming the repository and why when there is none, and when this
+  // praefect's own health checks are not recorded (see
+  // HealthManager::AwaitRecorded): nothing is elected then.
   [[nodiscard]] StatusOr<const nodes::Node*> RouteWrite(const nodes::VirtualStorage& vs,
                                                         const datastore::RepositoryMetadata& repo) const;
 
@@ -63,7 +70,7 @@ class RepositoryRouter {
 
  private:
   datastore::Datastore* store_;
-  const nodes::HealthManager* health_;
+  nodes::HealthManager* health_;
   const Options options_;
 };
 

@@ -28,6 +28,18 @@ from harness import Postgres, bearer, free_port  # noqa: E402
 BIN, WORK = (os.path.abspath(a) for a in sys.argv[1:3])
 CLIENT_TOKEN = "client-secret"
 NODE_TOKEN = "node-secret"
+# [failover] quorum_window, shortened so that test 5's outage outlasts it.
+QUORUM_WINDOW = 3
+
+
+def field(number, data):
+    """A length-delimited protobuf field (written here, not by praefect's code)."""
+    out, n = bytearray([number << 3 | 2]), len(data)
+    while n >= 0x80:
+        out.append(n & 0x7f | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + data
 
 
 class PraefectPostgresTest(unittest.TestCase):
@@ -54,7 +66,8 @@ class PraefectPostgresTest(unittest.TestCase):
         with open(cls.config, "w") as f:
             f.write('listen_addr = "127.0.0.1:%d"\n[auth]\ntoken = "%s"\n'
                     '[database]\nhost = "%s"\nuser = "postgres"\ndbname = "praefect"\nsslmode = "disable"\n'
-                    '[[virtual_storage]]\nname = "default"\n' % (cls.port, CLIENT_TOKEN, cls.pg.dir))
+                    '[failover]\nquorum_window = "%ds"\n'
+                    '[[virtual_storage]]\nname = "default"\n' % (cls.port, CLIENT_TOKEN, cls.pg.dir, QUORUM_WINDOW))
             for node in cls.nodes:
                 f.write('[[virtual_storage.node]]\nstorage = "%s"\naddress = "tcp://127.0.0.1:%d"\ntoken = "%s"\n'
                         % (node["name"], node["port"], NODE_TOKEN))
@@ -259,6 +272,106 @@ class PraefectPostgresTest(unittest.TestCase):
                 r = subprocess.run(["git", "--git-dir=" + path, "cat-file", "-e", oid + "^{commit}"],
                                    env=self.env)
                 self.assertEqual(r.returncode, 0, "acknowledged commit %s on %s" % (oid, node["name"]))
+
+    def write_ref(self, rel, ref, oid):
+        """WriteRef through praefect: (status code name, details)."""
+        import grpc
+        repo = field(2, b"default") + field(3, rel.encode())
+        request = field(1, repo) + field(2, ref.encode()) + field(3, oid.encode())
+        with grpc.insecure_channel("127.0.0.1:%d" % self.port) as ch:
+            call = ch.unary_unary("/gitaly.RepositoryService/WriteRef", request_serializer=lambda b: b,
+                                  response_deserializer=lambda b: b)
+            try:
+                call(request, metadata=[("authorization", bearer(CLIENT_TOKEN))], timeout=30)
+                return "OK", ""
+            except grpc.RpcError as err:
+                return err.code().name, err.details()
+
+    def test_5_outage_longer_than_the_quorum_window(self):
+        """PostgreSQL down for twice the quorum window while writes keep
+        coming: they fail with UNAVAILABLE naming the database and saying
+        to retry; after it is back, no repository loses its primary (every
+        praefect's health records are stale then, and an election on them
+        would find no node healthy), and every acknowledged write is on
+        every replica."""
+        repos = {}
+        for i in range(3):
+            rel = "pg/outage-%d.git" % i
+            work, replica = self.new_repo(rel)
+            self.wait_converged(replica)
+            repos[rel] = (replica, self.git("rev-parse", "HEAD", cwd=work).stdout.decode().strip(),
+                          self.primary_node(rel)["name"])
+        # Every change of a primary, recorded by the database itself.
+        self.pg.psql("""
+CREATE TABLE e2e_primary_changes (relative_path text, old text, new text, at timestamptz DEFAULT now());
+CREATE FUNCTION e2e_primary_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  INSERT INTO e2e_primary_changes (relative_path, old, new) VALUES (NEW.relative_path, OLD."primary", NEW."primary");
+  RETURN NEW; END $$;
+CREATE TRIGGER e2e_primary_changed AFTER UPDATE OF "primary" ON repositories FOR EACH ROW
+  WHEN (OLD."primary" IS DISTINCT FROM NEW."primary") EXECUTE FUNCTION e2e_primary_changed();""", "praefect")
+        calls = []  # (monotonic time, relative path, ref, code, details)
+        stop = threading.Event()
+
+        def writes():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                rel = "pg/outage-%d.git" % (i % 3)
+                ref = "refs/heads/outage-%d" % i
+                code, details = self.write_ref(rel, ref, repos[rel][1])
+                calls.append((time.monotonic(), rel, ref, code, details))
+                if code != "OK":
+                    time.sleep(0.05)
+
+        t = threading.Thread(target=writes)
+        t.start()
+        time.sleep(1)
+        self.pg.stop()
+        down_at = time.monotonic()
+        time.sleep(2 * QUORUM_WINDOW)
+        self.pg.start()
+        back_at = time.monotonic()
+        deadline = back_at + 30
+        while not [c for c in calls if c[0] > back_at and c[3] == "OK"]:
+            self.assertLess(time.monotonic(), deadline, "writes succeed again once PostgreSQL is back")
+            time.sleep(0.05)
+        time.sleep(2)
+        stop.set()
+        t.join()
+
+        codes = {}
+        for c in calls:
+            codes[c[3]] = codes.get(c[3], 0) + 1
+        refused = [c for c in calls if c[3] != "OK"]
+        first_ok = min(c[0] for c in calls if c[0] > back_at and c[3] == "OK")
+        after = [c for c in calls if back_at < c[0] < first_ok]
+        print("PostgreSQL down %.1f s (quorum window %d s): %d writes, %r; %d refused after it was back; first "
+              "write acknowledged %.2f s after it was back; a refusal: %s"
+              % (back_at - down_at, QUORUM_WINDOW, len(calls), codes, len(after), first_ok - back_at,
+                 refused[0][4] if refused else "none"), file=sys.stderr)
+        for message in sorted(set(c[4][:160] for c in after)):
+            print("  refused after PostgreSQL was back: " + message, file=sys.stderr)
+        self.assertTrue(refused, "writes during the outage are refused")
+        for c in refused:
+            self.assertEqual(c[3], "UNAVAILABLE", "a refused write is UNAVAILABLE (retryable): %r" % (c,))
+            self.assertIn("database", c[4], "the refusal names the database: %r" % (c,))
+            self.assertIn("retry", c[4].lower(), "the refusal says to retry: %r" % (c,))
+        self.assertEqual(self.pg.rows("SELECT * FROM e2e_primary_changes"), [],
+                         "no primary changed or was cleared")
+        for rel, (replica, oid, primary) in repos.items():
+            self.assertEqual(self.primary_node(rel)["name"], primary)
+        self.assertNotIn("has no primary", open(os.path.join(self.root, "praefect.log")).read())
+        # Every acknowledged write, on every replica.
+        acked = [c for c in calls if c[3] == "OK"]
+        self.assertTrue(acked)
+        for rel, (replica, oid, primary) in repos.items():
+            self.wait_converged(replica, timeout=90)
+            for node in self.nodes:
+                refs = self.refs(node, replica).decode()
+                for c in acked:
+                    if c[1] == rel:
+                        self.assertIn("%s %s\n" % (oid, c[2]), refs,
+                                      "acknowledged %s of %s on %s" % (c[2], rel, node["name"]))
 
 
 if __name__ == "__main__":

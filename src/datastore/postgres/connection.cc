@@ -64,7 +64,8 @@ Status SqlError(const PGresult* res) {
 
 Status DatabaseUnavailable(std::string_view reason) {
   return Unavailable("database unavailable: " + OneLine(reason) +
-                     "; check [database] in the configuration and that PostgreSQL runs");
+                     "; retry once it is reachable again; if this persists, check [database] in the configuration "
+                     "and that PostgreSQL (and PgBouncer, when in between) runs");
 }
 
 StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo, Deadline deadline,
@@ -97,6 +98,25 @@ Connection::~Connection() { PQfinish(conn_); }
 
 bool Connection::broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
 
+bool Connection::IdleAlive() {
+  if (broken()) return false;
+  // An idle connection has nothing to read unless the server spoke on its
+  // own: a notice, a parameter change, or (what this is for) the FATAL
+  // error and end of stream of a server that shut down or terminated the
+  // session. Read it now rather than send a statement into a dead socket.
+  // One read takes what arrived (the FATAL message) and the next one sees
+  // the end of the stream, which is what makes libpq call it broken.
+  for (int reads = 0; reads < 4; ++reads) {
+    struct pollfd p = {PQsocket(conn_), POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0) break;
+    if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+      broken_ = true;
+      return false;
+    }
+  }
+  return true;
+}
+
 Status Connection::LostConnection() {
   broken_ = true;
   return DatabaseUnavailable(PQerrorMessage(conn_));
@@ -109,7 +129,8 @@ Status Connection::Flush(Deadline deadline) {
     if (r < 0) return LostConnection();
     if (!PollFd(PQsocket(conn_), POLLOUT | POLLIN, deadline)) {
       broken_ = true;
-      return Status(StatusCode::kDeadlineExceeded, "database call ran out of time while sending");
+      return DatabaseUnavailable("no room to send the statement before the call's time limit (the server or "
+                                 "PgBouncer is not reading: down, overloaded or unreachable?)");
     }
     if (PQconsumeInput(conn_) == 0) return LostConnection();
   }
@@ -119,8 +140,12 @@ Status Connection::WaitReadable(Deadline deadline) {
   if (!PollFd(PQsocket(conn_), POLLIN, deadline)) {
     // The server may still be working on it; the connection is in an unknown
     // state, so it is dropped (statement_timeout ends the query server-side).
+    // UNAVAILABLE, not DEADLINE_EXCEEDED: the time limit is praefect's own,
+    // not the client's, and what the client should do is retry later (a
+    // PgBouncer whose PostgreSQL is down holds statements like this).
     broken_ = true;
-    return Status(StatusCode::kDeadlineExceeded, "database call ran out of time");
+    return DatabaseUnavailable("no answer within the call's time limit (PostgreSQL, or PgBouncer in between, is "
+                               "down, overloaded or unreachable?)");
   }
   if (PQconsumeInput(conn_) == 0) return LostConnection();
   return Status::Ok();

@@ -47,8 +47,9 @@ class Connection {
   // One parameterized statement ($1, $2, ...; PQexecParams semantics, text
   // format). A parameter containing a NUL byte is refused with
   // INVALID_ARGUMENT before anything is sent (libpq would read it as a C
-  // string and truncate it). Errors: UNAVAILABLE (connection lost; broken() is then true),
-  // DEADLINE_EXCEEDED (deadline or statement_timeout), ALREADY_EXISTS
+  // string and truncate it). Errors: UNAVAILABLE (connection lost, or no
+  // answer by `deadline`; broken() is then true), DEADLINE_EXCEEDED
+  // (statement_timeout, the server cancelled the statement), ALREADY_EXISTS
   // (unique violation), ABORTED (serialization failure, deadlock), INTERNAL
   // (any other SQL error); the message has PostgreSQL's text and SQLSTATE.
   StatusOr<Rows> Exec(std::string_view sql, const std::vector<Param>& params, Deadline deadline);
@@ -57,6 +58,11 @@ class Connection {
   [[nodiscard]] Status ExecScript(std::string_view sql, Deadline deadline);
 
   bool broken() const;
+
+  // For a connection that sat idle: false (and broken() from then on) when
+  // the server closed it meanwhile (a restart, pg_terminate_backend, a
+  // PgBouncer restart). Never blocks; sends nothing.
+  bool IdleAlive();
 
   // For LISTEN: waits until the socket is readable or `deadline`, then
   // returns every notification received so far (possibly none).

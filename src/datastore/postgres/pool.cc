@@ -46,7 +46,9 @@ StatusOr<Lease> Pool::Acquire(Deadline deadline) {
     while (!idle_.empty()) {
       std::unique_ptr<Connection> c = std::move(idle_.back());
       idle_.pop_back();
-      if (!c->broken()) return Lease(this, std::move(c));
+      // A restart of the server (or of a PgBouncer) closes every idle
+      // connection: found here, the first statement after it does not fail.
+      if (c->IdleAlive()) return Lease(this, std::move(c));
       --open_;
     }
     if (open_ < options_.size) {
@@ -71,9 +73,10 @@ StatusOr<Lease> Pool::Acquire(Deadline deadline) {
       return conn.status();
     }
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= options_.size)
-      return Status(StatusCode::kDeadlineExceeded,
-                    "all " + std::to_string(options_.size) +
-                        " database connections stayed busy until the deadline");
+      return Unavailable("database busy: all " + std::to_string(options_.size) +
+                         " of praefect's connections to it stayed in use until the call's time limit (slow "
+                         "statements, or a PgBouncer holding them while its PostgreSQL is down); retry in a few "
+                         "seconds");
   }
 }
 

@@ -17,7 +17,7 @@ struct PoolOptions {
   std::chrono::milliseconds connect_timeout{5000};     // per dial, within the caller's deadline
   std::chrono::milliseconds statement_timeout{30000};  // set on every connection; 0 = server default
   std::chrono::milliseconds min_backoff{100};          // after a failed dial, calls fail fast this long
-  std::chrono::milliseconds max_backoff{5000};         // doubling up to this
+  std::chrono::milliseconds max_backoff{1000};         // doubling up to this
 };
 
 class Pool;
@@ -54,7 +54,8 @@ class Pool {
 
   // An idle connection, a new one, or one given back before `deadline`.
   // UNAVAILABLE when the database cannot be reached ("database unavailable:
-  // ..."), DEADLINE_EXCEEDED when every connection stays busy.
+  // ...") or every connection stays busy until `deadline` ("database busy:
+  // ..."): both are for the caller to retry later.
   StatusOr<Lease> Acquire(Deadline deadline);
 
   // Acquire + Exec + release.

@@ -297,7 +297,8 @@ VALUES (1, 'default', 'a.git', 'gitaly-1', 0), (1, 'default', 'a.git', 'gitaly-2
                     "-replication-factor", "2"});
   expect_run(r, 1, "set-replication-factor without a database");
   expect_that(r.err.starts_with(p + "fail: database unavailable: ") &&
-                  r.err.ends_with("; check [database] in the configuration and that PostgreSQL runs\n"),
+                  r.err.ends_with("; retry once it is reachable again; if this persists, check [database] in the "
+                                   "configuration and that PostgreSQL (and PgBouncer, when in between) runs\n"),
               "the reason and what to check, got " + r.err);
 }
 
@@ -345,7 +346,8 @@ void test_sql_ping_with_database_down(void**) {
   expect_run(r, 1, "sql-ping with the database down");
   expect_that(r.out.empty(), "nothing on stdout");
   expect_that(r.err.starts_with("praefect sql-ping: fail: database unavailable: connection to server on socket") &&
-                  r.err.ends_with("; check [database] in the configuration and that PostgreSQL runs\n"),
+                  r.err.ends_with("; retry once it is reachable again; if this persists, check [database] in the "
+                                   "configuration and that PostgreSQL (and PgBouncer, when in between) runs\n"),
               "the reason and what to check, got " + r.err);
   expect_that(took < std::chrono::seconds(5), "a quick failure");
   fprintf(stderr, "%s", r.err.c_str());
