@@ -99,9 +99,15 @@ bool HealthManager::RecordedFresh(std::chrono::steady_clock::time_point now) con
 Status HealthManager::AwaitRecorded(std::chrono::milliseconds wait) {
   std::unique_lock lock(mu_);
   if (RecordedFresh(Now())) return Status::Ok();
-  if (running_) {
-    round_pending_ = true;
-    cv_.notify_all();
+  if (!stopping_) {
+    // Running: ask for a round now. Not running yet: serve is starting (its
+    // listeners take calls before the first round is recorded; socket
+    // activation queues them there), and its first Sync comes within a
+    // second or so. Either way, wait for it.
+    if (running_) {
+      round_pending_ = true;
+      cv_.notify_all();
+    }
     recorded_cv_.wait_until(lock, std::chrono::steady_clock::now() + wait,
                             [this] { return stopping_ || RecordedFresh(Now()); });
     if (RecordedFresh(Now())) return Status::Ok();

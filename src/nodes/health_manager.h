@@ -53,7 +53,8 @@ class HealthManager {
   // one that failed, and within the window. Otherwise (the database was
   // unreachable, or is back but this praefect has not recorded a round
   // since) asks for a round at once and waits up to `wait` for it to be
-  // recorded. Why: after a database outage longer than the window every
+  // recorded; before Start, waits as long for the first Sync (serve's
+  // listeners take calls before it). Why: after a database outage longer than the window every
   // praefect's node_status rows are stale, and an election run before they
   // are written again would find no node healthy and clear the primary of
   // every repository it touches. UNAVAILABLE saying so, and to retry.
