@@ -476,24 +476,32 @@ class PraefectProxyTest(unittest.TestCase):
             yield ssh_pb2.SSHUploadPackRequest(repository=self.repo("e2e/cancel.git"))
             pending.get()  # hold the stream open, as a slow client would
 
+        def git_children():
+            # upload-packs of this repository on the node: this call's, and
+            # those of the replication fetches the creation queued.
+            out = subprocess.run(["pgrep", "-P", str(node_pid), "-f", "upload-pack.*" + re.escape(replica)],
+                                 stdout=subprocess.PIPE)
+            return set(out.stdout.split())
+
+        # The creation's replication fetches run upload-pack of the same
+        # repository on this node: let them end first (on a loaded machine
+        # one outlived the 10 s below and was taken for this call's).
+        deadline = time.time() + 60
+        while git_children() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(git_children(), "the replication fetches of the new repository end")
+
         call = ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth_primary(),
                                                                        timeout=60)
         next(call)  # the advertisement: git upload-pack runs on the node
-
-        def git_children():
-            # This call's git: upload-pack of this repository (replication
-            # fetches of it are short-lived and end by themselves).
-            out = subprocess.run(["pgrep", "-P", str(node_pid), "-f", "upload-pack.*" + re.escape(replica)],
-                                 stdout=subprocess.PIPE)
-            return out.stdout.split()
-
-        self.assertTrue(git_children(), "git upload-pack runs on the node while the call is open")
+        mine = git_children()
+        self.assertTrue(mine, "git upload-pack runs on the node while the call is open")
         call.cancel()
         pending.put(None)
         deadline = time.time() + 10
-        while git_children() and time.time() < deadline:
+        while mine & git_children() and time.time() < deadline:
             time.sleep(0.05)
-        self.assertFalse(git_children(), "the node's git upload-pack ends when the client cancels")
+        self.assertFalse(mine & git_children(), "the node's git upload-pack ends when the client cancels")
 
     def test_auth_transitioning(self):
         import repository_service_pb2 as rs
