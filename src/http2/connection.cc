@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace praefect::http2 {
 namespace {
@@ -15,9 +16,43 @@ namespace {
 // rest is read on the next turn).
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerEvent = 4;
+// A read block with less room than this is left to those who keep bytes
+// of it; the next read takes a fresh one.
+constexpr size_t kMinReadRoom = 16 * 1024;
+// iovecs per writev.
+constexpr int kWriteVectors = 64;
 
-// Compacts the output queue once the written prefix is large.
-constexpr size_t kCompactAt = 256 * 1024;
+// Read blocks nobody holds any more, kept for the next read on this thread:
+// a connection holds a block only while bytes of it are kept, so an idle
+// connection costs none, and a busy loop allocates none.
+class SpareBlocks {
+ public:
+  ~SpareBlocks() {
+    for (Block* b : spare_) b->Unref();
+  }
+  BlockRef Get() {
+    if (spare_.empty()) return BlockRef::Take(Block::New(kReadChunk));
+    Block* b = spare_.back();
+    spare_.pop_back();
+    return BlockRef::Take(b);
+  }
+  // REQUIRES: `block` unique.
+  void Put(BlockRef block) {
+    if (spare_.size() >= 4) return;  // freed with `block`
+    block->Rewind();
+    Block* b = block.get();
+    b->Ref();
+    spare_.push_back(b);
+  }
+
+ private:
+  std::vector<Block*> spare_;
+};
+
+SpareBlocks& Spares() {
+  thread_local SpareBlocks spares;
+  return spares;
+}
 
 }  // namespace
 
@@ -48,36 +83,26 @@ Status Connection::Start(Handler* handler) {
 
 void Connection::TakeCiphertext() {
   if (secure_ == nullptr) return;
-  if (out_offset_ > kCompactAt) {
-    out_.erase(0, out_offset_);
-    out_offset_ = 0;
-  }
-  secure_->TakeCiphertext(&out_);
+  ciphertext_.clear();
+  secure_->TakeCiphertext(&ciphertext_);
+  out_.Adopt(std::move(ciphertext_));
 }
 
 void Connection::Send(std::string_view bytes) {
   if (closed() || bytes.empty()) return;
-  if (out_offset_ > kCompactAt && out_offset_ * 2 > out_.size()) {
-    out_.erase(0, out_offset_);
-    out_offset_ = 0;
-  }
   if (secure_ == nullptr) {
-    out_.append(bytes);
+    out_.Append(bytes);
   } else if (Status st = secure_->SendPlaintext(bytes); !st.ok()) {
     Close(st);
     return;
   }
-  // With TLS the ciphertext is taken once per Flush, not per Send: when the
-  // queue is empty then, the layer's buffer is swapped in, not copied.
+  // With TLS the ciphertext is taken once per Flush, not per Send: the
+  // layer's buffer is adopted by the queue, not copied.
   if (pending_output() >= kLowWater) above_low_water_ = true;
 }
 
-std::string* Connection::output_queue() {
+ByteQueue* Connection::output_queue() {
   if (closed() || secure_ != nullptr) return nullptr;
-  if (out_offset_ > kCompactAt && out_offset_ * 2 > out_.size()) {
-    out_.erase(0, out_offset_);
-    out_offset_ = 0;
-  }
   return &out_;
 }
 
@@ -87,10 +112,14 @@ void Connection::Appended() {
 
 void Connection::Flush() {
   TakeCiphertext();
-  while (!closed() && out_.size() > out_offset_) {
-    ssize_t n = send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
+  iovec iov[kWriteVectors];
+  while (!closed() && !out_.empty()) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(out_.Peek(iov, kWriteVectors));
+    ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n > 0) {
-      out_offset_ += static_cast<size_t>(n);
+      out_.Drop(static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -100,10 +129,6 @@ void Connection::Flush() {
     return;
   }
   if (closed()) return;
-  if (out_.size() == out_offset_) {
-    out_.clear();
-    out_offset_ = 0;
-  }
   if (pending_output() == 0) {
     if (close_after_flush_) {
       Close(Status::Ok());
@@ -123,7 +148,7 @@ void Connection::UpdateInterest() {
   // EPOLLOUT only for bytes the socket can take: plaintext a TLS layer holds
   // until its handshake is done waits for input, not for writability.
   uint32_t want = (reading_paused_ ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP}) |
-                  (out_.size() > out_offset_ || notify_sendable_ ? uint32_t{EPOLLOUT} : 0u);
+                  (!out_.empty() || notify_sendable_ ? uint32_t{EPOLLOUT} : 0u);
   if (want == interest_) return;
   interest_ = want;
   if (Status st = loop_->Modify(fd_, interest_, this); !st.ok()) Close(st);
@@ -179,9 +204,22 @@ void Connection::OnIoEvent(uint32_t events) {
 }
 
 void Connection::ReadSome() {
-  char buf[kReadChunk];
+  ReadBlocks();
+  // Keep the block only while bytes of it are kept elsewhere (appending
+  // after them): otherwise it goes back to the thread's spares.
+  if (in_ && in_->unique()) {
+    Spares().Put(std::move(in_));
+    in_.reset();
+  }
+}
+
+void Connection::ReadBlocks() {
   for (int i = 0; i < kReadsPerEvent && !closed(); ++i) {
-    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (in_ && in_->unique()) in_->Rewind();
+    if (!in_ || in_->room() < kMinReadRoom) in_ = Spares().Get();
+    BlockRef block = in_;  // alive through the handler, whatever it closes
+    const size_t room = block->room();
+    ssize_t n = recv(fd_, block->tail(), room, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) {
@@ -195,11 +233,12 @@ void Connection::ReadSome() {
       Close(secure_ == nullptr ? Status::Ok() : secure_->ReceiveEof());
       return;
     }
-    std::string_view got(buf, static_cast<size_t>(n));
+    Slice got(block.get(), block->tail(), static_cast<size_t>(n));
+    block->Commit(static_cast<size_t>(n));
     if (secure_ == nullptr) {
       handler_->OnReceived(got);
     } else {
-      if (Status st = secure_->ReceiveCiphertext(got); !st.ok()) {
+      if (Status st = secure_->ReceiveCiphertext(got.view()); !st.ok()) {
         Close(st);
         return;
       }
@@ -212,14 +251,20 @@ void Connection::ReadSome() {
         Close(st);
         return;
       }
-      if (!plain_.empty()) handler_->OnReceived(plain_);
+      if (!plain_.empty()) {
+        // The plaintext's buffer becomes a block: its DATA is kept by
+        // reference too.
+        BlockRef plain = BlockRef::Take(Block::Adopt(std::move(plain_)));
+        plain_ = std::string();
+        handler_->OnReceived(Slice(plain.get(), plain->data(), plain->used()));
+      }
       if (closed()) return;
       if (secure_->peer_closed()) {
         Close(Status::Ok());
         return;
       }
     }
-    if (static_cast<size_t>(n) < sizeof buf) break;
+    if (static_cast<size_t>(n) < room) break;
   }
   if (!closed()) Flush();
 }

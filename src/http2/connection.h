@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "http2/buffer.h"
 #include "http2/event_loop.h"
 
 namespace praefect::http2 {
@@ -51,8 +52,9 @@ class Connection final : public IoHandler {
   class Handler {
    public:
     virtual ~Handler() = default;
-    // Plaintext from the peer.
-    virtual void OnReceived(std::string_view bytes) = 0;
+    // Plaintext from the peer, in a block the handler may keep references
+    // to (Slice::block).
+    virtual void OnReceived(const Slice& bytes) = 0;
     // The output queue drained below kLowWater after having reached it, or
     // the connection became writable for the first time. Never called from
     // within the handler's own Send or Flush.
@@ -79,16 +81,16 @@ class Connection final : public IoHandler {
   // Queues plaintext for the peer; written by Flush (or when the socket
   // becomes writable). Ignored once closed.
   void Send(std::string_view bytes);
-  // A plain connection's output queue itself, to append to directly (one
-  // copy less than Send); nullptr with TLS, whose layer must see the bytes.
-  // Call Appended after appending.
-  std::string* output_queue();
+  // A plain connection's output queue itself, to append to directly (by
+  // reference, where Send copies); nullptr with TLS, whose layer must see
+  // the bytes. Call Appended after appending.
+  ByteQueue* output_queue();
   void Appended();
   // Writes as much queued output as the socket takes now.
   void Flush();
   // Bytes queued and not yet written (after TLS), and what the secure
   // layer still holds.
-  size_t pending_output() const { return out_.size() - out_offset_ + (secure_ ? secure_->buffered() : 0); }
+  size_t pending_output() const { return out_.size() + (secure_ ? secure_->buffered() : 0); }
 
   // Stops (or resumes) reading from the socket.
   void PauseReading(bool paused);
@@ -106,6 +108,7 @@ class Connection final : public IoHandler {
 
  private:
   void ReadSome();
+  void ReadBlocks();
   void UpdateInterest();
   void TakeCiphertext();
 
@@ -114,8 +117,9 @@ class Connection final : public IoHandler {
   std::unique_ptr<SecureLayer> secure_;
   const std::string peer_;
   Handler* handler_ = nullptr;
-  std::string out_;          // queued bytes for the socket (ciphertext with TLS)
-  size_t out_offset_ = 0;    // bytes of out_ already written
+  ByteQueue out_;            // queued bytes for the socket (ciphertext with TLS)
+  std::string ciphertext_;   // scratch: what the secure layer hands over
+  BlockRef in_;              // the block reads go into, while bytes of it are kept
   bool above_low_water_ = false;  // the queue reached kLowWater since the last OnSendable
   bool notify_sendable_ = false;   // OnSendable is due on the next writable event
   bool reading_paused_ = false;

@@ -87,6 +87,7 @@ void EventLoop::Post(std::function<void()> fn) {
   {
     std::lock_guard lock(posted_mu_);
     posted_.push_back(std::move(fn));
+    has_posted_.store(true, std::memory_order_release);
   }
   uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof one);
@@ -148,10 +149,14 @@ void EventLoop::RunPending() {
 }
 
 void EventLoop::RunPosted() {
+  // Most turns have nothing posted: no lock then (a Post after this check
+  // wakes the loop, which comes back here).
+  if (!has_posted_.load(std::memory_order_acquire)) return;
   std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(posted_mu_);
     batch.swap(posted_);
+    has_posted_.store(false, std::memory_order_relaxed);
   }
   for (auto& fn : batch) fn();
 }
@@ -170,11 +175,24 @@ void EventLoop::RunTimers() {
 }
 
 void EventLoop::RunDeferred() {
-  while (!deferred_.empty()) {
-    auto batch = std::move(deferred_);
-    deferred_.clear();
-    for (auto& fn : batch) fn();
+  // Two vectors take turns, so that neither loses its capacity: deferring
+  // allocates nothing once the loop has warmed up. A nested run (from
+  // within a deferred function) takes its batch apart.
+  if (running_deferred_) {
+    while (!deferred_.empty()) {
+      auto batch = std::move(deferred_);
+      deferred_.clear();
+      for (auto& fn : batch) fn();
+    }
+    return;
   }
+  running_deferred_ = true;
+  while (!deferred_.empty()) {
+    deferred_running_.swap(deferred_);
+    for (auto& fn : deferred_running_) fn();
+    deferred_running_.clear();
+  }
+  running_deferred_ = false;
 }
 
 void EventLoop::RunDoomed() {

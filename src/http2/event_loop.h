@@ -106,12 +106,15 @@ class EventLoop {
 
   mutable std::mutex posted_mu_;
   std::vector<std::function<void()>> posted_;  // GUARDED_BY(posted_mu_)
+  std::atomic<bool> has_posted_{false};          // posted_ may be non-empty
 
   TimerId next_timer_ = 1;
   std::multimap<Clock::time_point, TimerId> timer_order_;
   std::unordered_map<TimerId, std::function<void()>> timers_;
 
   std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> deferred_running_;  // the batch RunDeferred runs
+  bool running_deferred_ = false;
   std::vector<std::unique_ptr<void, void (*)(void*)>> doomed_;
 };
 

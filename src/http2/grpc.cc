@@ -172,6 +172,7 @@ CallStatus StatusFromTrailers(const HeaderList& trailers, std::optional<int> htt
 
 HeaderList TrailersFor(const CallStatus& status, bool headers_sent) {
   HeaderList out;
+  out.reserve(4 + status.extra.size());
   if (!headers_sent) {
     out.push_back({":status", "200"});
     out.push_back({"content-type", "application/grpc"});

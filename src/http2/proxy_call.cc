@@ -23,7 +23,7 @@ class ProxyCall::DownListener final : public Stream::Listener {
  public:
   explicit DownListener(ProxyCall* call) : call_(call) {}
   void OnHeaders(const HeaderList& headers, bool end_stream) override { call_->OnRequestHeaders(headers, end_stream); }
-  void OnData(std::string_view bytes) override {
+  void OnData(const Slice& bytes) override {
     call_->OnRequestData(bytes);
     call_->UpdateHeld();
   }
@@ -45,7 +45,7 @@ class ProxyCall::UpListener final : public Stream::Listener {
   void OnHeaders(const HeaderList& headers, bool end_stream) override {
     call_->OnResponseHeaders(headers, end_stream);
   }
-  void OnData(std::string_view bytes) override {
+  void OnData(const Slice& bytes) override {
     call_->OnResponseData(bytes);
     call_->UpdateHeld();
   }
@@ -150,6 +150,7 @@ void ProxyCall::OnRequestHeaders(const HeaderList& headers, bool end_stream) {
                        "not a gRPC request (expected POST with content-type application/grpc): praefect serves the "
                        "Gitaly gRPC protocol only"));
   content_type_ = *content_type;
+  metadata_.reserve(headers.size());
   for (const HeaderField& f : headers) {
     if (!f.name.empty() && f.name[0] != ':') metadata_.push_back(f);
   }
@@ -171,8 +172,9 @@ void ProxyCall::OnRequestHeaders(const HeaderList& headers, bool end_stream) {
   if (end_stream) OnRequestEnd();
 }
 
-void ProxyCall::OnRequestData(std::string_view bytes) {
+void ProxyCall::OnRequestData(const Slice& slice) {
   if (down_ == nullptr) return;
+  const std::string_view bytes = slice.view();
   if (phase_ == Phase::kDone || phase_ == Phase::kCommitting || phase_ == Phase::kHeaders) {
     down_->Consume(bytes.size());  // nobody wants them
     return;
@@ -216,7 +218,7 @@ void ProxyCall::OnRequestData(std::string_view bytes) {
   }
   if (phase_ == Phase::kForwarding && request_held_.empty() && up_ != nullptr &&
       up_->queued() < options_->forward_high_water) {
-    up_->SendData(bytes);
+    up_->SendData(slice);  // by reference to the block it was read into
     down_->Consume(bytes.size());
     return;
   }
@@ -310,12 +312,15 @@ void ProxyCall::OpenUpstream() {
   }
   phase_ = Phase::kOpening;
   const http2::Upstream& upstream = *route_.upstream;
-  HeaderList headers = {{":method", "POST"},
-                        {":scheme", upstream.tls() ? "https" : "http"},
-                        {":path", method_},
-                        {":authority", upstream.authority},
-                        {"content-type", content_type_},
-                        {"te", "trailers"}};
+  // Built in place: an initializer list would copy every string twice.
+  HeaderList headers;
+  headers.reserve(7 + metadata_.size() + route_.set_metadata.size());
+  headers.push_back({":method", "POST"});
+  headers.push_back({":scheme", upstream.tls() ? "https" : "http"});
+  headers.push_back({":path", method_});
+  headers.push_back({":authority", upstream.authority});
+  headers.push_back({"content-type", content_type_});
+  headers.push_back({"te", "trailers"});
   if (deadline_) {
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - EventLoop::Clock::now());
     headers.push_back({"grpc-timeout", rpc::FormatTimeout(left)});
@@ -383,7 +388,9 @@ void ProxyCall::OnResponseHeaders(const HeaderList& headers, bool end_stream) {
     return UpstreamFinished(rpc::StatusFromTrailers(headers, http_status));
   }
   if (client_gone_ || down_ == nullptr || trailers_sent_) return;
-  HeaderList out = {{":status", "200"}};
+  HeaderList out;
+  out.reserve(headers.size() + 1);
+  out.push_back({":status", "200"});
   const std::string* content_type = FindHeader(headers, "content-type");
   out.push_back({"content-type", content_type != nullptr ? *content_type : "application/grpc"});
   for (const HeaderField& f : headers) {
@@ -393,7 +400,8 @@ void ProxyCall::OnResponseHeaders(const HeaderList& headers, bool end_stream) {
   response_headers_sent_ = true;
 }
 
-void ProxyCall::OnResponseData(std::string_view bytes) {
+void ProxyCall::OnResponseData(const Slice& slice) {
+  const std::string_view bytes = slice.view();
   rpc::MessageScanner::Result r = response_scanner_.Feed(bytes);
   messages_sent_ += r.messages_started;
   if (r.messages_started > 0) received_response_message_ = true;
@@ -402,8 +410,9 @@ void ProxyCall::OnResponseData(std::string_view bytes) {
     return;
   }
   if (response_held_.empty() && down_->queued() < options_->forward_high_water) {
-    // The common case: straight into the client's stream queue.
-    down_->SendData(bytes);
+    // The common case: straight into the client's stream queue, by
+    // reference to the block the node's bytes were read into.
+    down_->SendData(slice);
     if (up_ != nullptr) up_->Consume(bytes.size());
     return;
   }

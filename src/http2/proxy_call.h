@@ -99,13 +99,13 @@ class ProxyCall final {
 
   // Downstream (client) events.
   void OnRequestHeaders(const HeaderList& headers, bool end_stream);
-  void OnRequestData(std::string_view bytes);
+  void OnRequestData(const Slice& slice);
   void OnRequestEnd();
   void OnDownstreamDrained();
   void OnDownstreamClosed(uint32_t error_code);
   // Upstream (node) events.
   void OnResponseHeaders(const HeaderList& headers, bool end_stream);
-  void OnResponseData(std::string_view bytes);
+  void OnResponseData(const Slice& slice);
   void OnResponseTrailers(const HeaderList& trailers);
   void OnUpstreamDrained();
   void OnUpstreamClosed(uint32_t error_code);

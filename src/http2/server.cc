@@ -91,7 +91,7 @@ class Server::ClientConnection final : public SessionDriver {
     sent_since_ping_ = true;
     ping_strikes_ = 0;
   }
-  void OnReceived(std::string_view bytes) override {
+  void OnReceived(const Slice& bytes) override {
     SessionDriver::OnReceived(bytes);
     if (!closed() && going_away_ && server_->open_streams() == 0) connection()->CloseAfterFlush();
   }

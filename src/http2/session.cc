@@ -16,8 +16,11 @@ const std::string* FindHeader(const HeaderList& headers, std::string_view name) 
 
 namespace {
 
-std::vector<nghttp2_nv> ToNv(const HeaderList& headers) {
-  std::vector<nghttp2_nv> nv;
+// The name/value vector nghttp2 takes, in a buffer reused by every call on
+// this thread (valid until the next ToNv).
+std::vector<nghttp2_nv>& ToNv(const HeaderList& headers) {
+  thread_local std::vector<nghttp2_nv> nv;
+  nv.clear();
   nv.reserve(headers.size());
   for (const HeaderField& f : headers) {
     nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
@@ -25,17 +28,6 @@ std::vector<nghttp2_nv> ToNv(const HeaderList& headers) {
                             f.value.size(), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE});
   }
   return nv;
-}
-
-// Compacts a queue once its consumed prefix is large.
-void Compact(std::string* buffer, size_t* offset) {
-  if (*offset == buffer->size()) {
-    buffer->clear();
-    *offset = 0;
-  } else if (*offset > 64 * 1024 && *offset * 2 > buffer->size()) {
-    buffer->erase(0, *offset);
-    *offset = 0;
-  }
 }
 
 }  // namespace
@@ -118,7 +110,11 @@ struct Callbacks {
       return 0;
     }
     st->received_ += len;
-    st->listener_->OnData(std::string_view(reinterpret_cast<const char*>(data), len));
+    const char* bytes = reinterpret_cast<const char*>(data);
+    // nghttp2 hands DATA payloads out of the input itself: their block
+    // travels with them.
+    Block* block = Of(user)->input_block_;
+    st->listener_->OnData(Slice(block != nullptr && block->Contains(bytes, len) ? block : nullptr, bytes, len));
     return 0;
   }
 
@@ -128,6 +124,7 @@ struct Callbacks {
     if (it == s->streams_.end()) return 0;
     std::unique_ptr<Stream> st = std::move(it->second);
     s->streams_.erase(it);
+    if (s->last_found_ == st.get()) s->last_found_ = nullptr;
     // DATA received and never consumed still holds the connection's window.
     if (st->received_ > st->consumed_) nghttp2_session_consume_connection(session, st->received_ - st->consumed_);
     if (st->listener_ != nullptr) st->listener_->OnClosed(error_code);
@@ -151,7 +148,7 @@ struct Callbacks {
         st->local_end_ = Stream::LocalEnd::kDone;
       } else if (st->local_end_ == Stream::LocalEnd::kTrailersPending) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        std::vector<nghttp2_nv> nv = ToNv(st->trailers_);
+        std::vector<nghttp2_nv>& nv = ToNv(st->trailers_);
         // Copied by nghttp2 (no NO_COPY flags here: the strings die with the stream).
         for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
         nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
@@ -165,7 +162,8 @@ struct Callbacks {
   }
 
   // Writes a DATA frame whose payload ReadData left in the stream's queue:
-  // the frame header, then the payload, copied once, into Produce's output.
+  // the frame header, then the payload, moved by reference, into Produce's
+  // output.
   static int SendData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd, size_t length,
                       nghttp2_data_source*, void* user) {
     Session* s = Of(user);
@@ -174,16 +172,17 @@ struct Callbacks {
     // 16 KiB past it, and never left half-written.
     Stream* st = s->FindStream(frame->hd.stream_id);
     if (st == nullptr || st->queued() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    std::string& out = *s->produce_out_;
-    out.append(reinterpret_cast<const char*>(framehd), 9);
+    ByteQueue& out = *s->produce_out_;
+    out.Append(std::string_view(reinterpret_cast<const char*>(framehd), 9));
     const size_t pad = frame->data.padlen;
-    if (pad > 0) out.push_back(static_cast<char>(pad - 1));
-    out.append(st->out_.data() + st->out_offset_, length);
-    if (pad > 1) out.append(pad - 1, '\0');
-    st->out_offset_ += length;
+    if (pad > 0) out.Append(std::string_view(std::string(1, static_cast<char>(pad - 1))));
+    st->out_.MoveTo(&out, length);
+    if (pad > 1) out.Append(std::string_view(std::string(pad - 1, '\0')));
     st->promised_ -= length;
-    Compact(&st->out_, &st->out_offset_);
-    if (st->queued() == 0) st->drained_pending_ = true;
+    if (st->queued() == 0 && !st->drained_pending_) {
+      st->drained_pending_ = true;
+      s->drained_.push_back(st->id_);
+    }
     return 0;
   }
 
@@ -202,7 +201,7 @@ struct Callbacks {
 // ---- Stream ------------------------------------------------------------------
 
 void Stream::SubmitResponse(const HeaderList& headers, bool end_stream) {
-  std::vector<nghttp2_nv> nv = ToNv(headers);
+  std::vector<nghttp2_nv>& nv = ToNv(headers);
   for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
   if (end_stream) {
     local_end_ = LocalEnd::kDone;
@@ -226,7 +225,13 @@ void Stream::Resume() {
 
 void Stream::SendData(std::string_view bytes) {
   if (local_end_ != LocalEnd::kOpen || bytes.empty()) return;
-  out_.append(bytes);
+  out_.Append(bytes);
+  Resume();
+}
+
+void Stream::SendData(const Slice& bytes) {
+  if (local_end_ != LocalEnd::kOpen || bytes.empty()) return;
+  out_.Append(bytes);
   Resume();
 }
 
@@ -303,6 +308,7 @@ Session::~Session() {
   // Listeners hear of streams dying with the session.
   auto streams = std::move(streams_);
   streams_.clear();
+  last_found_ = nullptr;
   for (auto& [id, st] : streams) {
     if (st->listener_ != nullptr) st->listener_->OnClosed(kCancel);
   }
@@ -318,8 +324,12 @@ Stream* Session::AddStream(int32_t id) {
 }
 
 Stream* Session::FindStream(int32_t id) {
+  // Callbacks come in runs for one stream (a DATA frame: read, send, sent).
+  if (last_found_ != nullptr && last_found_->id_ == id) return last_found_;
   auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  if (it == streams_.end()) return nullptr;
+  last_found_ = it->second.get();
+  return last_found_;
 }
 
 void Session::NotifyWantWrite() {
@@ -328,39 +338,46 @@ void Session::NotifyWantWrite() {
   owner_->OnWantWrite();
 }
 
-Status Session::Receive(std::string_view bytes) {
-  ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+Status Session::Receive(const Slice& input) {
+  input_block_ = input.block();
+  ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(input.data()), input.size());
+  input_block_ = nullptr;
   if (n < 0) return Unavailable(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(n)));
   NotifyWantWrite();
   return Status::Ok();
 }
 
-bool Session::Produce(std::string* out, size_t budget) {
+bool Session::Produce(ByteQueue* out, size_t budget) {
   in_produce_ = true;
   want_write_notified_ = false;
   produce_out_ = out;
   produce_budget_ = out->size() + budget;
-  while (out->size() < produce_budget_) {
+  stopped_by_budget_ = false;
+  for (;;) {
+    if (out->size() >= produce_budget_) {
+      stopped_by_budget_ = true;
+      break;
+    }
     const uint8_t* data = nullptr;
     ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n <= 0) break;
-    out->append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    out->Append(std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)));
   }
   produce_out_ = nullptr;
   in_produce_ = false;
-  // Streams whose queue was taken may send more now.
-  std::vector<Stream*> drained;
-  for (auto& [id, st] : streams_) {
-    if (st->drained_pending_) {
-      st->drained_pending_ = false;
-      drained.push_back(st.get());
-    }
+  // Streams whose queue was taken may send more now. (By id: a listener
+  // may close other streams.)
+  drained_batch_.swap(drained_);
+  for (int32_t id : drained_batch_) {
+    Stream* st = FindStream(id);
+    if (st == nullptr || !st->drained_pending_) continue;
+    st->drained_pending_ = false;
+    if (st->listener_ != nullptr) st->listener_->OnSendQueueDrained();
   }
-  for (Stream* st : drained) {
-    // A listener may close other streams; only notify those still open.
-    if (FindStream(st->id_) == st && st->listener_ != nullptr) st->listener_->OnSendQueueDrained();
-  }
-  if (WantsWrite()) NotifyWantWrite();
+  drained_batch_.clear();
+  // nghttp2 had nothing more to send when it returned 0; only a stop at the
+  // budget leaves output behind.
+  if (stopped_by_budget_) NotifyWantWrite();
   return Alive();
 }
 
@@ -400,8 +417,10 @@ StatusOr<std::unique_ptr<ServerSession>> ServerSession::Create(Owner* owner, con
   if (rv != 0) return Internal(std::string("HTTP/2 server session: ") + nghttp2_strerror(rv));
   nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, options.max_frame_size},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options.initial_stream_window)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options.max_header_list_bytes},
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(s->session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(s->session_, NGHTTP2_FLAG_NONE, 0, options.connection_window);
@@ -418,8 +437,10 @@ StatusOr<std::unique_ptr<ClientSession>> ClientSession::Create(Owner* owner, con
   if (rv != 0) return Internal(std::string("HTTP/2 client session: ") + nghttp2_strerror(rv));
   nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, options.max_frame_size},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options.initial_stream_window)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options.max_header_list_bytes},
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(s->session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(s->session_, NGHTTP2_FLAG_NONE, 0, options.connection_window);
@@ -432,7 +453,7 @@ Stream* ClientSession::OpenStream(const HeaderList& headers, bool end_stream, St
     *why = Unavailable("the node is closing this connection (it sent GOAWAY)");
     return nullptr;
   }
-  std::vector<nghttp2_nv> nv = ToNv(headers);
+  std::vector<nghttp2_nv>& nv = ToNv(headers);
   for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
   nghttp2_data_provider provider{};
   provider.read_callback = &Callbacks::ReadData;

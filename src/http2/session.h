@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status_or.h"
+#include "http2/buffer.h"
 
 typedef struct nghttp2_session nghttp2_session;
 
@@ -52,8 +53,10 @@ class Stream {
     // request without body, a trailers-only response).
     virtual void OnHeaders(const HeaderList& headers, bool end_stream) = 0;
     // DATA from the peer. The bytes count against the stream's window until
-    // the layer above calls Consume for them.
-    virtual void OnData(std::string_view bytes) = 0;
+    // the layer above calls Consume for them. They live until the callback
+    // returns, unless kept by a reference to their block (SendData of the
+    // Slice does that).
+    virtual void OnData(const Slice& bytes) = 0;
     // Trailers (the last HEADERS, with END_STREAM).
     virtual void OnTrailers(const HeaderList& trailers) = 0;
     // The peer ended its side (END_STREAM), after all its DATA.
@@ -71,10 +74,12 @@ class Stream {
 
   // Response headers (server side). `end_stream`: a trailers-only answer.
   void SubmitResponse(const HeaderList& headers, bool end_stream);
-  // Queues DATA (taken by the session as the peer's window allows).
+  // Queues DATA (taken by the session as the peer's window allows): bytes
+  // copied, or a slice referenced without a copy when it names its block.
   void SendData(std::string_view bytes);
+  void SendData(const Slice& bytes);
   // Bytes queued and not yet taken by the session.
-  size_t queued() const { return out_.size() - out_offset_; }
+  size_t queued() const { return out_.size(); }
   // Ends our side after the queued DATA: with trailers (server side), or
   // bare (client side half-close).
   void SendTrailers(HeaderList trailers);
@@ -103,8 +108,7 @@ class Stream {
   Session* const session_;
   int32_t id_;
   Listener* listener_ = nullptr;
-  std::string out_;
-  size_t out_offset_ = 0;
+  ByteQueue out_;
   bool data_provider_ = false;  // a data provider is attached (request body / response DATA)
   bool deferred_ = false;       // the provider returned DEFERRED; resume on new data
   LocalEnd local_end_ = LocalEnd::kOpen;
@@ -125,6 +129,10 @@ struct SessionOptions {
   // and for the whole connection.
   int32_t initial_stream_window = 64 * 1024;
   int32_t connection_window = 16 * 1024 * 1024;
+  // SETTINGS_MAX_FRAME_SIZE we announce: the largest frame the peer may
+  // send. Larger frames cost less per byte (gRPC C core sends up to this;
+  // grpc-go always sends 16 KiB).
+  uint32_t max_frame_size = 16384;
   // SETTINGS_MAX_CONCURRENT_STREAMS we announce (server side).
   uint32_t max_concurrent_streams = 1000;
   // Largest header list accepted from the peer (names + values + 32 per
@@ -164,12 +172,17 @@ class Session {
   // Bytes from the peer. An error means the session is dead (a protocol
   // violation, a flood); the owner closes the connection after producing
   // what is left (a GOAWAY).
-  [[nodiscard]] Status Receive(std::string_view bytes);
+  // DATA payloads of an `input` that names its block reach the listeners
+  // as slices of it.
+  [[nodiscard]] Status Receive(const Slice& input);
+  [[nodiscard]] Status Receive(std::string_view bytes) { return Receive(Slice(bytes)); }
   // Appends bytes for the peer to `out`, about `budget` more at most (the
-  // owner's room in its output queue). DATA payloads are copied once, from
-  // their stream's queue into `out`. Returns false when the session is
-  // finished (nothing more to send or receive).
-  bool Produce(std::string* out, size_t budget);
+  // owner's room in its output queue). DATA payloads move from their
+  // stream's queue to `out` by reference, not copied. Returns false when
+  // the session is finished (nothing more to send or receive).
+  bool Produce(ByteQueue* out, size_t budget);
+  // The last Produce stopped at its budget, with more to send.
+  bool stopped_by_budget() const { return stopped_by_budget_; }
   bool WantsWrite() const;
   bool Alive() const;
 
@@ -199,8 +212,13 @@ class Session {
   bool in_produce_ = false;
   bool want_write_notified_ = false;
   bool goaway_received_ = false;
-  std::string* produce_out_ = nullptr;  // Produce's output, for DATA written by callback
+  ByteQueue* produce_out_ = nullptr;  // Produce's output, for DATA written by callback
   size_t produce_budget_ = 0;
+  Block* input_block_ = nullptr;  // the block of what Receive is parsing, if known
+  std::vector<int32_t> drained_;  // streams whose queue a DATA frame emptied
+  std::vector<int32_t> drained_batch_;
+  Stream* last_found_ = nullptr;  // FindStream's last answer
+  bool stopped_by_budget_ = false;
 
  private:
   friend class Stream;

@@ -29,17 +29,28 @@ void SessionDriver::Produce() {
   bool alive = true;
   while (connection_->pending_output() < kHighWater) {
     const size_t room = kHighWater - connection_->pending_output();
-    if (std::string* queue = connection_->output_queue()) {
+    if (ByteQueue* queue = connection_->output_queue()) {
       // Plain: frames go straight into the connection's queue.
       const size_t before = queue->size();
       alive = session_->Produce(queue, room);
       connection_->Appended();
-      if (queue->size() == before) break;
+      if (queue->size() == before || !session_->stopped_by_budget()) break;
     } else {
-      scratch_.clear();
       alive = session_->Produce(&scratch_, room);
       if (scratch_.empty()) break;
-      connection_->Send(scratch_);
+      const bool more = session_->stopped_by_budget();
+      // The layer copies (encrypts) what it is given, segment by segment.
+      iovec iov[16];
+      while (!scratch_.empty()) {
+        const int n = scratch_.Peek(iov, 16);
+        size_t taken = 0;
+        for (int i = 0; i < n; ++i) {
+          connection_->Send(std::string_view(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len));
+          taken += iov[i].iov_len;
+        }
+        scratch_.Drop(taken);
+      }
+      if (!more) break;
     }
   }
   connection_->Flush();
@@ -51,7 +62,7 @@ void SessionDriver::CloseSoon() {
   OnWantWrite();
 }
 
-void SessionDriver::OnReceived(std::string_view bytes) {
+void SessionDriver::OnReceived(const Slice& bytes) {
   if (closed_) return;
   if (Status st = session_->Receive(bytes); !st.ok()) {
     // A protocol error or a flood: nghttp2 queued a GOAWAY saying why; it

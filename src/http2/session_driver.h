@@ -39,7 +39,7 @@ class SessionDriver : public Connection::Handler, public Session::Owner {
   const std::string& peer() const { return connection_->peer(); }
 
   // Connection::Handler.
-  void OnReceived(std::string_view bytes) override;
+  void OnReceived(const Slice& bytes) override;
   void OnSendable() override { Produce(); }
   void OnClosed(const Status& why) override;
   // Session::Owner (OnNewStream and OnGoAway stay with the subclass).
@@ -58,7 +58,7 @@ class SessionDriver : public Connection::Handler, public Session::Owner {
   bool produce_scheduled_ = false;
   bool close_soon_ = false;
   bool closed_ = false;
-  std::string scratch_;
+  ByteQueue scratch_;  // TLS: the session's output, before the layer takes it
 };
 
 }  // namespace praefect::http2

@@ -43,7 +43,7 @@ class UpstreamPool::UpstreamConnection final : public SessionDriver {
     }
   }
 
-  void OnReceived(std::string_view bytes) override {
+  void OnReceived(const Slice& bytes) override {
     last_received_ = loop()->now();
     ping_outstanding_ = false;
     SessionDriver::OnReceived(bytes);

@@ -88,18 +88,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   // An empty SETTINGS frame: the client's part of the preface.
   static const std::string kSettings("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
-  std::string out;
+  ByteQueue out;
   bool alive = session->Receive(kPreface + kSettings).ok();
   // The first byte picks the chunk size, so that frames split anywhere.
   const size_t chunk = size > 0 ? 1 + data[0] % 64 : 1;
   for (size_t i = 1; alive && i < size; i += chunk) {
     const size_t n = std::min(chunk, size - i);
-    alive = session->Receive(std::string_view(reinterpret_cast<const char*>(data) + i, n)).ok();
-    out.clear();
+    // In a block, as a Connection reads: DATA is kept by reference.
+    BlockRef block = BlockRef::Take(Block::Adopt(std::string(reinterpret_cast<const char*>(data) + i, n)));
+    alive = session->Receive(Slice(block.get(), block->data(), block->used())).ok();
+    out.Clear();
     session->Produce(&out, 1 << 20);
     w.loop->RunPending();
   }
-  out.clear();
+  out.Clear();
   session->Produce(&out, 1 << 20);
   w.loop->RunPending();
   session.reset();  // the streams' calls hear the connection's end

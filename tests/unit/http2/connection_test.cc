@@ -24,6 +24,7 @@ using praefect::StatusOr;
 using praefect::http2::Connection;
 using praefect::http2::EventLoop;
 using praefect::http2::SecureLayer;
+using praefect::http2::Slice;
 using namespace std::chrono_literals;
 
 namespace {
@@ -57,7 +58,8 @@ struct Peer final : Connection::Handler {
     max_pending = std::max(max_pending, conn->pending_output());
     conn->Flush();
   }
-  void OnReceived(std::string_view bytes) override {
+  void OnReceived(const Slice& slice) override {
+    const std::string_view bytes = slice.view();
     received.append(bytes);
     if (echo) {
       conn->Send(bytes);
