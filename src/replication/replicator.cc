@@ -250,7 +250,22 @@ Status Replicator::Update(const datastore::ReplicationJob& job) {
                              options_.job_timeout,
                              {{"gitaly-servers", EncodeGitalyServers(source->storage, source->address, source->Token())}});
   if (Status s = FromGrpc(st, "ReplicateRepository on " + target->Label()); !s.ok()) return s;
-  return store_->SetGeneration(job.repository_id, target->storage, source_generation);
+  Status recorded = store_->SetGeneration(job.repository_id, target->storage, source_generation);
+  if (recorded.code() == StatusCode::kNotFound) {
+    // The repository was removed while this replica was being made: its
+    // removal's deletions may have run before the replica existed. Remove
+    // it here, or it stays on the node as an orphan. (Repository ids are
+    // never reused, so the replica path is this repository's alone.)
+    log::Info("replicated a repository that was removed meanwhile: removing the new replica",
+              {{"virtual_storage", job.virtual_storage},
+               {"relative_path", job.relative_path},
+               {"replica_path", job.replica_path},
+               {"target", job.target_node_storage}});
+    datastore::ReplicationJob removal = job;
+    removal.change = datastore::ChangeType::kDeleteReplica;
+    return DeleteReplica(removal);
+  }
+  return recorded;
 }
 
 Status Replicator::DeleteReplica(const datastore::ReplicationJob& job) {
