@@ -29,6 +29,11 @@ constexpr std::array kSubcommands{
                "count replication jobs by state, per virtual storage and target storage"},
     Subcommand{"set-replication-factor", RunSetReplicationFactor,
                "assign N storages of a virtual storage to a repository (its replicas)"},
+    Subcommand{"dataloss", RunDataloss, "list repositories that are unavailable or have outdated replicas"},
+    Subcommand{"accept-dataloss", RunAcceptDataloss,
+               "make one replica of a repository authoritative, accepting the loss of what others had"},
+    Subcommand{"list-storages", RunListStorages, "list the nodes of each virtual storage"},
+    Subcommand{"metadata", RunMetadata, "show what praefect records of a repository and its replicas"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

@@ -30,5 +30,9 @@ int RunSqlMigrateStatus(const Invocation& inv);
 int RunSqlMigrateDown(const Invocation& inv);
 int RunSetReplicationFactor(const Invocation& inv);
 int RunReplicationBacklog(const Invocation& inv);
+int RunDataloss(const Invocation& inv);
+int RunAcceptDataloss(const Invocation& inv);
+int RunListStorages(const Invocation& inv);
+int RunMetadata(const Invocation& inv);
 
 }  // namespace praefect::cli

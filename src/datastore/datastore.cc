@@ -4,6 +4,7 @@
 #include <random>
 
 #include "auth/token.h"
+#include "datastore/operator_store.h"
 
 namespace praefect::datastore {
 
@@ -32,6 +33,10 @@ std::vector<std::string> RepositoryMetadata::UpToDate() const {
     if (r.generation == generation) out.push_back(r.storage);
   }
   return out;
+}
+
+bool RepositoryStatus::Unavailable() const {
+  return std::none_of(replicas.begin(), replicas.end(), [](const ReplicaStatus& r) { return r.valid_primary; });
 }
 
 bool RepositoryMetadata::IsAssigned(std::string_view storage) const {

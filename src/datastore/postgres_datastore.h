@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "datastore/datastore.h"
+#include "datastore/operator_store.h"
 #include "datastore/postgres/listener.h"
 #include "datastore/postgres/pool.h"
 
@@ -23,13 +24,13 @@ namespace praefect::datastore {
 // start within milliseconds of a write anywhere in the cluster.
 //
 // Health, elections and assignments: postgres_election.cc,
-// postgres_replication_factor.cc. Every statement that changes a
+// postgres_replication_factor.cc; the OperatorStore: postgres_operator.cc. Every statement that changes a
 // repository's generations, primary or assignments locks its repositories
 // row first, so they serialize per repository.
 //
 // Every call is bounded by `call_timeout`; a database that cannot be reached
 // is UNAVAILABLE at once (the pool's backoff), never a hang. Thread-safe.
-class PostgresDatastore final : public Datastore {
+class PostgresDatastore final : public Datastore, public OperatorStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -58,6 +59,18 @@ class PostgresDatastore final : public Datastore {
   StatusOr<std::vector<std::string>> SetReplicationFactor(std::string_view virtual_storage,
                                                           std::string_view relative_path, int factor,
                                                           const std::vector<std::string>& configured) override;
+
+  // OperatorStore
+  StatusOr<std::vector<RepositoryStatus>> ListDataloss(std::string_view virtual_storage,
+                                                       bool include_partially_unavailable,
+                                                       const ConfiguredStorages& configured,
+                                                       std::chrono::milliseconds window) override;
+  StatusOr<std::optional<RepositoryStatus>> GetRepositoryStatus(const RepositoryKey& key,
+                                                                const ConfiguredStorages& configured,
+                                                                std::chrono::milliseconds window) override;
+  Status SetAuthoritativeStorage(std::string_view virtual_storage, std::string_view relative_path,
+                                 std::string_view storage) override;
+  StatusOr<int64_t> MarkUnverified(const UnverifiedSelector& selector) override;
 
  private:
   postgres::Deadline Deadline() const { return postgres::Clock::now() + call_timeout_; }

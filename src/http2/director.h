@@ -59,12 +59,14 @@ struct Route {
   std::shared_ptr<const Upstream> upstream;
 
   // Set: the call is answered here, with no upstream: the client gets these
-  // bytes as its one response message and then OK. `upstream`,
+  // bytes as its response message, then each of `more_local_responses` (a
+  // server stream's further messages), then OK. `upstream`,
   // `first_message`, the metadata edits and `commit` are ignored;
   // `finalizer` is called with OK. With `keep_open`, the call then stays
   // open, without trailers, until the client ends it or the server stops
   // (a health Watch).
   std::optional<std::string> local_response;
+  std::vector<std::string> more_local_responses;
   bool keep_open = false;
 
   // Bytes to send upstream as the first request message instead of what the

@@ -287,7 +287,11 @@ void ProxyCall::OnDirected(StatusOr<Route> route) {
     response_headers_sent_ = true;
     down_->SendData(rpc::Prefix(route_.local_response->size()));
     down_->SendData(*route_.local_response);
-    messages_sent_ = 1;
+    for (const std::string& more : route_.more_local_responses) {
+      down_->SendData(rpc::Prefix(more.size()));
+      down_->SendData(more);
+    }
+    messages_sent_ = 1 + route_.more_local_responses.size();
     Finalize(Status::Ok());
     if (route_.keep_open) {
       phase_ = Phase::kCommitting;  // nothing more is read; the client or the server ends it

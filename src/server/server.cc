@@ -133,9 +133,13 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // (declared before the invalidator, which points at it).
   std::unique_ptr<datastore::RepositoryCache> cache;
   std::unique_ptr<datastore::PostgresCacheInvalidator> invalidator;
+  // The operators' calls (PraefectInfoService) need the database.
+  datastore::OperatorStore* operator_store = nullptr;
   if (!config.database.host.empty() || !config.database.dbname.empty()) {
-    store_owner = std::make_unique<datastore::PostgresDatastore>(datastore::postgres::NewPool(config.database),
-                                                                 datastore::postgres::NewListener(config.database));
+    auto postgres_store = std::make_unique<datastore::PostgresDatastore>(
+        datastore::postgres::NewPool(config.database), datastore::postgres::NewListener(config.database));
+    operator_store = postgres_store.get();
+    store_owner = std::move(postgres_store);
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
     const config::Database& db = config.database;
@@ -191,10 +195,12 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   coordinator_options.repository_router = &repository_router;
   coordinator_options.cache = cache.get();
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
-  // RepositoryExists, ServerInfo and the health service are answered by
+  // RepositoryExists, ServerInfo, PraefectInfoService and the health service are answered by
   // praefect itself, on the data plane, admitted like every other call.
   services::LocalDirectorOptions local_options;
   local_options.executor = coordinator_options.executor;
+  local_options.operator_store = operator_store;
+  local_options.health_window = health_options.window;
   services::LocalDirector director(&coordinator, nodes->get(), &store, local_options);
   std::unique_ptr<http2::CallObserver> call_metrics = metrics.NewCallObserver();
   // Every finished call: counted, then its access log line.

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "services/praefect_info.h"
 #include "services/repository_exists.h"
 #include "services/server_info.h"
 #include "wire/rewriter.h"
@@ -17,7 +18,9 @@ constexpr std::string_view kServerInfo = "/gitaly.ServerService/ServerInfo";
 constexpr std::string_view kHealthCheck = "/grpc.health.v1.Health/Check";
 constexpr std::string_view kHealthWatch = "/grpc.health.v1.Health/Watch";
 
-bool AnsweredHere(std::string_view method) { return method == kRepositoryExists || method == kServerInfo; }
+bool AnsweredHere(std::string_view method) {
+  return method == kRepositoryExists || method == kServerInfo || IsPraefectInfoMethod(method);
+}
 bool IsHealth(std::string_view method) { return method == kHealthCheck || method == kHealthWatch; }
 
 // grpc.health.v1.HealthCheckResponse { status = 1 }: SERVING is 1,
@@ -58,6 +61,16 @@ void LocalDirector::Direct(const http2::CallInfo& call, Done done) {
   if (!AnsweredHere(call.method)) return coordinator_->Direct(call, std::move(done));
   // The views in `call` stay valid until `done` runs (proxy/director.h).
   options_.executor([this, call, done = std::move(done)] {
+    if (IsPraefectInfoMethod(call.method)) {
+      PraefectInfoDeps deps{nodes_, store_, options_.operator_store, options_.health_window, options_.node_timeout};
+      auto responses = AnswerPraefectInfo(deps, call.method, call.first_message.value_or(""));
+      if (!responses.ok()) return done(responses.status());
+      http2::Route route;
+      route.local_response = std::move(responses->front());
+      route.more_local_responses.assign(std::make_move_iterator(responses->begin() + 1),
+                                        std::make_move_iterator(responses->end()));
+      return done(std::move(route));
+    }
     StatusOr<std::string> response = call.method == kServerInfo
                                          ? AnswerServerInfo(*nodes_, options_.node_timeout)
                                          : AnswerRepositoryExists(*nodes_, *store_, call.first_message.value_or(""));

@@ -6,13 +6,15 @@
 
 #include "coordinator/coordinator.h"
 #include "datastore/datastore.h"
+#include "datastore/operator_store.h"
 #include "nodes/node_set.h"
 #include "http2/director.h"
 
 // The Director the data plane talks to: the calls praefect answers itself
 // are answered here, as local responses on the same listeners —
 // grpc.health.v1.Health (no token needed, as on Gitaly), RepositoryExists
-// from the datastore, ServerInfo aggregated per virtual storage — and every
+// from the datastore, ServerInfo aggregated per virtual storage,
+// gitaly.PraefectInfoService (services/praefect_info.h) — and every
 // other call goes to the Coordinator. All are admitted from their headers
 // before anything of the request is read, with the same token check.
 namespace praefect::services {
@@ -23,6 +25,10 @@ struct LocalDirectorOptions {
   std::function<void(std::function<void()>)> executor;
   // How long ServerInfo waits for each node.
   std::chrono::milliseconds node_timeout{5000};
+  // PraefectInfoService: the operators' view of the metadata (null without
+  // a database; must outlive the director) and the health quorum window.
+  datastore::OperatorStore* operator_store = nullptr;
+  std::chrono::milliseconds health_window{10000};
 };
 
 // Thread-safe. The pointees must outlive it.

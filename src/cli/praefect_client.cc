@@ -1,0 +1,87 @@
+#include "cli/praefect_client.h"
+
+#include <ostream>
+
+#include "auth/token.h"
+#include "cli/go_command.h"
+#include "cli/load_config.h"
+
+namespace praefect::cli {
+namespace {
+
+std::string_view GoCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "Canceled";
+    case grpc::StatusCode::UNKNOWN: return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND: return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS: return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED: return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED: return "Unimplemented";
+    case grpc::StatusCode::INTERNAL: return "Internal";
+    case grpc::StatusCode::UNAVAILABLE: return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS: return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace
+
+std::optional<config::Config> LoadOperatorConfig(const Invocation& inv, std::string_view name) {
+  if (!inv.config_path) {
+    PlainError(inv, "error reading config file: open : no such file or directory");
+    inv.err << "praefect " << name << ": give the configuration before the subcommand: praefect -config FILE " << name
+            << " ...\n";
+    return std::nullopt;
+  }
+  config::LoadResult result = LoadConfigFile(*inv.config_path);
+  if (!result.ok()) {
+    for (const config::Problem& p : result.problems) inv.err << config::FormatProblemForHumans(p) << "\n";
+    PlainError(inv, "error reading config file: " + *inv.config_path +
+                        " is invalid (see above); praefect configuration validate lists every problem");
+    return std::nullopt;
+  }
+  return std::move(result.config);
+}
+
+StatusOr<PraefectAddress> PraefectAddressOf(const config::Config& config) {
+  if (!config.socket_path.empty()) return PraefectAddress{"unix:" + config.socket_path, false, config.socket_path};
+  if (!config.listen_addr.empty()) return PraefectAddress{config.listen_addr, false, config.listen_addr};
+  if (!config.tls_listen_addr.empty()) return PraefectAddress{config.tls_listen_addr, true, config.tls_listen_addr};
+  return FailedPrecondition("no Praefect address configured");
+}
+
+StatusOr<std::shared_ptr<grpc::Channel>> DialPraefect(const config::Config& config,
+                                                      std::chrono::milliseconds timeout) {
+  auto address = PraefectAddressOf(config);
+  if (!address.ok()) return address.status();
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      address->tls ? grpc::SslCredentials(grpc::SslCredentialsOptions()) : grpc::InsecureChannelCredentials();
+  auto channel = grpc::CreateChannel(address->target, creds);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + timeout))
+    return Unavailable("no connection to praefect at " + address->target + " within " +
+                       std::to_string(timeout.count() / 1000) +
+                       " s: is praefect running, and listening there (socket_path, listen_addr, tls_listen_addr of "
+                       "this configuration)?");
+  return channel;
+}
+
+void PrepareContext(const config::Config& config, grpc::ClientContext* ctx, std::chrono::milliseconds timeout) {
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!config.auth.token.empty())
+    ctx->AddMetadata(std::string(auth::kAuthorizationMetadataKey),
+                     auth::BearerV2(config.auth.token, std::chrono::system_clock::now()));
+}
+
+std::string GoRpcError(const grpc::Status& status) {
+  return "rpc error: code = " + std::string(GoCodeName(status.error_code())) + " desc = " + status.error_message();
+}
+
+}  // namespace praefect::cli
