@@ -206,16 +206,26 @@ WITH r AS MATERIALIZED (
   FROM ok, replicas p
   WHERE s.repository_id = ok.repository_id AND s.storage = p.storage AND p.generation = ok.latest
     AND p.storage = ANY($2::text[])
+), ready AS MATERIALIZED (
+  -- A ready job for an outdated replica already covers this write (it reads
+  -- the generations when it runs), but only if it is still ready when this
+  -- commits: locking it keeps a replication worker from taking it until
+  -- then (Dequeue skips locked jobs), and a job a worker took meanwhile is
+  -- no longer ready when the lock is granted (READ COMMITTED re-checks the
+  -- row), so a new job is queued. Without the lock, a job taken between
+  -- this statement's start and its commit recorded the old generation and
+  -- the write's job was never queued: the replica stayed a generation
+  -- behind with nothing pending.
+  SELECT q.lock_id FROM replication_queue q, ok AS r
+  WHERE q.state = 'ready' AND q.job->>'change' = 'update' AND q.job->>'source_node_storage' = $4::text
+    AND q.lock_id IN (SELECT )" + std::string(sql::kLockId) + R"( FROM unnest($3::text[]) AS t)
+  FOR UPDATE OF q
 ), jobs AS (
   INSERT INTO replication_queue (lock_id, job, meta)
   SELECT )" + std::string(sql::kLockId) +
                           ", " + UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
   FROM ok AS r, unnest($3::text[]) AS t
-  WHERE NOT EXISTS (
-    SELECT 1 FROM replication_queue q
-    WHERE q.state = 'ready' AND q.lock_id = )" +
-                          std::string(sql::kLockId) + R"(
-      AND q.job->>'change' = 'update' AND q.job->>'source_node_storage' = $4::text)
+  WHERE NOT EXISTS (SELECT 1 FROM ready WHERE ready.lock_id = )" + std::string(sql::kLockId) + R"()
 )
 SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM ok))";
   auto rows = pool_->Exec(sql,
