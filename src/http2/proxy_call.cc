@@ -22,7 +22,7 @@ void Post(EventLoop* loop, std::function<void()> fn) {
 class ProxyCall::DownListener final : public Stream::Listener {
  public:
   explicit DownListener(ProxyCall* call) : call_(call) {}
-  void OnHeaders(const HeaderList& headers, bool end_stream) override { call_->OnRequestHeaders(headers, end_stream); }
+  void OnHeaders(HeaderList& headers, bool end_stream) override { call_->OnRequestHeaders(headers, end_stream); }
   void OnData(const Slice& bytes) override {
     call_->OnRequestData(bytes);
     call_->UpdateHeld();
@@ -42,7 +42,7 @@ class ProxyCall::DownListener final : public Stream::Listener {
 class ProxyCall::UpListener final : public Stream::Listener {
  public:
   explicit UpListener(ProxyCall* call) : call_(call) {}
-  void OnHeaders(const HeaderList& headers, bool end_stream) override {
+  void OnHeaders(HeaderList& headers, bool end_stream) override {
     call_->OnResponseHeaders(headers, end_stream);
   }
   void OnData(const Slice& bytes) override {
@@ -135,9 +135,13 @@ void ProxyCall::Unref() {
 
 // ---- The request -------------------------------------------------------------
 
-void ProxyCall::OnRequestHeaders(const HeaderList& headers, bool end_stream) {
-  const std::string* path = FindHeader(headers, ":path");
-  method_ = path == nullptr ? "" : *path;
+void ProxyCall::OnRequestHeaders(HeaderList& headers, bool end_stream) {
+  for (HeaderField& f : headers) {
+    if (f.name == ":path") {
+      method_ = std::move(f.value);
+      break;
+    }
+  }
   if (options_->observer != nullptr) options_->observer->OnStarted(method_);
   if (down_->headers_too_large())
     return Fail(ResourceExhausted("the request's metadata is larger than the limit of the connection's "
@@ -150,11 +154,12 @@ void ProxyCall::OnRequestHeaders(const HeaderList& headers, bool end_stream) {
                        "not a gRPC request (expected POST with content-type application/grpc): praefect serves the "
                        "Gitaly gRPC protocol only"));
   content_type_ = *content_type;
+  // The metadata is taken, not copied.
   metadata_.reserve(headers.size());
-  for (const HeaderField& f : headers) {
-    if (!f.name.empty() && f.name[0] != ':') metadata_.push_back(f);
+  for (HeaderField& f : headers) {
+    if (!f.name.empty() && f.name[0] != ':') metadata_.push_back(std::move(f));
   }
-  if (const std::string* timeout = FindHeader(headers, "grpc-timeout")) {
+  if (const std::string* timeout = FindHeader(metadata_, "grpc-timeout")) {
     auto t = rpc::ParseTimeout(*timeout);
     if (!t) return Fail(InvalidArgument("malformed grpc-timeout \"" + *timeout + "\""));
     deadline_ = loop_->now() + std::chrono::duration_cast<EventLoop::Clock::duration>(*t);
@@ -384,7 +389,7 @@ void ProxyCall::OnUpstreamOpened(StatusOr<Stream*> stream) {
   MoveRequestBytes();
 }
 
-void ProxyCall::OnResponseHeaders(const HeaderList& headers, bool end_stream) {
+void ProxyCall::OnResponseHeaders(HeaderList& headers, bool end_stream) {
   std::optional<int> http_status;
   if (const std::string* s = FindHeader(headers, ":status")) http_status = std::atoi(s->c_str());
   if (end_stream) {
@@ -395,10 +400,16 @@ void ProxyCall::OnResponseHeaders(const HeaderList& headers, bool end_stream) {
   HeaderList out;
   out.reserve(headers.size() + 1);
   out.push_back({":status", "200"});
-  const std::string* content_type = FindHeader(headers, "content-type");
-  out.push_back({"content-type", content_type != nullptr ? *content_type : "application/grpc"});
-  for (const HeaderField& f : headers) {
-    if (!IsTransportHeader(f.name)) out.push_back(f);
+  std::string content_type = "application/grpc";
+  for (HeaderField& f : headers) {
+    if (f.name == "content-type") {
+      content_type = std::move(f.value);
+      break;
+    }
+  }
+  out.push_back({"content-type", std::move(content_type)});
+  for (HeaderField& f : headers) {
+    if (!IsTransportHeader(f.name)) out.push_back(std::move(f));
   }
   down_->SubmitResponse(out, false);
   response_headers_sent_ = true;

@@ -98,13 +98,13 @@ class ProxyCall final {
   enum class Phase { kHeaders, kFirstMessage, kDirecting, kOpening, kForwarding, kCommitting, kDone };
 
   // Downstream (client) events.
-  void OnRequestHeaders(const HeaderList& headers, bool end_stream);
+  void OnRequestHeaders(HeaderList& headers, bool end_stream);
   void OnRequestData(const Slice& slice);
   void OnRequestEnd();
   void OnDownstreamDrained();
   void OnDownstreamClosed(uint32_t error_code);
   // Upstream (node) events.
-  void OnResponseHeaders(const HeaderList& headers, bool end_stream);
+  void OnResponseHeaders(HeaderList& headers, bool end_stream);
   void OnResponseData(const Slice& slice);
   void OnResponseTrailers(const HeaderList& trailers);
   void OnUpstreamDrained();

@@ -51,7 +51,8 @@ class Stream {
     // The first HEADERS of the peer: request headers (server side) or
     // response headers (client side). `end_stream`: nothing follows (a
     // request without body, a trailers-only response).
-    virtual void OnHeaders(const HeaderList& headers, bool end_stream) = 0;
+    // The list is the listener's to take from (moving its strings out).
+    virtual void OnHeaders(HeaderList& headers, bool end_stream) = 0;
     // DATA from the peer. The bytes count against the stream's window until
     // the layer above calls Consume for them. They live until the callback
     // returns, unless kept by a reference to their block (SendData of the

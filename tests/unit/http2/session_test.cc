@@ -23,7 +23,7 @@ struct Recorder final : Stream::Listener {
   int drained = 0;
   std::function<void()> on_headers;
 
-  void OnHeaders(const HeaderList& h, bool end) override {
+  void OnHeaders(HeaderList& h, bool end) override {
     headers = h;
     headers_end = end;
     if (on_headers) on_headers();
