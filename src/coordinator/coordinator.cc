@@ -21,12 +21,13 @@ using protoregistry::Scope;
 std::string NewCorrelationId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char* kHex = "0123456789abcdef";
-  std::string id = "praefect-";
+  char id[9 + 32] = {'p', 'r', 'a', 'e', 'f', 'e', 'c', 't', '-'};
+  char* at = id + 9;
   for (int i = 0; i < 2; ++i) {
     uint64_t v = rng();
-    for (int j = 0; j < 16; ++j, v >>= 4) id.push_back(kHex[v & 15]);
+    for (int j = 0; j < 16; ++j, v >>= 4) *at++ = kHex[v & 15];
   }
-  return id;
+  return std::string(id, sizeof id);  // one allocation
 }
 
 std::string Quoted(std::string_view s) { return QuoteForMessage(s); }

@@ -153,11 +153,16 @@ void ProxyCall::OnRequestHeaders(HeaderList& headers, bool end_stream) {
     return Fail(Status(StatusCode::kUnimplemented,
                        "not a gRPC request (expected POST with content-type application/grpc): praefect serves the "
                        "Gitaly gRPC protocol only"));
-  content_type_ = *content_type;
-  // The metadata is taken, not copied.
+  // The metadata is taken, not copied. content-type, a transport header,
+  // is kept apart (each hop sets its own).
   metadata_.reserve(headers.size());
   for (HeaderField& f : headers) {
-    if (!f.name.empty() && f.name[0] != ':') metadata_.push_back(std::move(f));
+    if (f.name.empty() || f.name[0] == ':') continue;
+    if (f.name == "content-type") {
+      content_type_ = std::move(f.value);
+    } else {
+      metadata_.push_back(std::move(f));
+    }
   }
   if (const std::string* timeout = FindHeader(metadata_, "grpc-timeout")) {
     auto t = rpc::ParseTimeout(*timeout);
