@@ -326,8 +326,9 @@ void ProxyCall::OpenUpstream() {
   }
   phase_ = Phase::kOpening;
   const http2::Upstream& upstream = *route_.upstream;
-  // Built in place: an initializer list would copy every string twice.
-  HeaderList headers;
+  // By reference to the strings this call holds: nghttp2 copies them when
+  // the stream opens (and the pool when the open has to wait).
+  HeaderRefs headers;
   headers.reserve(7 + metadata_.size() + route_.set_metadata.size());
   headers.push_back({":method", "POST"});
   headers.push_back({":scheme", upstream.tls() ? "https" : "http"});
@@ -335,9 +336,11 @@ void ProxyCall::OpenUpstream() {
   headers.push_back({":authority", upstream.authority});
   headers.push_back({"content-type", content_type_});
   headers.push_back({"te", "trailers"});
+  std::string timeout;
   if (deadline_) {
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - EventLoop::Clock::now());
-    headers.push_back({"grpc-timeout", rpc::FormatTimeout(left)});
+    timeout = rpc::FormatTimeout(left);
+    headers.push_back({"grpc-timeout", timeout});
   }
   auto edited = [&](const std::string& name) {
     for (const auto& d : route_.drop_metadata)
@@ -347,13 +350,21 @@ void ProxyCall::OpenUpstream() {
     return false;
   };
   for (const HeaderField& f : metadata_) {
-    if (!IsTransportHeader(f.name) && !edited(f.name)) headers.push_back(f);
+    if (!IsTransportHeader(f.name) && !edited(f.name)) headers.push_back({f.name, f.value});
   }
-  for (const auto& [k, v] : route_.set_metadata)
-    headers.push_back({k, k.ends_with("-bin") ? Base64Encode(v) : v});
+  std::vector<std::string> encoded;  // -bin values, base64 on the wire
+  encoded.reserve(route_.set_metadata.size());  // no reallocation: the views stay valid
+  for (const auto& [k, v] : route_.set_metadata) {
+    if (k.ends_with("-bin")) {
+      encoded.push_back(Base64Encode(v));
+      headers.push_back({k, encoded.back()});
+    } else {
+      headers.push_back({k, v});
+    }
+  }
   Ref();  // released when the pool answers (or the open is cancelled)
   opening_ = true;
-  const uint64_t ticket = pool_->Open(route_.upstream, std::move(headers), false, up_listener_.get(),
+  const uint64_t ticket = pool_->Open(route_.upstream, headers, false, up_listener_.get(),
                                       [this](StatusOr<Stream*> stream) {
                                         opening_ = false;
                                         open_ticket_ = 0;

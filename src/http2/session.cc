@@ -9,6 +9,13 @@
 
 namespace praefect::http2 {
 
+HeaderRefs RefsTo(const HeaderList& headers) {
+  HeaderRefs refs;
+  refs.reserve(headers.size());
+  for (const HeaderField& f : headers) refs.push_back({f.name, f.value});
+  return refs;
+}
+
 const std::string* FindHeader(const HeaderList& headers, std::string_view name) {
   for (const HeaderField& f : headers) {
     if (f.name == name) return &f.value;
@@ -28,6 +35,18 @@ std::vector<nghttp2_nv>& ToNv(const HeaderList& headers) {
     nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
                             reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(),
                             f.value.size(), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE});
+  }
+  return nv;
+}
+
+std::vector<nghttp2_nv>& ToNv(const HeaderRefs& headers) {
+  thread_local std::vector<nghttp2_nv> nv;
+  nv.clear();
+  nv.reserve(headers.size());
+  for (const HeaderRef& f : headers) {
+    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
+                            reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(),
+                            f.value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   return nv;
 }
@@ -575,7 +594,7 @@ StatusOr<std::unique_ptr<ClientSession>> ClientSession::Create(Owner* owner, con
   return s;
 }
 
-Stream* ClientSession::OpenStream(const HeaderList& headers, bool end_stream, Stream::Listener* listener,
+Stream* ClientSession::OpenStream(const HeaderRefs& headers, bool end_stream, Stream::Listener* listener,
                                   Status* why) {
   if (goaway_received_) {
     *why = Unavailable("the node is closing this connection (it sent GOAWAY)");

@@ -25,6 +25,15 @@ struct HeaderField {
 };
 using HeaderList = std::vector<HeaderField>;
 
+// A header field by reference: its strings live elsewhere, at least until
+// the call it is given to returns.
+struct HeaderRef {
+  std::string_view name;
+  std::string_view value;
+};
+using HeaderRefs = std::vector<HeaderRef>;
+HeaderRefs RefsTo(const HeaderList& headers);
+
 // The value of `name` in `headers`, or nullptr (the first one).
 const std::string* FindHeader(const HeaderList& headers, std::string_view name);
 
@@ -243,7 +252,11 @@ class ClientSession final : public Session {
   // Opens a stream with request `headers`; `end_stream`: no body at all.
   // nullptr when the session cannot open one now (GOAWAY received, out of
   // stream ids), with `why`.
-  Stream* OpenStream(const HeaderList& headers, bool end_stream, Stream::Listener* listener, Status* why);
+  // The header strings are copied by nghttp2 before this returns.
+  Stream* OpenStream(const HeaderRefs& headers, bool end_stream, Stream::Listener* listener, Status* why);
+  Stream* OpenStream(const HeaderList& headers, bool end_stream, Stream::Listener* listener, Status* why) {
+    return OpenStream(RefsTo(headers), end_stream, listener, why);
+  }
 
  private:
   using Session::Session;

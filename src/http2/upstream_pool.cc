@@ -32,7 +32,7 @@ class UpstreamPool::UpstreamConnection final : public SessionDriver {
     return !closed() && !draining_ && !client_->goaway_received() &&
            client_->open_streams() < std::min<uint32_t>(client_->remote_max_concurrent_streams(), 1000);
   }
-  Stream* Open(const HeaderList& headers, bool end_stream, Stream::Listener* listener, Status* why) {
+  Stream* Open(const HeaderRefs& headers, bool end_stream, Stream::Listener* listener, Status* why) {
     return client_->OpenStream(headers, end_stream, listener, why);
   }
   void Drain() {
@@ -110,7 +110,7 @@ UpstreamPool::Entry& UpstreamPool::EntryFor(const std::shared_ptr<const Upstream
   return e;
 }
 
-uint64_t UpstreamPool::Open(const std::shared_ptr<const Upstream>& upstream, HeaderList headers, bool end_stream,
+uint64_t UpstreamPool::Open(const std::shared_ptr<const Upstream>& upstream, const HeaderRefs& headers, bool end_stream,
                             Stream::Listener* listener, Opened done) {
   const uint64_t ticket = next_ticket_++;
   if (shutting_down_) {
@@ -131,7 +131,10 @@ uint64_t UpstreamPool::Open(const std::shared_ptr<const Upstream>& upstream, Hea
     done(e.last_failure);
     return ticket;
   }
-  e.pending.push_back(Pending{ticket, std::move(headers), end_stream, listener, std::move(done)});
+  HeaderList owned;
+  owned.reserve(headers.size());
+  for (const HeaderRef& f : headers) owned.push_back({std::string(f.name), std::string(f.value)});
+  e.pending.push_back(Pending{ticket, std::move(owned), end_stream, listener, std::move(done)});
   if (!e.connecting) Connect(e);
   return ticket;
 }
@@ -218,7 +221,7 @@ void UpstreamPool::ServePending(Entry& e) {
     Pending p = std::move(e.pending.front());
     e.pending.pop_front();
     Status why;
-    Stream* st = chosen->Open(p.headers, p.end_stream, p.listener, &why);
+    Stream* st = chosen->Open(RefsTo(p.headers), p.end_stream, p.listener, &why);
     if (st != nullptr) {
       p.done(st);
     } else {

@@ -55,7 +55,8 @@ class UpstreamPool {
   // Opens a stream to `upstream` with `headers`, now if a connection can
   // take it, else once one is up. `done` is called exactly once, on the
   // loop (possibly inline), unless Cancel(ticket) came first.
-  uint64_t Open(const std::shared_ptr<const Upstream>& upstream, HeaderList headers, bool end_stream,
+  // The header strings are copied when the open has to wait.
+  uint64_t Open(const std::shared_ptr<const Upstream>& upstream, const HeaderRefs& headers, bool end_stream,
                 Stream::Listener* listener, Opened done);
   void Cancel(uint64_t ticket);
 
