@@ -20,13 +20,19 @@
 namespace praefect::http2 {
 
 struct UpstreamPoolOptions {
-  // Toward the nodes, frames up to 1 MiB: a node that sends them (gRPC C
-  // core does) costs praefect a fraction per byte of 16 KiB frames. What a
-  // node may send unread stays bounded by the stream windows.
+  // Toward the nodes: frames up to 1 MiB (a node that sends them, as gRPC
+  // C core does, costs praefect a fraction per byte of 16 KiB frames), and
+  // 256 KiB stream windows (fewer WINDOW_UPDATE round trips per MiB). The
+  // connection window is not a limit of its own: one connection to a node
+  // carries every client's calls, so streams whose clients stop reading
+  // must not exhaust it for the others (200 of them would, at 256 KiB each,
+  // with 16 MiB). What a node may send unread is bounded per stream, by
+  // the stream window.
   SessionOptions session = [] {
     SessionOptions o;
     o.max_frame_size = 1024 * 1024;
     o.initial_stream_window = 256 * 1024;
+    o.connection_window = INT32_MAX;
     return o;
   }();
   std::chrono::milliseconds connect_timeout{5000};

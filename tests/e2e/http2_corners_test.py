@@ -706,6 +706,48 @@ class Http2CornersTest(unittest.TestCase):
         if not SANITIZED:
             self.assertLess(stalled - before, 64 * 1024, "praefect's RSS grew by %d KiB" % (stalled - before))
 
+    def test_streams_that_stop_reading_do_not_stall_other_calls(self):
+        """200 streams whose clients stop reading, over 20 connections: each
+        holds what its windows let the node send ahead, and the connection
+        to the node they share (one per event loop) still carries other
+        calls: its window is not theirs to exhaust."""
+        clients, calls = [], []
+        try:
+            for _ in range(20):
+                c = H2Client(self.port, rcvbuf=65536)
+                c.auto_ack = False  # never grants more window
+                clients.append(c)
+                for _ in range(10):
+                    call = new_id()
+                    calls.append(call)
+                    c.start(SERVER, request(), md=[("x-test-id", call), ("x-test-respond", "64:%d" % MiB)])
+            # Until the node's sending has stalled on every stream.
+            deadline = time.monotonic() + 60
+            last, since = None, time.monotonic()
+            while True:
+                for c in clients:
+                    while c.pump(0):
+                        pass
+                sent = [((self.gonode.record(call) or {}).get("sent_bytes", -1)) for call in calls]
+                if sent != last:
+                    last, since = sent, time.monotonic()
+                elif time.monotonic() - since > 1.0 and min(sent) > 0:
+                    break
+                self.assertLess(time.monotonic(), deadline, "the node's sending did not stall: %r" % sent)
+                time.sleep(0.1)
+            held = sum(last)
+            self.assertLess(max(last), 64 * MiB, "flow control reached the node on every stream")
+            started = time.monotonic()
+            for _ in range(4):  # new connections: both event loops
+                self.assertHealthy()
+            self.figure("200 streams that stop reading: the node sent %.1f MiB ahead in all; calls beside them "
+                        "took %.2f s for 4" % (held / MiB, time.monotonic() - started))
+        finally:
+            for c in clients:
+                c.close()
+        for call in calls:
+            self.assertCancelledAtNode(call)
+
     # ---- GOAWAY ------------------------------------------------------------------------
 
     def test_goaway_from_the_client(self):
