@@ -34,6 +34,8 @@ constexpr std::array kSubcommands{
                "make one replica of a repository authoritative, accepting the loss of what others had"},
     Subcommand{"list-storages", RunListStorages, "list the nodes of each virtual storage"},
     Subcommand{"metadata", RunMetadata, "show what praefect records of a repository and its replicas"},
+    Subcommand{"remove-repository", RunRemoveRepository,
+               "remove a repository from the database and every node (a dry run without -apply)"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

@@ -34,5 +34,6 @@ int RunDataloss(const Invocation& inv);
 int RunAcceptDataloss(const Invocation& inv);
 int RunListStorages(const Invocation& inv);
 int RunMetadata(const Invocation& inv);
+int RunRemoveRepository(const Invocation& inv);
 
 }  // namespace praefect::cli

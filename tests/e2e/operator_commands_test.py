@@ -14,7 +14,11 @@ pushes through git-remote-gitaly.
      converges to it;
   3. a grpcio client generated at test time from proto/praefect/praefect.proto
      calls every PraefectInfoService method through praefect; a wrong token
-     is refused.
+     is refused;
+  4. remove-repository: a dry run changes nothing, -apply -db-only leaves
+     the disk alone, -apply with a node down removes the live replicas at
+     once and the dead node's when it is back; unreachable praefect or
+     database: the error, nothing changed.
 
 usage: operator_commands_test.py BIN_DIR GITALY_PROTO_DIR PRAEFECT_PROTO_DIR WORK_DIR
 """
@@ -449,6 +453,89 @@ class OperatorCommandsTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as caught:
                 call(request, timeout=30)
             self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+
+    # --- 4. remove-repository ----------------------------------------------
+
+    def replica_dirs(self, replica):
+        return [n.name for n in self.nodes if os.path.isdir(os.path.join(n.storage, replica))]
+
+    def test_4_remove_repository(self):
+        dry = "Re-run the command with -apply to remove repositories from the database and disk or -apply and " \
+              "-db-only to remove from database only.\n"
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/none.git")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, "repository is not being tracked in Praefect")
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default")
+        self.assertEqual(code, 1)
+        self.assertTrue(out.startswith("NAME:\n   praefect remove-repository - "), out)
+        self.assert_logged(err, 'Required flag "relative-path" not set')
+
+        for rel in ("rm/a.git", "rm/b.git"):
+            self.new_repo(rel)
+            self.wait_replicated(rel)
+        a_replica, b_replica = self.repo("rm/a.git")[1], self.repo("rm/b.git")[1]
+        everywhere = ["gitaly-1", "gitaly-2", "gitaly-3"]
+        self.assertEqual(self.replica_dirs(a_replica), everywhere)
+
+        # A dry run, with or without -db-only, changes nothing.
+        for extra in ([], ["-db-only"]):
+            self.assertEqual(self.cmd("remove-repository", "-virtual-storage", "default", "-repository", "rm/a.git",
+                                      *extra), (0, "Repository found in the database.\n" + dry, ""))
+        self.assertEqual(self.replica_dirs(a_replica), everywhere)
+        self.assertEqual(self.generations("rm/a.git"), {s: 1 for s in everywhere})
+
+        # -apply with no praefect to ask: an error that says so, nothing removed.
+        with open(self.config) as f:
+            text = f.read()
+        down = os.path.join(self.root, "rm-no-praefect.toml")
+        with open(down, "w") as f:
+            f.write(text.replace("127.0.0.1:%d" % self.port, "127.0.0.1:%d" % free_port(), 1))
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git",
+                                  "-apply", config=down)
+        self.assertEqual((code, out), (1, "Repository found in the database.\nAttempting to remove rm/a.git from "
+                                          "the database, and delete it from all gitaly nodes...\n"))
+        self.assertRegex(err, "^" + TS + "repository removal failed: no connection to praefect at 127.0.0.1:")
+        self.assertEqual(self.generations("rm/a.git"), {s: 1 for s in everywhere})
+        # An unreachable database: the error names it, nothing else is tried.
+        nodb = os.path.join(self.root, "rm-no-db.toml")
+        with open(nodb, "w") as f:
+            f.write(text.replace('host = "%s"' % self.pg.dir, 'host = "%s/nowhere"' % self.root, 1))
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git",
+                                  "-apply", config=nodb)
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, "^" + TS + "connect to database: ")
+
+        # -apply -db-only: the record goes, the replicas stay on disk.
+        self.assertEqual(self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/b.git",
+                                  "-apply", "-db-only"),
+                         (0, "Repository found in the database.\nAttempting to remove rm/b.git from the database...\n"
+                             "Repository removal from database completed.\n", ""))
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path = 'rm/b.git'"), [("0",)])
+        self.assertEqual(self.replica_dirs(b_replica), everywhere)
+
+        # -apply with gitaly-3 down: removed from the database and the live
+        # nodes; gitaly-3's replica waits in a delete_replica job and goes
+        # when the node is back.
+        self.node("gitaly-3").kill()
+        self.wait_health("gitaly-3", False)
+        self.assertEqual(self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git",
+                                  "-apply"),
+                         (0, "Repository found in the database.\nAttempting to remove rm/a.git from the database, "
+                             "and delete it from all gitaly nodes...\nRepository removal completed.\n"
+                             "Removing replication events...\nReplication event removal completed.\n", ""))
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path = 'rm/a.git'"), [("0",)])
+        self.wait_until(lambda: self.replica_dirs(a_replica) == ["gitaly-3"], 30,
+                        lambda: "rm/a.git left on %r" % self.replica_dirs(a_replica))
+        self.assertEqual(self.sql("SELECT job->>'change', job->>'target_node_storage' FROM replication_queue "
+                                  "WHERE job->>'relative_path' = 'rm/a.git' AND state = 'ready'"),
+                         [("delete_replica", "gitaly-3")])
+        self.node("gitaly-3").start()
+        self.wait_health("gitaly-3", True)
+        self.wait_until(lambda: self.replica_dirs(a_replica) == [], 60,
+                        lambda: "rm/a.git left on %r" % self.replica_dirs(a_replica))
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, "repository is not being tracked in Praefect")
 
 
 if __name__ == "__main__":
