@@ -36,6 +36,10 @@ constexpr std::array kSubcommands{
     Subcommand{"metadata", RunMetadata, "show what praefect records of a repository and its replicas"},
     Subcommand{"remove-repository", RunRemoveRepository,
                "remove a repository from the database and every node (a dry run without -apply)"},
+    Subcommand{"track-repository", RunTrackRepository,
+               "track a repository that exists on a node but not in the database"},
+    Subcommand{"track-repositories", RunTrackRepositories,
+               "track-repository for every line of a JSON lines file, all validated first"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

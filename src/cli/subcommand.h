@@ -35,5 +35,7 @@ int RunAcceptDataloss(const Invocation& inv);
 int RunListStorages(const Invocation& inv);
 int RunMetadata(const Invocation& inv);
 int RunRemoveRepository(const Invocation& inv);
+int RunTrackRepository(const Invocation& inv);
+int RunTrackRepositories(const Invocation& inv);
 
 }  // namespace praefect::cli

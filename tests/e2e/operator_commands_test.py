@@ -18,10 +18,16 @@ pushes through git-remote-gitaly.
   4. remove-repository: a dry run changes nothing, -apply -db-only leaves
      the disk alone, -apply with a node down removes the live replicas at
      once and the dead node's when it is back; unreachable praefect or
-     database: the error, nothing changed.
+     database: the error, nothing changed;
+  5. track-repository on repositories made directly on a node, replicated
+     at once or by praefect's jobs, then served through praefect; its bad
+     input changes nothing;
+  6. track-repositories: a file with bad lines lists each with its line
+     number and tracks nothing; a good file tracks every line.
 
 usage: operator_commands_test.py BIN_DIR GITALY_PROTO_DIR PRAEFECT_PROTO_DIR WORK_DIR
 """
+import json
 import os
 import re
 import shutil
@@ -536,6 +542,134 @@ class OperatorCommandsTest(unittest.TestCase):
         code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git")
         self.assertEqual((code, out), (1, ""))
         self.assert_logged(err, "repository is not being tracked in Praefect")
+
+    # --- 5. track-repository, track-repositories -----------------------------
+
+    def direct_repo(self, storage, replica):
+        """A repository made on `storage` directly, not through praefect; its
+        main ref."""
+        path = os.path.join(self.node(storage).storage, replica)
+        self.git("init", "-q", "--bare", "-b", "main", path)
+        work = os.path.join(self.root, "direct-" + replica.replace("/", "-"))
+        self.git("init", "-q", "-b", "main", work)
+        head = self.commit(work, "made directly on " + storage)
+        self.git("push", "-q", path, "HEAD:refs/heads/main", cwd=work)
+        return head
+
+    def track(self, *args):
+        return self.cmd("track-repository", "-virtual-storage", "default", *args)
+
+    def test_5_track_repository(self):
+        prefix = "attempting to track repository in praefect database: "
+        head = self.direct_repo("gitaly-1", "track/now.git")
+        # Bad input: the reference's messages, nothing recorded.
+        code, out, err = self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, 'Required flag "authoritative-storage" not set')
+        code, out, err = self.cmd("track-repository", "-virtual-storage", "nope", "-relative-path", "track/now.git",
+                                  "-replica-path", "track/now.git", "-authoritative-storage", "gitaly-1")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, prefix + 'virtual storage "nope" not found')
+        code, out, err = self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git",
+                                    "-authoritative-storage", "gitaly-9")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, prefix + 'node "gitaly-9" not found')
+        code, out, err = self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git",
+                                    "-authoritative-storage", "gitaly-2")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, prefix + "authoritative repository does not exist")
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path LIKE 'track/%'"), [("0",)])
+
+        # -replicate-immediately: replicated before the command returns.
+        self.assertEqual(self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git",
+                                    "-authoritative-storage", "gitaly-1", "-replicate-immediately"),
+                         (0, "Finished adding new repository to be tracked in praefect database.\n"
+                             'Finished replicating repository to "gitaly-2".\n'
+                             'Finished replicating repository to "gitaly-3".\n', ""))
+        self.assertEqual(self.generations("track/now.git"), {"gitaly-1": 0, "gitaly-2": 0, "gitaly-3": 0})
+        self.assertEqual(self.repo("track/now.git")[1], "track/now.git")
+        for storage in ("gitaly-2", "gitaly-3"):
+            self.assertEqual(self.refs(storage, "track/now.git"), "%s refs/heads/main\n" % head)
+        # Served through praefect, and written to.
+        clone = os.path.join(self.root, "clone-track-now")
+        self.git("clone", "-q", "gitaly://127.0.0.1:%d/default/track/now.git" % self.port, clone)
+        self.assertEqual(self.git("rev-parse", "HEAD", cwd=clone), head)
+        after = self.commit(clone, "through praefect")
+        self.push("track/now.git", clone)
+        self.wait_replicated("track/now.git")
+        self.assertEqual(self.refs("gitaly-3", "track/now.git"), "%s refs/heads/main\n" % after)
+
+        # Queued: the replication jobs run in praefect.
+        head = self.direct_repo("gitaly-2", "@hashed/tr/ack/queued.git")
+        self.assertEqual(self.track("-relative-path", "track/queued.git", "-replica-path",
+                                    "@hashed/tr/ack/queued.git", "-authoritative-storage", "gitaly-2"),
+                         (0, "Finished adding new repository to be tracked in praefect database.\n"
+                             'Added replication job to replicate repository to "gitaly-1".\n'
+                             'Added replication job to replicate repository to "gitaly-3".\n', ""))
+        self.wait_replicated("track/queued.git")
+        self.assertEqual(self.refs("gitaly-1", "track/queued.git"), "%s refs/heads/main\n" % head)
+
+    def test_6_track_repositories(self):
+        def write(name, lines):
+            path = os.path.join(self.root, name)
+            with open(path, "w") as f:
+                f.write("".join(line + "\n" for line in lines))
+            return path
+
+        def entry(rel, replica=None, storage="gitaly-1", **extra):
+            e = {"relative_path": rel, "replica_path": replica or rel, "virtual_storage": "default",
+                 "authoritative_storage": storage}
+            e.update(extra)
+            return json.dumps(e)
+
+        heads = {rel: self.direct_repo("gitaly-1", rel) for rel in ("bulk/1.git", "bulk/2.git")}
+        bad = write("bad.jsonl", [entry("bulk/1.git"), "x", entry("bulk/1.git", storage="gitaly-2"),
+                                  json.dumps({"relative_path": "bulk/2.git", "virtual_storage": "default",
+                                              "authoritative_storage": "gitaly-1"}),
+                                  entry("bulk/none.git"), ""])
+        code, out, err = self.cmd("track-repositories", "-input-path", bad)
+        self.assertEqual(out, 'Validating repository information in "%s"\n'
+                              'Found 5 invalid request(s) in "%s":\n'
+                              '  line 2, relative_path: "", replica_path: ""\n'
+                              "    invalid character 'x' looking for beginning of value\n"
+                              '  line 3, relative_path: "bulk/1.git", replica_path: "bulk/1.git"\n'
+                              "    duplicate entries for relative_path, line [1 3]\n"
+                              '  line 4, relative_path: "bulk/2.git", replica_path: ""\n'
+                              '    "replica-path" is a required parameter\n'
+                              '  line 5, relative_path: "bulk/none.git", replica_path: "bulk/none.git"\n'
+                              "    not a valid git repository\n"
+                              '  line 6, relative_path: "", replica_path: ""\n'
+                              "    unexpected end of JSON input\n" % (bad, bad))
+        self.assertEqual(code, 1)
+        self.assert_logged(err, "invalid entries found, aborting")
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path LIKE 'bulk/%'"), [("0",)])
+        self.assertEqual(self.sql("SELECT count(*) FROM replication_queue WHERE job->>'relative_path' LIKE 'bulk/%'"),
+                         [("0",)])
+
+        empty = write("empty.jsonl", [])
+        code, out, err = self.cmd("track-repositories", "-input-path", empty)
+        self.assertEqual((code, out), (1, 'Validating repository information in "%s"\n' % empty))
+        self.assert_logged(err, 'no repository information found in "%s"' % empty)
+        code, out, err = self.cmd("track-repositories")
+        self.assertEqual(code, 1)
+        self.assert_logged(err, 'Required flag "input-path" not set')
+
+        good = write("good.jsonl", [entry("bulk/1.git", extra_key="ignored"), entry("bulk/2.git")])
+        self.assertEqual(self.cmd("track-repositories", "-input-path", good),
+                         (0, 'Validating repository information in "%s"\n'
+                             "All repository details are correctly formatted\n"
+                             "Tracking 2 repositories in Praefect DB...\n" % good +
+                             ("Finished adding new repository to be tracked in praefect database.\n"
+                              'Added replication job to replicate repository to "gitaly-2".\n'
+                              'Added replication job to replicate repository to "gitaly-3".\n') * 2, ""))
+        for rel, head in heads.items():
+            self.wait_replicated(rel)
+            self.assertEqual(self.refs("gitaly-3", rel), "%s refs/heads/main\n" % head)
+        # Tracked now: the same file is refused whole.
+        code, out, err = self.cmd("track-repositories", "-input-path", good)
+        self.assertEqual(code, 1)
+        self.assertIn('  line 1, relative_path: "bulk/1.git", replica_path: "bulk/1.git"\n'
+                      "    repository is already tracked by Praefect\n", out)
 
 
 if __name__ == "__main__":
