@@ -40,6 +40,9 @@ constexpr std::array kSubcommands{
                "track a repository that exists on a node but not in the database"},
     Subcommand{"track-repositories", RunTrackRepositories,
                "track-repository for every line of a JSON lines file, all validated first"},
+    Subcommand{"list-untracked-repositories", RunListUntrackedRepositories,
+               "list repositories on the nodes' disks that the database does not track"},
+    Subcommand{"verify", RunVerify, "mark replicas unverified, for background verification to check first"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

@@ -37,5 +37,7 @@ int RunMetadata(const Invocation& inv);
 int RunRemoveRepository(const Invocation& inv);
 int RunTrackRepository(const Invocation& inv);
 int RunTrackRepositories(const Invocation& inv);
+int RunListUntrackedRepositories(const Invocation& inv);
+int RunVerify(const Invocation& inv);
 
 }  // namespace praefect::cli

@@ -23,7 +23,10 @@ pushes through git-remote-gitaly.
      at once or by praefect's jobs, then served through praefect; its bad
      input changes nothing;
   6. track-repositories: a file with bad lines lists each with its line
-     number and tracks nothing; a good file tracks every line.
+     number and tracks nothing; a good file tracks every line;
+  7. list-untracked-repositories finds a repository made directly on a
+     node, not one made through praefect; -older-than filters by age;
+  8. verify marks exactly the replicas it selects unverified.
 
 usage: operator_commands_test.py BIN_DIR GITALY_PROTO_DIR PRAEFECT_PROTO_DIR WORK_DIR
 """
@@ -670,6 +673,67 @@ class OperatorCommandsTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn('  line 1, relative_path: "bulk/1.git", replica_path: "bulk/1.git"\n'
                       "    repository is already tracked by Praefect\n", out)
+
+    # --- 7. list-untracked-repositories ----------------------------------------
+
+    def test_7_list_untracked_repositories(self):
+        header = "The following repositories were found on disk, but missing from the tracking database:\n"
+        two_days_ago = time.time() - 2 * 86400
+        self.direct_repo("gitaly-2", "untracked/new.git")
+        os.utime(os.path.join(self.node("gitaly-2").storage, "untracked/new.git"), (two_days_ago, two_days_ago))
+        # One made through praefect, as old: tracked on every storage.
+        self.new_repo("untracked/tracked.git")
+        self.wait_replicated("untracked/tracked.git")
+        replica = self.repo("untracked/tracked.git")[1]
+        for n in self.nodes:
+            os.utime(os.path.join(n.storage, replica), (two_days_ago, two_days_ago))
+        # Anything else on the disks (other cases' leftovers) is recent.
+        hit = '{"relative_path":"untracked/new.git","storage":"gitaly-2","virtual_storage":"default"}'
+        self.assertEqual(self.cmd("list-untracked-repositories", "-older-than", "24h"), (0, header + hit + "\n", ""))
+        code, out, err = self.cmd("list-untracked-repositories")
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith(header), out)
+        self.assertIn(hit + "\n", out)
+        self.assertNotIn(replica, out)
+        self.assertEqual(self.cmd("list-untracked-repositories", "-older-than=72h"), (0, "", ""))
+        self.assertEqual(self.cmd("list-untracked-repositories", "-older-than", "24h", "-delimiter", ","),
+                         (0, header + hit + ",", ""))
+
+        code, out, err = self.cmd("list-untracked-repositories", "-older-than", "two days")
+        self.assertEqual(code, 1)
+        self.assertTrue(out.startswith('Incorrect Usage: invalid value "two days" for flag -older-than: parse error'),
+                        out)
+        self.node("gitaly-3").kill()
+        code, out, err = self.cmd("list-untracked-repositories", "-older-than", "24h")
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, "^" + TS + re.escape('dial nodes: dial with "gitaly-3" gitaly at "%s": '
+                                                   % self.node("gitaly-3").address))
+        self.node("gitaly-3").start()
+
+    # --- 8. verify ---------------------------------------------------------------
+
+    def test_8_verify(self):
+        for args, message in [(["-repository-id", "1", "-storage", "gitaly-1"],
+                               "virtual storage and storage can't be provided with a repository ID"),
+                              (["-storage", "gitaly-1"], "virtual storage must be passed with storage"),
+                              ([], "(repository id), (virtual storage) or (virtual storage, storage) required")]:
+            code, out, err = self.cmd("verify", *args)
+            self.assertEqual((code, out), (1, ""), args)
+            self.assert_logged(err, message)
+        self.new_repo("verify/a.git")
+        self.wait_replicated("verify/a.git")
+        rid = self.repo("verify/a.git")[0]
+        self.sql("UPDATE storage_repositories SET verified_at = CASE WHEN repository_id = %d THEN now() END "
+                 "RETURNING 1" % rid)
+        self.assertEqual(self.cmd("verify", "-virtual-storage", "default", "-storage", "gitaly-1"),
+                         (0, "1 replicas marked unverified\n", ""))
+        self.assertEqual(self.cmd("verify", "-repository-id", str(rid)), (0, "2 replicas marked unverified\n", ""))
+        self.assertEqual(self.cmd("verify", "-repository-id", str(rid)), (0, "0 replicas marked unverified\n", ""))
+        self.assertEqual(self.cmd("verify", "-virtual-storage", "nope"), (0, "0 replicas marked unverified\n", ""))
+        code, out, err = self.cmd("metadata", "-repository-id", str(rid))
+        self.assertEqual(out.count("  Verified At: unverified\n"), 3, out)
+        self.sql("UPDATE storage_repositories SET verified_at = now() WHERE repository_id = %d RETURNING 1" % rid)
+        self.assertEqual(self.cmd("verify", "-virtual-storage", "default"), (0, "3 replicas marked unverified\n", ""))
 
 
 if __name__ == "__main__":
