@@ -42,6 +42,7 @@ constexpr std::array kSubcommands{
                "track-repository for every line of a JSON lines file, all validated first"},
     Subcommand{"list-untracked-repositories", RunListUntrackedRepositories,
                "list repositories on the nodes' disks that the database does not track"},
+    Subcommand{"check", RunCheck, "run the startup checks: database, nodes, unavailable repositories, clocks"},
     Subcommand{"verify", RunVerify, "mark replicas unverified, for background verification to check first"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };

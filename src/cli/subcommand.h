@@ -39,5 +39,6 @@ int RunTrackRepository(const Invocation& inv);
 int RunTrackRepositories(const Invocation& inv);
 int RunListUntrackedRepositories(const Invocation& inv);
 int RunVerify(const Invocation& inv);
+int RunCheck(const Invocation& inv);
 
 }  // namespace praefect::cli

@@ -26,7 +26,10 @@ pushes through git-remote-gitaly.
      number and tracks nothing; a good file tracks every line;
   7. list-untracked-repositories finds a repository made directly on a
      node, not one made through praefect; -older-than filters by age;
-  8. verify marks exactly the replicas it selects unverified.
+  8. verify marks exactly the replicas it selects unverified;
+  9. check, byte for byte, with a fake NTP server (tests/e2e/harness.py
+     FakeNtp): all passing, -q, a clock off by two minutes, bad
+     DRIFT_THRESHOLD, no NTP answer, an unmigrated database, a node down.
 
 usage: operator_commands_test.py BIN_DIR GITALY_PROTO_DIR PRAEFECT_PROTO_DIR WORK_DIR
 """
@@ -42,7 +45,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Postgres, StorageNode, bearer, free_port, generate_stubs  # noqa: E402
+from harness import FakeNtp, Postgres, StorageNode, bearer, free_port, generate_stubs  # noqa: E402
 
 BIN, PROTO_DIR, PRAEFECT_PROTO_DIR, WORK = (os.path.abspath(a) for a in sys.argv[1:5])
 CLIENT_TOKEN = "client-secret"
@@ -734,6 +737,98 @@ class OperatorCommandsTest(unittest.TestCase):
         self.assertEqual(out.count("  Verified At: unverified\n"), 3, out)
         self.sql("UPDATE storage_repositories SET verified_at = now() WHERE repository_id = %d RETURNING 1" % rid)
         self.assertEqual(self.cmd("verify", "-virtual-storage", "default"), (0, "3 replicas marked unverified\n", ""))
+
+    # --- 9. check ------------------------------------------------------------------
+
+    def check(self, *args, env=None, config=None):
+        r = subprocess.run([os.path.join(BIN, "praefect"), "-config", config or self.config, "check"] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                           env=dict(os.environ, **(env or {})))
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def test_9_check(self):
+        ntp = FakeNtp()
+        self.addCleanup(ntp.close)
+        env = {"NTP_HOST": ntp.address}
+        # What the unavailable-repositories check must find: dataloss's
+        # unavailable repositories (earlier cases may have left some).
+        code, out, err = self.cmd("dataloss")
+        unavailable = out.count(" (unavailable):\n")
+        if unavailable == 0:
+            repos = "All repositories are available.\nPassed\n"
+        else:
+            repos = 'virtual-storage "default" has %d %s\nFailed (warning) error: repositories unavailable\n' % (
+                unavailable, "repository that is unavailable." if unavailable == 1 else
+                "repositories that are unavailable.")
+        code, nodes, err = self.cmd("dial-nodes")
+        self.assertEqual(code, 0, err)
+        head = ("Checking praefect migrations - confirms whether or not all praefect migrations have run [fatal]\n"
+                "Passed\n"
+                "Checking gitaly node connectivity & disk access - confirms if praefect can reach all of its gitaly "
+                "nodes, and whether or not the gitaly nodes can read/write from and to its storages. [fatal]\n" +
+                nodes + "Passed\n"
+                "Checking database read/write - checks if praefect can write/read to and from the database [fatal]\n"
+                "successfully read from database\nsuccessfully wrote to database\nPassed\n"
+                "Checking unavailable repositories - lists repositories that are missing a valid primary, hence "
+                "rendering them unavailable [warning]\n" + repos +
+                "Checking clock synchronization - checks if system clock is in sync with NTP service. You can use "
+                "NTP_HOST env var to provide NTP service URL to query and DRIFT_THRESHOLD to provide allowed drift as "
+                "a duration (1ms, 20sec, etc.) [fatal]\n")
+        summary = "All checks passed.\n" if unavailable == 0 else "1 check(s) failed, but none are fatal.\n"
+        code, out, err = self.check(env=env)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith(head), out)
+        self.assertRegex(out[len(head):], "^checking with NTP service at %s and allowed clock drift 60000 ms "
+                         "\\[correlation_id: [0-9A-Z]+\\]\nPassed\n\n%s$" % (re.escape(ntp.address), re.escape(summary)))
+        self.assertEqual(self.sql("SELECT count(*) FROM hello_world"), [("0",)])
+
+        quiet_repos = "Passed\n" if unavailable == 0 else "Failed (warning) error: repositories unavailable\n"
+        quiet = ("Checking praefect migrations...Passed\n"
+                 "Checking gitaly node connectivity & disk access...Passed\n"
+                 "Checking database read/write...Passed\n"
+                 "Checking unavailable repositories..." + quiet_repos +
+                 "Checking clock synchronization...%s\n\n")
+        self.assertEqual(self.check("-q", env=env), (0, quiet % "Passed" + summary, ""))
+
+        # A clock two minutes off: fatal; within a 5m threshold: fine.
+        ntp.offset = 120
+        failed = 2 if unavailable else 1
+        code, out, err = self.check("-q", env=env)
+        self.assertEqual(out, quiet % "Failed (fatal) error: praefect: clock is not synced" +
+                         "%d check(s) failed, at least one was fatal.\n" % failed)
+        self.assertEqual(code, 1)
+        self.assert_logged(err, "checks failed")
+        self.assertEqual(self.check("-q", env=dict(env, DRIFT_THRESHOLD="5m"))[:2], (0, quiet % "Passed" + summary))
+        code, out, err = self.check("-q", env=dict(env, DRIFT_THRESHOLD="10ns"))
+        self.assertIn("Checking clock synchronization...Failed (fatal) error: env var DRIFT_THRESHOLD expected to be "
+                      "0 or at least 1ms\n", out)
+        ntp.close()
+        code, out, err = self.check("-q", env=env)
+        self.assertRegex(out, "Checking clock synchronization...Failed \\(fatal\\) error: praefect: query ntp host: ")
+
+        # An unmigrated database: the migrations and the read/write check fail.
+        self.pg.psql("CREATE DATABASE unmigrated")
+        with open(self.config) as f:
+            text = f.read()
+        fresh = os.path.join(self.root, "check-unmigrated.toml")
+        with open(fresh, "w") as f:
+            f.write(text.replace('dbname = "praefect"', 'dbname = "unmigrated"', 1))
+        other_ntp = FakeNtp()
+        self.addCleanup(other_ntp.close)
+        code, out, err = self.check("-q", env={"NTP_HOST": other_ntp.address}, config=fresh)
+        self.assertEqual(code, 1)
+        self.assertIn("Checking praefect migrations...Failed (fatal) error: 4 migrations have not been run\n", out)
+        self.assertRegex(out, "Checking database read/write...Failed \\(fatal\\) error: error reading from table: .*"
+                              "hello_world")
+
+        # A node down: named.
+        ntp = FakeNtp()
+        self.addCleanup(ntp.close)
+        self.node("gitaly-3").kill()
+        code, out, err = self.check("-q", env={"NTP_HOST": ntp.address})
+        self.assertEqual(code, 1)
+        self.assertIn("Checking gitaly node connectivity & disk access...Failed (fatal) error: the following nodes are "
+                      "not healthy: %s\n" % self.node("gitaly-3").address, out)
 
 
 if __name__ == "__main__":
