@@ -57,7 +57,8 @@ Status Report(datastore::TrackingStore* store, const NodeChannel& n, std::vector
   if (batch->empty()) return Status::Ok();
   auto untracked = store->UntrackedReplicaPaths(n.vs->name, n.node->storage, *batch);
   batch->clear();
-  if (!untracked.ok()) return untracked.status();
+  if (!untracked.ok())
+    return Status(untracked.status().code(), "existence check: " + untracked.status().message());
   for (const std::string& path : *untracked) {
     if (!*header_printed) {
       out << "The following repositories were found on disk, but missing from the tracking database:\n";
