@@ -34,6 +34,16 @@ constexpr std::array kSubcommands{
                "make one replica of a repository authoritative, accepting the loss of what others had"},
     Subcommand{"list-storages", RunListStorages, "list the nodes of each virtual storage"},
     Subcommand{"metadata", RunMetadata, "show what praefect records of a repository and its replicas"},
+    Subcommand{"remove-repository", RunRemoveRepository,
+               "remove a repository from the database and every node (a dry run without -apply)"},
+    Subcommand{"track-repository", RunTrackRepository,
+               "track a repository that exists on a node but not in the database"},
+    Subcommand{"track-repositories", RunTrackRepositories,
+               "track-repository for every line of a JSON lines file, all validated first"},
+    Subcommand{"list-untracked-repositories", RunListUntrackedRepositories,
+               "list repositories on the nodes' disks that the database does not track"},
+    Subcommand{"check", RunCheck, "run the startup checks: database, nodes, unavailable repositories, clocks"},
+    Subcommand{"verify", RunVerify, "mark replicas unverified, for background verification to check first"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <ostream>
 
+#include "common/duration.h"
 #include "common/quote.h"
 
 namespace praefect::cli {
@@ -51,6 +52,12 @@ FlagSpec StringFlag(std::string name, std::string usage, bool required, std::vec
 FlagSpec BoolFlag(std::string name, std::string usage) {
   FlagSpec f = StringFlag(std::move(name), std::move(usage));
   f.kind = FlagSpec::Kind::kBool;
+  return f;
+}
+
+FlagSpec DurationFlag(std::string name, std::string usage) {
+  FlagSpec f = StringFlag(std::move(name), std::move(usage));
+  f.kind = FlagSpec::Kind::kDuration;
   return f;
 }
 
@@ -125,7 +132,8 @@ std::optional<ParsedFlags> ParseCommand(const CommandSpec& spec, const Invocatio
         return std::nullopt;
       }
       int64_t n = 0;
-      if (flag->kind == FlagSpec::Kind::kInt64 && !ParseInt64(v, &n)) {
+      if ((flag->kind == FlagSpec::Kind::kInt64 && !ParseInt64(v, &n)) ||
+          (flag->kind == FlagSpec::Kind::kDuration && !ParseGoDuration(v).ok())) {
         *exit_code = UsageError(spec, inv, "invalid value \"" + v + "\" for flag -" + std::string(body) +
                                                ": parse error");
         return std::nullopt;

@@ -18,7 +18,7 @@
 namespace praefect::cli {
 
 struct FlagSpec {
-  enum class Kind { kString, kBool, kInt64 };
+  enum class Kind { kString, kBool, kInt64, kDuration };
   std::string name;
   Kind kind = Kind::kString;
   std::string usage;
@@ -31,6 +31,8 @@ FlagSpec StringFlag(std::string name, std::string usage, bool required = false,
                     std::vector<std::string> aliases = {});
 FlagSpec BoolFlag(std::string name, std::string usage);
 FlagSpec Int64Flag(std::string name, std::string usage);
+// A Go time.Duration ("6h", "90m", "1h30m"); `usage` names the default.
+FlagSpec DurationFlag(std::string name, std::string usage);
 
 struct CommandSpec {
   std::string name;         // "dataloss"

@@ -34,5 +34,11 @@ int RunDataloss(const Invocation& inv);
 int RunAcceptDataloss(const Invocation& inv);
 int RunListStorages(const Invocation& inv);
 int RunMetadata(const Invocation& inv);
+int RunRemoveRepository(const Invocation& inv);
+int RunTrackRepository(const Invocation& inv);
+int RunTrackRepositories(const Invocation& inv);
+int RunListUntrackedRepositories(const Invocation& inv);
+int RunVerify(const Invocation& inv);
+int RunCheck(const Invocation& inv);
 
 }  // namespace praefect::cli

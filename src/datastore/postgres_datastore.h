@@ -10,6 +10,7 @@
 #include "datastore/operator_store.h"
 #include "datastore/postgres/listener.h"
 #include "datastore/postgres/pool.h"
+#include "datastore/tracking_store.h"
 
 namespace praefect::datastore {
 
@@ -24,13 +25,14 @@ namespace praefect::datastore {
 // start within milliseconds of a write anywhere in the cluster.
 //
 // Health, elections and assignments: postgres_election.cc,
-// postgres_replication_factor.cc; the OperatorStore: postgres_operator.cc. Every statement that changes a
+// postgres_replication_factor.cc; the OperatorStore: postgres_operator.cc; the TrackingStore:
+// postgres_tracking.cc. Every statement that changes a
 // repository's generations, primary or assignments locks its repositories
 // row first, so they serialize per repository.
 //
 // Every call is bounded by `call_timeout`; a database that cannot be reached
 // is UNAVAILABLE at once (the pool's backoff), never a hang. Thread-safe.
-class PostgresDatastore final : public Datastore, public OperatorStore {
+class PostgresDatastore final : public Datastore, public OperatorStore, public TrackingStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -71,6 +73,16 @@ class PostgresDatastore final : public Datastore, public OperatorStore {
   Status SetAuthoritativeStorage(std::string_view virtual_storage, std::string_view relative_path,
                                  std::string_view storage) override;
   StatusOr<int64_t> MarkUnverified(const UnverifiedSelector& selector) override;
+
+  // TrackingStore
+  StatusOr<bool> DeleteRepositoryRecord(std::string_view virtual_storage, std::string_view relative_path) override;
+  StatusOr<int64_t> RemoveReplicationJobs(std::string_view virtual_storage, std::string_view relative_path,
+                                          bool keep_deletions) override;
+  StatusOr<bool> EnqueueUpdate(int64_t repository_id, std::string_view source, std::string_view target,
+                               std::string_view correlation_id) override;
+  StatusOr<std::vector<std::string>> UntrackedReplicaPaths(std::string_view virtual_storage,
+                                                           std::string_view storage,
+                                                           const std::vector<std::string>& replica_paths) override;
 
  private:
   postgres::Deadline Deadline() const { return postgres::Clock::now() + call_timeout_; }

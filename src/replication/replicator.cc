@@ -202,6 +202,10 @@ datastore::JobState Replicator::Process(const datastore::ReplicationEvent& event
   return datastore::JobState::kCompleted;
 }
 
+Status Replicator::RunJob(const datastore::ReplicationJob& job) {
+  return job.change == datastore::ChangeType::kDeleteReplica ? DeleteReplica(job) : Update(job);
+}
+
 Status Replicator::Update(const datastore::ReplicationJob& job) {
   const nodes::VirtualStorage* vs = nodes_->Find(job.virtual_storage);
   if (vs == nullptr) return NotFound("virtual storage \"" + job.virtual_storage + "\" is no longer configured");

@@ -55,6 +55,11 @@ class Replicator {
   // Stops and joins the workers; a job in flight is finished first.
   void Stop();
 
+  // Carries out `job` now, on the calling thread, outside the queue (no
+  // job row, no lock, no acknowledgement): track-repository
+  // -replicate-immediately. Needs no Start().
+  [[nodiscard]] Status RunJob(const datastore::ReplicationJob& job);
+
  private:
   struct Worker;
   void Run(Worker* worker);

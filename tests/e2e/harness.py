@@ -98,6 +98,48 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class FakeNtp:
+    """An SNTP server on 127.0.0.1 (UDP) whose clock is this host's plus
+    `offset` seconds, for praefect check's clock synchronisation. Set
+    `offset` at any time; `address` is for NTP_HOST."""
+
+    NTP_EPOCH = 2208988800
+
+    def __init__(self, offset=0.0):
+        import threading
+        self.offset = offset
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _stamp(self):
+        t = time.time() + self.offset + self.NTP_EPOCH
+        return int(t).to_bytes(4, "big") + int((t % 1) * 2 ** 32).to_bytes(4, "big")
+
+    def _serve(self):
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            if len(data) < 48:
+                continue
+            received = self._stamp()
+            # LI 0, version 4, mode 4 (server), stratum 1, poll 4,
+            # precision -20, root delay and dispersion 0, reference "LOCL".
+            reply = bytes([0x24, 1, 4, 0xEC]) + bytes(8) + b"LOCL" + received + data[40:48] + received
+            reply += self._stamp()
+            try:
+                self.sock.sendto(reply, peer)
+            except OSError:  # closed meanwhile
+                return
+
+    def close(self):
+        self.sock.close()
+
+
 class StorageNode:
     """One praefect-storage-node on a fixed port and storage directory."""
 

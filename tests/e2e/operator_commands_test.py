@@ -14,10 +14,26 @@ pushes through git-remote-gitaly.
      converges to it;
   3. a grpcio client generated at test time from proto/praefect/praefect.proto
      calls every PraefectInfoService method through praefect; a wrong token
-     is refused.
+     is refused;
+  4. remove-repository: a dry run changes nothing, -apply -db-only leaves
+     the disk alone, -apply with a node down removes the live replicas at
+     once and the dead node's when it is back; unreachable praefect or
+     database: the error, nothing changed;
+  5. track-repository on repositories made directly on a node, replicated
+     at once or by praefect's jobs, then served through praefect; its bad
+     input changes nothing;
+  6. track-repositories: a file with bad lines lists each with its line
+     number and tracks nothing; a good file tracks every line;
+  7. list-untracked-repositories finds a repository made directly on a
+     node, not one made through praefect; -older-than filters by age;
+  8. verify marks exactly the replicas it selects unverified;
+  9. check, byte for byte, with a fake NTP server (tests/e2e/harness.py
+     FakeNtp): all passing, -q, a clock off by two minutes, bad
+     DRIFT_THRESHOLD, no NTP answer, an unmigrated database, a node down.
 
 usage: operator_commands_test.py BIN_DIR GITALY_PROTO_DIR PRAEFECT_PROTO_DIR WORK_DIR
 """
+import json
 import os
 import re
 import shutil
@@ -29,7 +45,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Postgres, StorageNode, bearer, free_port, generate_stubs  # noqa: E402
+from harness import FakeNtp, Postgres, StorageNode, bearer, free_port, generate_stubs  # noqa: E402
 
 BIN, PROTO_DIR, PRAEFECT_PROTO_DIR, WORK = (os.path.abspath(a) for a in sys.argv[1:5])
 CLIENT_TOKEN = "client-secret"
@@ -449,6 +465,370 @@ class OperatorCommandsTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as caught:
                 call(request, timeout=30)
             self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+
+    # --- 4. remove-repository ----------------------------------------------
+
+    def replica_dirs(self, replica):
+        return [n.name for n in self.nodes if os.path.isdir(os.path.join(n.storage, replica))]
+
+    def test_4_remove_repository(self):
+        dry = "Re-run the command with -apply to remove repositories from the database and disk or -apply and " \
+              "-db-only to remove from database only.\n"
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/none.git")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, "repository is not being tracked in Praefect")
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default")
+        self.assertEqual(code, 1)
+        self.assertTrue(out.startswith("NAME:\n   praefect remove-repository - "), out)
+        self.assert_logged(err, 'Required flag "relative-path" not set')
+
+        for rel in ("rm/a.git", "rm/b.git"):
+            self.new_repo(rel)
+            self.wait_replicated(rel)
+        a_replica, b_replica = self.repo("rm/a.git")[1], self.repo("rm/b.git")[1]
+        everywhere = ["gitaly-1", "gitaly-2", "gitaly-3"]
+        self.assertEqual(self.replica_dirs(a_replica), everywhere)
+
+        # A dry run, with or without -db-only, changes nothing.
+        for extra in ([], ["-db-only"]):
+            self.assertEqual(self.cmd("remove-repository", "-virtual-storage", "default", "-repository", "rm/a.git",
+                                      *extra), (0, "Repository found in the database.\n" + dry, ""))
+        self.assertEqual(self.replica_dirs(a_replica), everywhere)
+        self.assertEqual(self.generations("rm/a.git"), {s: 1 for s in everywhere})
+
+        # -apply with no praefect to ask: an error that says so, nothing removed.
+        with open(self.config) as f:
+            text = f.read()
+        down = os.path.join(self.root, "rm-no-praefect.toml")
+        with open(down, "w") as f:
+            f.write(text.replace("127.0.0.1:%d" % self.port, "127.0.0.1:%d" % free_port(), 1))
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git",
+                                  "-apply", config=down)
+        self.assertEqual((code, out), (1, "Repository found in the database.\nAttempting to remove rm/a.git from "
+                                          "the database, and delete it from all gitaly nodes...\n"))
+        self.assertRegex(err, "^" + TS + "repository removal failed: no connection to praefect at 127.0.0.1:")
+        self.assertEqual(self.generations("rm/a.git"), {s: 1 for s in everywhere})
+        # An unreachable database: the error names it, nothing else is tried.
+        nodb = os.path.join(self.root, "rm-no-db.toml")
+        with open(nodb, "w") as f:
+            f.write(text.replace('host = "%s"' % self.pg.dir, 'host = "%s/nowhere"' % self.root, 1))
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git",
+                                  "-apply", config=nodb)
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, "^" + TS + "connect to database: ")
+
+        # -apply -db-only: the record goes, the replicas stay on disk.
+        self.assertEqual(self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/b.git",
+                                  "-apply", "-db-only"),
+                         (0, "Repository found in the database.\nAttempting to remove rm/b.git from the database...\n"
+                             "Repository removal from database completed.\n", ""))
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path = 'rm/b.git'"), [("0",)])
+        self.assertEqual(self.replica_dirs(b_replica), everywhere)
+
+        # -apply with gitaly-3 down: removed from the database and the live
+        # nodes; gitaly-3's replica waits in a delete_replica job and goes
+        # when the node is back.
+        self.node("gitaly-3").kill()
+        self.wait_health("gitaly-3", False)
+        self.assertEqual(self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git",
+                                  "-apply"),
+                         (0, "Repository found in the database.\nAttempting to remove rm/a.git from the database, "
+                             "and delete it from all gitaly nodes...\nRepository removal completed.\n"
+                             "Removing replication events...\nReplication event removal completed.\n", ""))
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path = 'rm/a.git'"), [("0",)])
+        self.wait_until(lambda: self.replica_dirs(a_replica) == ["gitaly-3"], 30,
+                        lambda: "rm/a.git left on %r" % self.replica_dirs(a_replica))
+        self.assertEqual(self.sql("SELECT job->>'change', job->>'target_node_storage' FROM replication_queue "
+                                  "WHERE job->>'relative_path' = 'rm/a.git' AND state = 'ready'"),
+                         [("delete_replica", "gitaly-3")])
+        self.node("gitaly-3").start()
+        self.wait_health("gitaly-3", True)
+        self.wait_until(lambda: self.replica_dirs(a_replica) == [], 60,
+                        lambda: "rm/a.git left on %r" % self.replica_dirs(a_replica))
+        code, out, err = self.cmd("remove-repository", "-virtual-storage", "default", "-relative-path", "rm/a.git")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, "repository is not being tracked in Praefect")
+
+    # --- 5. track-repository, track-repositories -----------------------------
+
+    def direct_repo(self, storage, replica):
+        """A repository made on `storage` directly, not through praefect; its
+        main ref."""
+        path = os.path.join(self.node(storage).storage, replica)
+        self.git("init", "-q", "--bare", "-b", "main", path)
+        work = os.path.join(self.root, "direct-" + replica.replace("/", "-"))
+        self.git("init", "-q", "-b", "main", work)
+        head = self.commit(work, "made directly on " + storage)
+        self.git("push", "-q", path, "HEAD:refs/heads/main", cwd=work)
+        return head
+
+    def track(self, *args):
+        return self.cmd("track-repository", "-virtual-storage", "default", *args)
+
+    def test_5_track_repository(self):
+        prefix = "attempting to track repository in praefect database: "
+        head = self.direct_repo("gitaly-1", "track/now.git")
+        # Bad input: the reference's messages, nothing recorded.
+        code, out, err = self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, 'Required flag "authoritative-storage" not set')
+        code, out, err = self.cmd("track-repository", "-virtual-storage", "nope", "-relative-path", "track/now.git",
+                                  "-replica-path", "track/now.git", "-authoritative-storage", "gitaly-1")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, prefix + 'virtual storage "nope" not found')
+        code, out, err = self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git",
+                                    "-authoritative-storage", "gitaly-9")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, prefix + 'node "gitaly-9" not found')
+        code, out, err = self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git",
+                                    "-authoritative-storage", "gitaly-2")
+        self.assertEqual((code, out), (1, ""))
+        self.assert_logged(err, prefix + "authoritative repository does not exist")
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path LIKE 'track/%'"), [("0",)])
+
+        # -replicate-immediately: replicated before the command returns.
+        self.assertEqual(self.track("-relative-path", "track/now.git", "-replica-path", "track/now.git",
+                                    "-authoritative-storage", "gitaly-1", "-replicate-immediately"),
+                         (0, "Finished adding new repository to be tracked in praefect database.\n"
+                             'Finished replicating repository to "gitaly-2".\n'
+                             'Finished replicating repository to "gitaly-3".\n', ""))
+        self.assertEqual(self.generations("track/now.git"), {"gitaly-1": 0, "gitaly-2": 0, "gitaly-3": 0})
+        self.assertEqual(self.repo("track/now.git")[1], "track/now.git")
+        for storage in ("gitaly-2", "gitaly-3"):
+            self.assertEqual(self.refs(storage, "track/now.git"), "%s refs/heads/main\n" % head)
+        # Served through praefect, and written to.
+        clone = os.path.join(self.root, "clone-track-now")
+        self.git("clone", "-q", "gitaly://127.0.0.1:%d/default/track/now.git" % self.port, clone)
+        self.assertEqual(self.git("rev-parse", "HEAD", cwd=clone), head)
+        after = self.commit(clone, "through praefect")
+        self.push("track/now.git", clone)
+        self.wait_replicated("track/now.git")
+        self.assertEqual(self.refs("gitaly-3", "track/now.git"), "%s refs/heads/main\n" % after)
+
+        # Queued: the replication jobs run in praefect.
+        head = self.direct_repo("gitaly-2", "@hashed/tr/ack/queued.git")
+        self.assertEqual(self.track("-relative-path", "track/queued.git", "-replica-path",
+                                    "@hashed/tr/ack/queued.git", "-authoritative-storage", "gitaly-2"),
+                         (0, "Finished adding new repository to be tracked in praefect database.\n"
+                             'Added replication job to replicate repository to "gitaly-1".\n'
+                             'Added replication job to replicate repository to "gitaly-3".\n', ""))
+        self.wait_replicated("track/queued.git")
+        self.assertEqual(self.refs("gitaly-1", "track/queued.git"), "%s refs/heads/main\n" % head)
+
+    def test_6_track_repositories(self):
+        def write(name, lines):
+            path = os.path.join(self.root, name)
+            with open(path, "w") as f:
+                f.write("".join(line + "\n" for line in lines))
+            return path
+
+        def entry(rel, replica=None, storage="gitaly-1", **extra):
+            e = {"relative_path": rel, "replica_path": replica or rel, "virtual_storage": "default",
+                 "authoritative_storage": storage}
+            e.update(extra)
+            return json.dumps(e)
+
+        heads = {rel: self.direct_repo("gitaly-1", rel) for rel in ("bulk/1.git", "bulk/2.git")}
+        bad = write("bad.jsonl", [entry("bulk/1.git"), "x", entry("bulk/1.git", storage="gitaly-2"),
+                                  json.dumps({"relative_path": "bulk/2.git", "virtual_storage": "default",
+                                              "authoritative_storage": "gitaly-1"}),
+                                  entry("bulk/none.git"), ""])
+        code, out, err = self.cmd("track-repositories", "-input-path", bad)
+        self.assertEqual(out, 'Validating repository information in "%s"\n'
+                              'Found 5 invalid request(s) in "%s":\n'
+                              '  line 2, relative_path: "", replica_path: ""\n'
+                              "    invalid character 'x' looking for beginning of value\n"
+                              '  line 3, relative_path: "bulk/1.git", replica_path: "bulk/1.git"\n'
+                              "    duplicate entries for relative_path, line [1 3]\n"
+                              '  line 4, relative_path: "bulk/2.git", replica_path: ""\n'
+                              '    "replica-path" is a required parameter\n'
+                              '  line 5, relative_path: "bulk/none.git", replica_path: "bulk/none.git"\n'
+                              "    not a valid git repository\n"
+                              '  line 6, relative_path: "", replica_path: ""\n'
+                              "    unexpected end of JSON input\n" % (bad, bad))
+        self.assertEqual(code, 1)
+        self.assert_logged(err, "invalid entries found, aborting")
+        self.assertEqual(self.sql("SELECT count(*) FROM repositories WHERE relative_path LIKE 'bulk/%'"), [("0",)])
+        self.assertEqual(self.sql("SELECT count(*) FROM replication_queue WHERE job->>'relative_path' LIKE 'bulk/%'"),
+                         [("0",)])
+
+        empty = write("empty.jsonl", [])
+        code, out, err = self.cmd("track-repositories", "-input-path", empty)
+        self.assertEqual((code, out), (1, 'Validating repository information in "%s"\n' % empty))
+        self.assert_logged(err, 'no repository information found in "%s"' % empty)
+        code, out, err = self.cmd("track-repositories")
+        self.assertEqual(code, 1)
+        self.assert_logged(err, 'Required flag "input-path" not set')
+
+        good = write("good.jsonl", [entry("bulk/1.git", extra_key="ignored"), entry("bulk/2.git")])
+        self.assertEqual(self.cmd("track-repositories", "-input-path", good),
+                         (0, 'Validating repository information in "%s"\n'
+                             "All repository details are correctly formatted\n"
+                             "Tracking 2 repositories in Praefect DB...\n" % good +
+                             ("Finished adding new repository to be tracked in praefect database.\n"
+                              'Added replication job to replicate repository to "gitaly-2".\n'
+                              'Added replication job to replicate repository to "gitaly-3".\n') * 2, ""))
+        for rel, head in heads.items():
+            self.wait_replicated(rel)
+            self.assertEqual(self.refs("gitaly-3", rel), "%s refs/heads/main\n" % head)
+        # Tracked now: the same file is refused whole.
+        code, out, err = self.cmd("track-repositories", "-input-path", good)
+        self.assertEqual(code, 1)
+        self.assertIn('  line 1, relative_path: "bulk/1.git", replica_path: "bulk/1.git"\n'
+                      "    repository is already tracked by Praefect\n", out)
+
+    # --- 7. list-untracked-repositories ----------------------------------------
+
+    def test_7_list_untracked_repositories(self):
+        header = "The following repositories were found on disk, but missing from the tracking database:\n"
+        two_days_ago = time.time() - 2 * 86400
+        self.direct_repo("gitaly-2", "untracked/new.git")
+        os.utime(os.path.join(self.node("gitaly-2").storage, "untracked/new.git"), (two_days_ago, two_days_ago))
+        # One made through praefect, as old: tracked on every storage.
+        self.new_repo("untracked/tracked.git")
+        self.wait_replicated("untracked/tracked.git")
+        replica = self.repo("untracked/tracked.git")[1]
+        for n in self.nodes:
+            os.utime(os.path.join(n.storage, replica), (two_days_ago, two_days_ago))
+        # Anything else on the disks (other cases' leftovers) is recent.
+        hit = '{"relative_path":"untracked/new.git","storage":"gitaly-2","virtual_storage":"default"}'
+        self.assertEqual(self.cmd("list-untracked-repositories", "-older-than", "24h"), (0, header + hit + "\n", ""))
+        code, out, err = self.cmd("list-untracked-repositories")
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith(header), out)
+        self.assertIn(hit + "\n", out)
+        self.assertNotIn(replica, out)
+        self.assertEqual(self.cmd("list-untracked-repositories", "-older-than=72h"), (0, "", ""))
+        self.assertEqual(self.cmd("list-untracked-repositories", "-older-than", "24h", "-delimiter", ","),
+                         (0, header + hit + ",", ""))
+
+        code, out, err = self.cmd("list-untracked-repositories", "-older-than", "two days")
+        self.assertEqual(code, 1)
+        self.assertTrue(out.startswith('Incorrect Usage: invalid value "two days" for flag -older-than: parse error'),
+                        out)
+        self.node("gitaly-3").kill()
+        code, out, err = self.cmd("list-untracked-repositories", "-older-than", "24h")
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, "^" + TS + re.escape('dial nodes: dial with "gitaly-3" gitaly at "%s": '
+                                                   % self.node("gitaly-3").address))
+        self.node("gitaly-3").start()
+
+    # --- 8. verify ---------------------------------------------------------------
+
+    def test_8_verify(self):
+        for args, message in [(["-repository-id", "1", "-storage", "gitaly-1"],
+                               "virtual storage and storage can't be provided with a repository ID"),
+                              (["-storage", "gitaly-1"], "virtual storage must be passed with storage"),
+                              ([], "(repository id), (virtual storage) or (virtual storage, storage) required")]:
+            code, out, err = self.cmd("verify", *args)
+            self.assertEqual((code, out), (1, ""), args)
+            self.assert_logged(err, message)
+        self.new_repo("verify/a.git")
+        self.wait_replicated("verify/a.git")
+        rid = self.repo("verify/a.git")[0]
+        self.sql("UPDATE storage_repositories SET verified_at = CASE WHEN repository_id = %d THEN now() END "
+                 "RETURNING 1" % rid)
+        self.assertEqual(self.cmd("verify", "-virtual-storage", "default", "-storage", "gitaly-1"),
+                         (0, "1 replicas marked unverified\n", ""))
+        self.assertEqual(self.cmd("verify", "-repository-id", str(rid)), (0, "2 replicas marked unverified\n", ""))
+        self.assertEqual(self.cmd("verify", "-repository-id", str(rid)), (0, "0 replicas marked unverified\n", ""))
+        self.assertEqual(self.cmd("verify", "-virtual-storage", "nope"), (0, "0 replicas marked unverified\n", ""))
+        code, out, err = self.cmd("metadata", "-repository-id", str(rid))
+        self.assertEqual(out.count("  Verified At: unverified\n"), 3, out)
+        self.sql("UPDATE storage_repositories SET verified_at = now() WHERE repository_id = %d RETURNING 1" % rid)
+        self.assertEqual(self.cmd("verify", "-virtual-storage", "default"), (0, "3 replicas marked unverified\n", ""))
+
+    # --- 9. check ------------------------------------------------------------------
+
+    def check(self, *args, env=None, config=None):
+        r = subprocess.run([os.path.join(BIN, "praefect"), "-config", config or self.config, "check"] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                           env=dict(os.environ, **(env or {})))
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def test_9_check(self):
+        ntp = FakeNtp()
+        self.addCleanup(ntp.close)
+        env = {"NTP_HOST": ntp.address}
+        # What the unavailable-repositories check must find: dataloss's
+        # unavailable repositories (earlier cases may have left some).
+        code, out, err = self.cmd("dataloss")
+        unavailable = out.count(" (unavailable):\n")
+        if unavailable == 0:
+            repos = "All repositories are available.\nPassed\n"
+        else:
+            repos = 'virtual-storage "default" has %d %s\nFailed (warning) error: repositories unavailable\n' % (
+                unavailable, "repository that is unavailable." if unavailable == 1 else
+                "repositories that are unavailable.")
+        code, nodes, err = self.cmd("dial-nodes")
+        self.assertEqual(code, 0, err)
+        head = ("Checking praefect migrations - confirms whether or not all praefect migrations have run [fatal]\n"
+                "Passed\n"
+                "Checking gitaly node connectivity & disk access - confirms if praefect can reach all of its gitaly "
+                "nodes, and whether or not the gitaly nodes can read/write from and to its storages. [fatal]\n" +
+                nodes + "Passed\n"
+                "Checking database read/write - checks if praefect can write/read to and from the database [fatal]\n"
+                "successfully read from database\nsuccessfully wrote to database\nPassed\n"
+                "Checking unavailable repositories - lists repositories that are missing a valid primary, hence "
+                "rendering them unavailable [warning]\n" + repos +
+                "Checking clock synchronization - checks if system clock is in sync with NTP service. You can use "
+                "NTP_HOST env var to provide NTP service URL to query and DRIFT_THRESHOLD to provide allowed drift as "
+                "a duration (1ms, 20sec, etc.) [fatal]\n")
+        summary = "All checks passed.\n" if unavailable == 0 else "1 check(s) failed, but none are fatal.\n"
+        code, out, err = self.check(env=env)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith(head), out)
+        self.assertRegex(out[len(head):], "^checking with NTP service at %s and allowed clock drift 60000 ms "
+                         "\\[correlation_id: [0-9A-Z]+\\]\nPassed\n\n%s$" % (re.escape(ntp.address), re.escape(summary)))
+        self.assertEqual(self.sql("SELECT count(*) FROM hello_world"), [("0",)])
+
+        quiet_repos = "Passed\n" if unavailable == 0 else "Failed (warning) error: repositories unavailable\n"
+        quiet = ("Checking praefect migrations...Passed\n"
+                 "Checking gitaly node connectivity & disk access...Passed\n"
+                 "Checking database read/write...Passed\n"
+                 "Checking unavailable repositories..." + quiet_repos +
+                 "Checking clock synchronization...%s\n\n")
+        self.assertEqual(self.check("-q", env=env), (0, quiet % "Passed" + summary, ""))
+
+        # A clock two minutes off: fatal; within a 5m threshold: fine.
+        ntp.offset = 120
+        failed = 2 if unavailable else 1
+        code, out, err = self.check("-q", env=env)
+        self.assertEqual(out, quiet % "Failed (fatal) error: praefect: clock is not synced" +
+                         "%d check(s) failed, at least one was fatal.\n" % failed)
+        self.assertEqual(code, 1)
+        self.assert_logged(err, "checks failed")
+        self.assertEqual(self.check("-q", env=dict(env, DRIFT_THRESHOLD="5m"))[:2], (0, quiet % "Passed" + summary))
+        code, out, err = self.check("-q", env=dict(env, DRIFT_THRESHOLD="10ns"))
+        self.assertIn("Checking clock synchronization...Failed (fatal) error: env var DRIFT_THRESHOLD expected to be "
+                      "0 or at least 1ms\n", out)
+        ntp.close()
+        code, out, err = self.check("-q", env=env)
+        self.assertRegex(out, "Checking clock synchronization...Failed \\(fatal\\) error: praefect: query ntp host: ")
+
+        # An unmigrated database: the migrations and the read/write check fail.
+        self.pg.psql("CREATE DATABASE unmigrated")
+        with open(self.config) as f:
+            text = f.read()
+        fresh = os.path.join(self.root, "check-unmigrated.toml")
+        with open(fresh, "w") as f:
+            f.write(text.replace('dbname = "praefect"', 'dbname = "unmigrated"', 1))
+        other_ntp = FakeNtp()
+        self.addCleanup(other_ntp.close)
+        code, out, err = self.check("-q", env={"NTP_HOST": other_ntp.address}, config=fresh)
+        self.assertEqual(code, 1)
+        self.assertIn("Checking praefect migrations...Failed (fatal) error: 4 migrations have not been run\n", out)
+        self.assertRegex(out, "Checking database read/write...Failed \\(fatal\\) error: error reading from table: .*"
+                              "hello_world")
+
+        # A node down: named.
+        ntp = FakeNtp()
+        self.addCleanup(ntp.close)
+        self.node("gitaly-3").kill()
+        code, out, err = self.check("-q", env={"NTP_HOST": ntp.address})
+        self.assertEqual(code, 1)
+        self.assertIn("Checking gitaly node connectivity & disk access...Failed (fatal) error: the following nodes are "
+                      "not healthy: %s\n" % self.node("gitaly-3").address, out)
 
 
 if __name__ == "__main__":

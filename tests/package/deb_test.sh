@@ -172,7 +172,7 @@ CONF
 step "dpkg -i with [database]: postinst applies the migrations as praefect"
 out=$(dpkg -i --force-confold "$deb1" 2>&1) || { echo "$out"; fail "dpkg -i failed"; }
 echo "$out"
-grep -q "praefect sql-migrate: OK (applied 3 migrations)" <<<"$out" || fail "postinst to apply 3 migrations"
+grep -q "praefect sql-migrate: OK (applied 4 migrations)" <<<"$out" || fail "postinst to apply 4 migrations"
 [ "$(pg 'SELECT count(*) FROM schema_migrations' praefect_production)" = 3 ] || fail "3 rows in schema_migrations"
 owner=$(pg "SELECT tableowner FROM pg_tables WHERE tablename = 'schema_migrations'" praefect_production)
 [ "$owner" = praefect ] || fail "the migrations to run as praefect (peer authentication), schema_migrations belongs to $owner"

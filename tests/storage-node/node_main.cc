@@ -22,6 +22,7 @@
 #include "node_config.h"
 #include "ref_service.h"
 #include "repository_service.h"
+#include "internal_service.h"
 #include "server_service.h"
 #include "smarthttp_service.h"
 #include "authorized_ssh_service.h"
@@ -82,6 +83,7 @@ int Run(const std::string& config_path) {
   RefServiceImpl ref(&deps);
   BlobServiceImpl blob(&deps);
   ServerServiceImpl server_info(&deps, cfg->storages, DetectGitVersion(deps.git));
+  InternalServiceImpl internal(&deps, cfg->storages);
   SshServiceOptions ssh_options;
   ssh_options.git_binary = deps.git.git_binary;
   ssh_options.home = deps.git.home;
@@ -107,6 +109,7 @@ int Run(const std::string& config_path) {
   builder.RegisterService(&ref);
   builder.RegisterService(&blob);
   builder.RegisterService(&server_info);
+  builder.RegisterService(&internal);
   builder.RegisterService(&ssh);
   builder.RegisterService(&smarthttp);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+
+#include "common/ntp.h"
 #include "filesystem_id.h"
 #include "fs_util.h"
 
@@ -20,6 +22,31 @@ std::string DetectGitVersion(const GitEnv& env) {
   if (v.rfind(prefix, 0) == 0) v = v.substr(prefix.size());
   while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
   return v;
+}
+
+ServerServiceImpl::ServerServiceImpl(const NodeDeps* deps, std::vector<StorageConfig> storages,
+                                     std::string git_version)
+    : deps_(deps), storages_(std::move(storages)), git_version_(std::move(git_version)) {
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      "/gitaly.ServerService/ClockSynced", grpc::internal::RpcMethod::NORMAL_RPC,
+      new grpc::internal::RpcMethodHandler<ServerServiceImpl, gitaly::ClockSyncedRequest, gitaly::ClockSyncedResponse,
+                                           google::protobuf::MessageLite, google::protobuf::MessageLite>(
+          [](ServerServiceImpl* service, grpc::ServerContext* ctx, const gitaly::ClockSyncedRequest* req,
+             gitaly::ClockSyncedResponse* resp) { return service->ClockSynced(ctx, req, resp); },
+          this)));
+}
+
+grpc::Status ServerServiceImpl::ClockSynced(grpc::ServerContext* ctx, const gitaly::ClockSyncedRequest* req,
+                                            gitaly::ClockSyncedResponse* resp) {
+  if (Status st = Authorize(*deps_, *ctx); !st.ok()) return ToGrpc(st);
+  std::chrono::nanoseconds threshold = std::chrono::milliseconds(req->drift_threshold_millis());
+  if (req->has_drift_threshold())
+    threshold = std::chrono::seconds(req->drift_threshold().seconds()) +
+                std::chrono::nanoseconds(req->drift_threshold().nanos());
+  auto synced = praefect::ClockSynced(req->ntp_host(), threshold, std::chrono::seconds(5));
+  if (!synced.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, synced.status().message());
+  resp->set_synced(*synced);
+  return grpc::Status::OK;
 }
 
 grpc::Status ServerServiceImpl::ServerInfo(grpc::ServerContext* ctx, const gitaly::ServerInfoRequest*,

@@ -112,6 +112,26 @@ static void metadata_flag_combinations(void**) {
   }
 }
 
+static void remove_repository_usage(void**) {
+  Result r = RunCli({"-config", "x.toml", "remove-repository", "-apply"});
+  assert_int_equal(r.code, 1);
+  expect_that(StartsWith(r.out, "NAME:\n   praefect remove-repository - "), "help on stdout: " + r.out);
+  expect_that(Logged(r.err, "Required flags \"virtual-storage, relative-path\" not set"), r.err);
+  Result bad = RunCli({"-config", "x.toml", "remove-repository", "-virtual-storage", "v", "-repository", "r",
+                       "-apply=maybe"});
+  expect_that(bad.code == 1 && StartsWith(bad.out, "Incorrect Usage: invalid boolean value \"maybe\" for -apply"),
+              "a bad boolean: " + bad.out);
+  Result help = RunCli({"-config", "x.toml", "remove-repository", "--help"});
+  expect_that(help.code == 0 && help.out.find("   --db-only ") != std::string::npos &&
+                  help.out.find("--relative-path, --repository value") != std::string::npos,
+              "help lists the flags: " + help.out);
+  // No configuration: Praefect's error, before any database or praefect.
+  Result none = RunCli({"remove-repository", "-virtual-storage", "v", "-relative-path", "r"});
+  expect_that(none.code == 1 && none.out.empty() &&
+                  none.err.find("error reading config file: open : no such file or directory\n") != std::string::npos,
+              "no -config: " + none.err);
+}
+
 static void dataloss_format(void**) {
   gitaly::DatalossResponse m;
   auto* a = m.add_repositories();
@@ -223,6 +243,7 @@ int main() {
       cmocka_unit_test(positional_arguments),
       cmocka_unit_test(help_and_values),
       cmocka_unit_test(metadata_flag_combinations),
+      cmocka_unit_test(remove_repository_usage),
       cmocka_unit_test(dataloss_format),
       cmocka_unit_test(metadata_format),
       cmocka_unit_test(storage_table_format),
