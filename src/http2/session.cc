@@ -25,25 +25,16 @@ const std::string* FindHeader(const HeaderList& headers, std::string_view name) 
 
 namespace {
 
-// The name/value vector nghttp2 takes, in a buffer reused by every call on
-// this thread (valid until the next ToNv).
-std::vector<nghttp2_nv>& ToNv(const HeaderList& headers) {
+// The name/value vector nghttp2 takes, for a HeaderList or HeaderRefs, in a
+// buffer reused by every call on this thread (valid until the next ToNv).
+// nghttp2 copies the strings (no NO_COPY flags): they need not outlive the
+// submit.
+template <typename Fields>
+std::vector<nghttp2_nv>& ToNv(const Fields& headers) {
   thread_local std::vector<nghttp2_nv> nv;
   nv.clear();
   nv.reserve(headers.size());
-  for (const HeaderField& f : headers) {
-    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
-                            reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(),
-                            f.value.size(), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE});
-  }
-  return nv;
-}
-
-std::vector<nghttp2_nv>& ToNv(const HeaderRefs& headers) {
-  thread_local std::vector<nghttp2_nv> nv;
-  nv.clear();
-  nv.reserve(headers.size());
-  for (const HeaderRef& f : headers) {
+  for (const auto& f : headers) {
     nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
                             reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(),
                             f.value.size(), NGHTTP2_NV_FLAG_NONE});
@@ -295,9 +286,7 @@ struct Callbacks {
         st->local_end_ = Stream::LocalEnd::kDone;
       } else if (st->local_end_ == Stream::LocalEnd::kTrailersPending) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        std::vector<nghttp2_nv>& nv = ToNv(st->trailers_);
-        // Copied by nghttp2 (no NO_COPY flags here: the strings die with the stream).
-        for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
+        std::vector<nghttp2_nv>& nv = ToNv(st->trailers_);  // copied: the strings die with the stream
         nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
         st->local_end_ = Stream::LocalEnd::kDone;
       } else if (n == 0) {
@@ -349,7 +338,6 @@ struct Callbacks {
 
 void Stream::SubmitResponse(const HeaderList& headers, bool end_stream) {
   std::vector<nghttp2_nv>& nv = ToNv(headers);
-  for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
   if (end_stream) {
     local_end_ = LocalEnd::kDone;
     nghttp2_submit_response(session_->session_, id_, nv.data(), nv.size(), nullptr);
@@ -601,7 +589,6 @@ Stream* ClientSession::OpenStream(const HeaderRefs& headers, bool end_stream, St
     return nullptr;
   }
   std::vector<nghttp2_nv>& nv = ToNv(headers);
-  for (auto& f : nv) f.flags = NGHTTP2_NV_FLAG_NONE;
   nghttp2_data_provider provider{};
   provider.read_callback = &Callbacks::ReadData;
   int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), end_stream ? nullptr : &provider,
