@@ -5,7 +5,7 @@
 #   OUT/v1/  dpkg-buildpackage -us -uc -b of a copy of the tree (tracked and
 #            untracked files, not ignored ones): the version of
 #            debian/changelog, and its .changes for lintian;
-#   OUT/v2/  the same tree with one more migration (0004_package_test) and a
+#   OUT/v2/  the same tree with one more migration (9999_package_test) and a
 #            changelog entry VERSION+pkgtest1, built incrementally in the
 #            same tree (-nc: ninja rebuilds what the migration changes):
 #            the upgrade.
@@ -56,8 +56,8 @@ deb1=$(ls "$out"/v1/praefect_*_*.deb)
 echo "built $(basename "$deb1"), $(du -k "$deb1" | cut -f1) KiB, in $(( $(date +%s) - start ))s"
 
 printf 'CREATE TABLE package_test_upgrade (id BIGINT PRIMARY KEY);\n' \
-  >"$tree/sql/migrations/0004_package_test.up.sql"
-printf 'DROP TABLE package_test_upgrade;\n' >"$tree/sql/migrations/0004_package_test.down.sql"
+  >"$tree/sql/migrations/9999_package_test.up.sql"
+printf 'DROP TABLE package_test_upgrade;\n' >"$tree/sql/migrations/9999_package_test.down.sql"
 version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
 {
   printf 'praefect (%s+pkgtest1) unstable; urgency=medium\n\n  * Package test: one more migration.\n\n' "$version"
@@ -68,4 +68,4 @@ version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
 rm -f "$tree"/debian/debhelper-build-stamp "$tree"/debian/*.debhelper.log
 build "$out/v2" -nc
 deb2=$(ls "$out"/v2/praefect_*+pkgtest1_*.deb)
-echo "built $(basename "$deb2") (one more migration, 0004_package_test); both in $(( $(date +%s) - start ))s"
+echo "built $(basename "$deb2") (one more migration, 9999_package_test); both in $(( $(date +%s) - start ))s"

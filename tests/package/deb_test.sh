@@ -15,7 +15,7 @@
 #      migrations as praefect (the tables belong to the role praefect);
 #   5. dpkg -i of the same .deb again: 0 migrations applied;
 #   6. the higher version build_debs.sh made (VERSION+pkgtest1: one extra
-#      migration, 0004_package_test) upgrades it: exactly that migration is
+#      migration, 9999_package_test) upgrades it: exactly that migration is
 #      applied;
 #   7. a [database] that cannot be reached: postinst says what to run and
 #      succeeds; PRAEFECT_AUTO_MIGRATE=no in /etc/default/praefect: no
@@ -172,8 +172,11 @@ CONF
 step "dpkg -i with [database]: postinst applies the migrations as praefect"
 out=$(dpkg -i --force-confold "$deb1" 2>&1) || { echo "$out"; fail "dpkg -i failed"; }
 echo "$out"
-grep -q "praefect sql-migrate: OK (applied 4 migrations)" <<<"$out" || fail "postinst to apply 4 migrations"
-[ "$(pg 'SELECT count(*) FROM schema_migrations' praefect_production)" = 3 ] || fail "3 rows in schema_migrations"
+migrations=$(ls "$src"/sql/migrations/*.up.sql | wc -l)
+grep -q "praefect sql-migrate: OK (applied $migrations migrations)" <<<"$out" ||
+  fail "postinst to apply the $migrations migrations of sql/migrations"
+[ "$(pg 'SELECT count(*) FROM schema_migrations' praefect_production)" = "$migrations" ] ||
+  fail "$migrations rows in schema_migrations"
 owner=$(pg "SELECT tableowner FROM pg_tables WHERE tablename = 'schema_migrations'" praefect_production)
 [ "$owner" = praefect ] || fail "the migrations to run as praefect (peer authentication), schema_migrations belongs to $owner"
 echo "schema_migrations: $(pg 'SELECT string_agg(id, $$, $$ ORDER BY id) FROM schema_migrations' praefect_production), owner $owner"
@@ -187,9 +190,10 @@ step "upgrade to $(basename "$deb2"): only the new migration"
 out=$(dpkg -i --force-confold "$deb2" 2>&1) || { echo "$out"; fail "the upgrade failed"; }
 echo "$out"
 grep -q "praefect sql-migrate: OK (applied 1 migrations)" <<<"$out" || fail "the upgrade to apply 1 migration"
-grep -q "0004_package_test: applied" <<<"$out" || fail "the applied migration to be 0004_package_test"
+grep -q "9999_package_test: applied" <<<"$out" || fail "the applied migration to be 9999_package_test"
 grep -q "0001_initial_schema: migrating" <<<"$out" && fail "the old migrations not to be applied again"
-[ "$(pg 'SELECT count(*) FROM schema_migrations' praefect_production)" = 4 ] || fail "4 rows in schema_migrations"
+[ "$(pg 'SELECT count(*) FROM schema_migrations' praefect_production)" = $((migrations + 1)) ] ||
+  fail "$((migrations + 1)) rows in schema_migrations"
 
 step "a database that cannot be reached: postinst says what to do and succeeds"
 cp /etc/praefect/config.toml "$tmp/config.toml.good"

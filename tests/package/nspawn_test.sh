@@ -496,7 +496,7 @@ t1=$(date +%s.%N)
 echo "$out"
 loop_stop upgrade "$t0" "$t1"
 grep -q "praefect sql-migrate: OK (applied 1 migrations)" <<<"$out" || fail "the upgrade to apply 1 migration"
-grep -q "0004_package_test: applied" <<<"$out" || fail "the applied migration to be 0004_package_test"
+grep -q "9999_package_test: applied" <<<"$out" || fail "the applied migration to be 9999_package_test"
 [ "$(ct dpkg-query -W -f '${Version}' praefect)" = "$(dpkg-deb -f "$deb2" Version)" ] || fail "the new version installed"
 [ "$(prop praefect.service ActiveState)" = active ] || fail "praefect.service to run after the upgrade"
 newpid=$(prop praefect.service MainPID)
