@@ -33,7 +33,8 @@ pushes through git-remote-gitaly.
  9a. set-replication-factor through praefect (assignments and replicas
      follow; bad input refused by praefect; a wrong token is not a reason
      to fall back), and with no praefect at the address: one line saying
-     so, then the database path.
+     so, then the database path;
+ 9b. reconcile: v16's line and exit status, then what replaced it.
 
 usage: operator_commands_test.py BIN_DIR GITALY_PROTO_DIR PRAEFECT_PROTO_DIR WORK_DIR
 """
@@ -835,7 +836,7 @@ class OperatorCommandsTest(unittest.TestCase):
                       "not healthy: %s\n" % self.node("gitaly-3").address, out)
 
 
-    # --- 9a. set-replication-factor -------------------------------------------
+    # --- 9a, 9b. set-replication-factor, reconcile ---------------------------
 
     def assignments(self, rel):
         return sorted(s for (s,) in self.sql(
@@ -917,6 +918,17 @@ class OperatorCommandsTest(unittest.TestCase):
                                      "\"default\": replication factor 5 is higher than the 3 storages configured "
                                      "for the virtual storage\n"), err)
         self.assertEqual(self.assignments(rel), ["gitaly-1", "gitaly-2", "gitaly-3"])
+
+    def test_9b_reconcile(self):
+        for args in (("reconcile",), ("reconcile", "-virtual", "default", "-reference", "gitaly-1", "-f")):
+            code, out, err = self.cmd(*args)
+            self.assertEqual((code, out), (1, ""))
+            first, rest = err.split("\n", 1)
+            self.assert_logged(first + "\n", "praefect doesn't accept positional arguments")
+            self.assertIn("removed in Praefect 14.1", rest)
+            self.assertIn("automatic\nreconciliation", rest)
+            self.assertIn("praefect -config FILE dataloss -partially-unavailable", rest)
+            self.assertIn("accept-dataloss", rest)
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)

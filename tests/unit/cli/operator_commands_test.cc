@@ -290,6 +290,26 @@ static void set_replication_factor_falls_back_when_no_praefect_answers(void**) {
   rmdir(dir.c_str());
 }
 
+static void reconcile_answers_as_v16_and_says_what_replaced_it(void**) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"-config", "x.toml", "reconcile"},
+        std::vector<std::string>{"-config", "x.toml", "reconcile", "-virtual", "default", "-reference", "gitaly-1"}}) {
+    Result r = RunCli(args);
+    assert_int_equal(r.code, 1);
+    expect_that(r.out.empty(), "nothing on stdout: " + r.out);
+    const size_t first_line = r.err.find('\n');
+    expect_that(first_line != std::string::npos &&
+                    Logged(r.err.substr(0, first_line + 1), "praefect doesn't accept positional arguments"),
+                "v16's line first: " + r.err);
+    for (const char* said : {"removed in Praefect 14.1", "automatic\nreconciliation",
+                             "does not reconcile automatically yet", "next write", "dataloss -partially-unavailable",
+                             "accept-dataloss -virtual-storage S"})
+      expect_that(r.err.find(said) != std::string::npos, std::string("says \"") + said + "\": " + r.err);
+  }
+  Result usage = RunCli({"-h"});
+  expect_that(usage.out.find("reconcile") == std::string::npos, "not listed as a command: " + usage.out);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unknown_flag_prints_usage_and_logs),
@@ -303,6 +323,7 @@ int main() {
       cmocka_unit_test(storage_table_format),
       cmocka_unit_test(set_replication_factor_usage),
       cmocka_unit_test(set_replication_factor_falls_back_when_no_praefect_answers),
+      cmocka_unit_test(reconcile_answers_as_v16_and_says_what_replaced_it),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
