@@ -93,6 +93,8 @@ int Run(const std::vector<std::string>& argv, std::istream& in, std::ostream& ou
   if (i < argv.size()) ++i;
   inv.args.assign(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
 
+  // Removed from Praefect in 14.1; not in the usage, but it answers.
+  if (name == "reconcile") return RunReconcile(inv);
   for (const Subcommand& s : kSubcommands) {
     if (s.name != name) continue;
     if (name == "configuration") {

@@ -73,6 +73,26 @@ StatusOr<std::shared_ptr<grpc::Channel>> DialPraefect(const config::Config& conf
   return channel;
 }
 
+StatusOr<std::shared_ptr<grpc::Channel>> DialPraefectOnce(const config::Config& config,
+                                                          std::chrono::milliseconds timeout) {
+  auto address = PraefectAddressOf(config);
+  if (!address.ok()) return address.status();
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      address->tls ? grpc::SslCredentials(grpc::SslCredentialsOptions()) : grpc::InsecureChannelCredentials();
+  auto channel = grpc::CreateChannel(address->target, creds);
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN)
+      return Unavailable("no praefect answers at " + address->target + " (the connection failed)");
+    if (!channel->WaitForStateChange(state, deadline))
+      return Unavailable("no praefect answers at " + address->target + " within " +
+                         std::to_string(timeout.count() / 1000) + " s");
+    state = channel->GetState(/*try_to_connect=*/true);
+  }
+  return channel;
+}
+
 void PrepareContext(const config::Config& config, grpc::ClientContext* ctx, std::chrono::milliseconds timeout) {
   ctx->set_deadline(std::chrono::system_clock::now() + timeout);
   if (!config.auth.token.empty())

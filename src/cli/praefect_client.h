@@ -39,6 +39,13 @@ StatusOr<PraefectAddress> PraefectAddressOf(const config::Config& config);
 StatusOr<std::shared_ptr<grpc::Channel>> DialPraefect(const config::Config& config,
                                                       std::chrono::milliseconds timeout);
 
+// As DialPraefect, but gives up at the first failed connection attempt
+// (connection refused, no such socket) instead of retrying until `timeout`:
+// for a command that has another way to do its work when no praefect
+// answers (set-replication-factor).
+StatusOr<std::shared_ptr<grpc::Channel>> DialPraefectOnce(const config::Config& config,
+                                                          std::chrono::milliseconds timeout);
+
 // Signs `ctx` with [auth] token (when set) and bounds it by `timeout`.
 void PrepareContext(const config::Config& config, grpc::ClientContext* ctx, std::chrono::milliseconds timeout);
 

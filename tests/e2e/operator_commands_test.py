@@ -29,7 +29,12 @@ pushes through git-remote-gitaly.
   8. verify marks exactly the replicas it selects unverified;
   9. check, byte for byte, with a fake NTP server (tests/e2e/harness.py
      FakeNtp): all passing, -q, a clock off by two minutes, bad
-     DRIFT_THRESHOLD, no NTP answer, an unmigrated database, a node down.
+     DRIFT_THRESHOLD, no NTP answer, an unmigrated database, a node down;
+ 9a. set-replication-factor through praefect (assignments and replicas
+     follow; bad input refused by praefect; a wrong token is not a reason
+     to fall back), and with no praefect at the address: one line saying
+     so, then the database path;
+ 9b. reconcile: v16's line and exit status, then what replaced it.
 
 usage: operator_commands_test.py BIN_DIR GITALY_PROTO_DIR PRAEFECT_PROTO_DIR WORK_DIR
 """
@@ -830,6 +835,100 @@ class OperatorCommandsTest(unittest.TestCase):
         self.assertIn("Checking gitaly node connectivity & disk access...Failed (fatal) error: the following nodes are "
                       "not healthy: %s\n" % self.node("gitaly-3").address, out)
 
+
+    # --- 9a, 9b. set-replication-factor, reconcile ---------------------------
+
+    def assignments(self, rel):
+        return sorted(s for (s,) in self.sql(
+            "SELECT storage FROM repository_assignments WHERE repository_id = %d" % self.repo(rel)[0]))
+
+    def test_9a_set_replication_factor(self):
+        rel = "ops/factor.git"
+        self.new_repo(rel)
+        self.wait_replicated(rel)
+        primary = self.sql("SELECT \"primary\" FROM repositories WHERE relative_path = '%s'" % rel)[0][0]
+
+        # Through the running praefect: nothing on stderr, the assignments
+        # printed are the database's, and the primary keeps its replica.
+        code, out, err = self.cmd("set-replication-factor", "-virtual-storage", "default", "-relative-path", rel,
+                                  "-replication-factor", "2")
+        self.assertEqual((code, err), (0, ""), out + err)
+        printed = out[len("current assignments: "):-1].split(", ")
+        self.assertTrue(out.startswith("current assignments: ") and out.endswith("\n"), out)
+        self.assertEqual(sorted(printed), self.assignments(rel))
+        self.assertEqual(len(printed), 2)
+        self.assertIn(primary, printed)
+        # The dropped replica goes from its node (a job praefect runs).
+        self.wait_until(lambda: sorted(self.generations(rel)) == sorted(printed), 60,
+                        lambda: "replicas %r, assigned %r" % (self.generations(rel), printed))
+
+        # Bad input, answered by praefect: v16's plain error, nothing changed.
+        for args, message in (
+                (("-virtual-storage", "nope", "-relative-path", rel, "-replication-factor", "2"),
+                 'rpc error: code = InvalidArgument desc = unknown virtual storage: "nope"'),
+                (("-virtual-storage", "default", "-relative-path", rel, "-replication-factor", "0"),
+                 "rpc error: code = InvalidArgument desc = replication factor 0 is too low: expected at least 1 "
+                 "(the primary)"),
+                (("-virtual-storage", "default", "-relative-path", rel, "-replication-factor", "4"),
+                 "rpc error: code = InvalidArgument desc = replication factor 4 is higher than the 3 storages "
+                 "configured for the virtual storage"),
+                (("-virtual-storage", "default", "-relative-path", "ops/missing.git", "-replication-factor", "2"),
+                 'rpc error: code = InvalidArgument desc = repository "ops/missing.git" not found in virtual '
+                 'storage "default"')):
+            code, out, err = self.cmd("set-replication-factor", *args)
+            self.assertEqual((code, out), (1, ""), err)
+            self.assert_logged(err, message)
+        code, out, err = self.cmd("set-replication-factor", "-virtual-storage", "default", "-relative-path", rel,
+                                  "-replication-factor", "two")
+        self.assertEqual(code, 1)
+        self.assertIn('invalid value "two" for flag -replication-factor', err)
+        self.assertEqual(self.assignments(rel), sorted(printed))
+
+        with open(self.config) as f:
+            text = f.read()
+        # A praefect that answers and refuses the token: its answer, no
+        # fallback to the database.
+        wrong = os.path.join(self.root, "srf-wrong-token.toml")
+        with open(wrong, "w") as f:
+            f.write(text.replace('token = "%s"' % CLIENT_TOKEN, 'token = "wrong"', 1))
+        code, out, err = self.cmd("set-replication-factor", "-virtual-storage", "default", "-relative-path", rel,
+                                  "-replication-factor", "3", config=wrong)
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, "^" + TS + "rpc error: code = PermissionDenied desc = ")
+        self.assertEqual(self.assignments(rel), sorted(printed))
+
+        # No praefect at the address: one line saying so, then the database
+        # path does the same change.
+        down = os.path.join(self.root, "srf-no-praefect.toml")
+        port = free_port()
+        with open(down, "w") as f:
+            f.write(text.replace("127.0.0.1:%d" % self.port, "127.0.0.1:%d" % port, 1))
+        code, out, err = self.cmd("set-replication-factor", "-virtual-storage", "default", "-relative-path", rel,
+                                  "-replication-factor", "3", config=down)
+        self.assertEqual((code, out, err),
+                         (0, "current assignments: gitaly-1, gitaly-2, gitaly-3\n",
+                          "praefect set-replication-factor: no praefect answers at 127.0.0.1:%d (the connection "
+                          "failed); setting the replication factor in the database directly instead\n" % port))
+        self.assertEqual(self.assignments(rel), ["gitaly-1", "gitaly-2", "gitaly-3"])
+        # Its bad input: the fallback line, then the local refusal.
+        code, out, err = self.cmd("set-replication-factor", "-virtual-storage", "default", "-relative-path", rel,
+                                  "-replication-factor", "5", config=down)
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.endswith("directly instead\npraefect set-replication-factor: virtual storage "
+                                     "\"default\": replication factor 5 is higher than the 3 storages configured "
+                                     "for the virtual storage\n"), err)
+        self.assertEqual(self.assignments(rel), ["gitaly-1", "gitaly-2", "gitaly-3"])
+
+    def test_9b_reconcile(self):
+        for args in (("reconcile",), ("reconcile", "-virtual", "default", "-reference", "gitaly-1", "-f")):
+            code, out, err = self.cmd(*args)
+            self.assertEqual((code, out), (1, ""))
+            first, rest = err.split("\n", 1)
+            self.assert_logged(first + "\n", "praefect doesn't accept positional arguments")
+            self.assertIn("removed in Praefect 14.1", rest)
+            self.assertIn("automatic\nreconciliation", rest)
+            self.assertIn("praefect -config FILE dataloss -partially-unavailable", rest)
+            self.assertIn("accept-dataloss", rest)
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -2,6 +2,11 @@
 // the reference (../shared/reference/operator-commands.md), not from our
 // own output: Go flag syntax and urfave/cli's errors and exit codes,
 // dataloss, metadata and list-storages formats.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <regex>
 
 #include "cli/cli.h"
@@ -236,6 +241,75 @@ static void storage_table_format(void**) {
   expect_that(got == want, "list-storages bytes:\n" + got);
 }
 
+static void set_replication_factor_usage(void**) {
+  Result missing = RunCli({"-config", "x.toml", "set-replication-factor", "-repository", "a.git"});
+  expect_that(missing.code == 1 && StartsWith(missing.out, "NAME:\n   praefect set-replication-factor - ") &&
+                  Logged(missing.err, "Required flags \"virtual-storage, replication-factor\" not set"),
+              "required flags: " + missing.err);
+  Result word = RunCli({"-config", "x.toml", "set-replication-factor", "-virtual-storage", "default",
+                        "-relative-path", "a.git", "-replication-factor", "two"});
+  expect_that(word.code == 1 && word.err.find("invalid value \"two\" for flag -replication-factor") !=
+                                    std::string::npos,
+              "a factor that is not a number: " + word.err);
+  Result extra = RunCli({"-config", "x.toml", "set-replication-factor", "-virtual-storage", "default",
+                         "-relative-path", "a.git", "-replication-factor", "2", "extra"});
+  expect_that(extra.code == 1 && extra.err == "set-replication-factor doesn't accept positional arguments\n",
+              "positional: " + extra.err);
+}
+
+// No praefect at the configured socket: the command says so in one line and
+// takes the database path, whose checks need no database to refuse these.
+static void set_replication_factor_falls_back_when_no_praefect_answers(void**) {
+  char dir_template[] = "/tmp/srf-test-XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string cfg = dir + "/praefect.toml";
+  const std::string socket = dir + "/no-praefect.sock";
+  {
+    std::ofstream f(cfg);
+    f << "socket_path = \"" << socket << "\"\n[[virtual_storage]]\nname = \"default\"\n"
+      << "[[virtual_storage.node]]\nstorage = \"gitaly-1\"\naddress = \"tcp://127.0.0.1:1\"\n"
+      << "[[virtual_storage.node]]\nstorage = \"gitaly-2\"\naddress = \"tcp://127.0.0.1:2\"\n";
+  }
+  const std::string fallback = "praefect set-replication-factor: no praefect answers at unix:" + socket +
+                               " (the connection failed); setting the replication factor in the database "
+                               "directly instead\n";
+  Result high = RunCli({"-config", cfg, "set-replication-factor", "-virtual-storage", "default", "-relative-path",
+                        "a.git", "-replication-factor", "3"});
+  expect_that(high.code == 1 && high.out.empty() &&
+                  high.err == fallback + "praefect set-replication-factor: virtual storage \"default\": "
+                                         "replication factor 3 is higher than the 2 storages configured for the "
+                                         "virtual storage\n",
+              "fallback, then the factor refused: code " + std::to_string(high.code) + ", out [" + high.out + "], err " + high.err);
+  Result unknown = RunCli({"-config", cfg, "set-replication-factor", "-virtual-storage", "nope", "-relative-path",
+                           "a.git", "-replication-factor", "1"});
+  expect_that(unknown.code == 1 &&
+                  unknown.err == fallback + "praefect set-replication-factor: virtual storage \"nope\" is not "
+                                            "configured in " + cfg + " (configured: \"default\")\n",
+              "fallback, then the virtual storage refused: " + unknown.err);
+  std::remove(cfg.c_str());
+  rmdir(dir.c_str());
+}
+
+static void reconcile_answers_as_v16_and_says_what_replaced_it(void**) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"-config", "x.toml", "reconcile"},
+        std::vector<std::string>{"-config", "x.toml", "reconcile", "-virtual", "default", "-reference", "gitaly-1"}}) {
+    Result r = RunCli(args);
+    assert_int_equal(r.code, 1);
+    expect_that(r.out.empty(), "nothing on stdout: " + r.out);
+    const size_t first_line = r.err.find('\n');
+    expect_that(first_line != std::string::npos &&
+                    Logged(r.err.substr(0, first_line + 1), "praefect doesn't accept positional arguments"),
+                "v16's line first: " + r.err);
+    for (const char* said : {"removed in Praefect 14.1", "automatic\nreconciliation",
+                             "does not reconcile automatically yet", "next write", "dataloss -partially-unavailable",
+                             "accept-dataloss -virtual-storage S"})
+      expect_that(r.err.find(said) != std::string::npos, std::string("says \"") + said + "\": " + r.err);
+  }
+  Result usage = RunCli({"-h"});
+  expect_that(usage.out.find("reconcile") == std::string::npos, "not listed as a command: " + usage.out);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unknown_flag_prints_usage_and_logs),
@@ -247,6 +321,9 @@ int main() {
       cmocka_unit_test(dataloss_format),
       cmocka_unit_test(metadata_format),
       cmocka_unit_test(storage_table_format),
+      cmocka_unit_test(set_replication_factor_usage),
+      cmocka_unit_test(set_replication_factor_falls_back_when_no_praefect_answers),
+      cmocka_unit_test(reconcile_answers_as_v16_and_says_what_replaced_it),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
