@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -69,10 +70,27 @@ class OperatorStore {
   // The repositories of `virtual_storage` with an assigned replica that is
   // not a valid primary, by repository id; without
   // `include_partially_unavailable` only those that are Unavailable().
-  // `window`: the health quorum window.
-  [[nodiscard]] virtual StatusOr<std::vector<RepositoryStatus>> ListDataloss(
-      std::string_view virtual_storage, bool include_partially_unavailable, const ConfiguredStorages& configured,
-      std::chrono::milliseconds window) = 0;
+  // `window`: the health quorum window. Passed to `page` a part at a time,
+  // in repository id order, so that neither the database nor the caller
+  // holds them all at once; stops at the first error, `page`'s included.
+  using DatalossPage = std::function<Status(std::vector<RepositoryStatus>)>;
+  [[nodiscard]] virtual Status ForEachDataloss(std::string_view virtual_storage, bool include_partially_unavailable,
+                                               const ConfiguredStorages& configured,
+                                               std::chrono::milliseconds window, const DatalossPage& page) = 0;
+  // The same, all at once.
+  [[nodiscard]] StatusOr<std::vector<RepositoryStatus>> ListDataloss(std::string_view virtual_storage,
+                                                                     bool include_partially_unavailable,
+                                                                     const ConfiguredStorages& configured,
+                                                                     std::chrono::milliseconds window) {
+    std::vector<RepositoryStatus> all;
+    Status st = ForEachDataloss(virtual_storage, include_partially_unavailable, configured, window,
+                                [&](std::vector<RepositoryStatus> part) {
+                                  for (auto& r : part) all.push_back(std::move(r));
+                                  return Status::Ok();
+                                });
+    if (!st.ok()) return st;
+    return all;
+  }
 
   // The repository, or nullopt when it is not registered.
   [[nodiscard]] virtual StatusOr<std::optional<RepositoryStatus>> GetRepositoryStatus(

@@ -51,6 +51,10 @@ void PostgresCacheInvalidator::Apply(const std::string& payload) {
     return;
   }
   for (const auto& c : *changed) {
+    if (c.all) {  // one statement changed too many repositories to name them
+      cache_->InvalidateAll();
+      return;
+    }
     for (const auto& path : c.relative_paths) cache_->Invalidate(c.virtual_storage, path);
   }
 }

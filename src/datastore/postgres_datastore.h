@@ -63,10 +63,9 @@ class PostgresDatastore final : public Datastore, public OperatorStore, public T
                                                           const std::vector<std::string>& configured) override;
 
   // OperatorStore
-  StatusOr<std::vector<RepositoryStatus>> ListDataloss(std::string_view virtual_storage,
-                                                       bool include_partially_unavailable,
-                                                       const ConfiguredStorages& configured,
-                                                       std::chrono::milliseconds window) override;
+  Status ForEachDataloss(std::string_view virtual_storage, bool include_partially_unavailable,
+                         const ConfiguredStorages& configured, std::chrono::milliseconds window,
+                         const DatalossPage& page) override;
   StatusOr<std::optional<RepositoryStatus>> GetRepositoryStatus(const RepositoryKey& key,
                                                                 const ConfiguredStorages& configured,
                                                                 std::chrono::milliseconds window) override;
@@ -84,6 +83,10 @@ class PostgresDatastore final : public Datastore, public OperatorStore, public T
                                                            std::string_view storage,
                                                            const std::vector<std::string>& replica_paths) override;
 
+ // How many repositories each of ForEachDataloss's statements reads
+  // (50,000; tests make it small to cross pages).
+  void SetDatalossPage(int64_t repositories) { dataloss_page_ = repositories; }
+
  private:
   postgres::Deadline Deadline() const { return postgres::Clock::now() + call_timeout_; }
   void ListenLoop();
@@ -91,6 +94,7 @@ class PostgresDatastore final : public Datastore, public OperatorStore, public T
   std::unique_ptr<postgres::Pool> pool_;
   std::unique_ptr<postgres::Listener> listener_conn_;
   const std::chrono::milliseconds call_timeout_;
+  int64_t dataloss_page_ = 50000;
   std::mutex mu_;
   EnqueueListener listener_;  // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};

@@ -2,6 +2,12 @@
 // and metadata (assigned, healthy, valid primary, as the election sees
 // them), accept-dataloss and verify's MarkUnverified.
 #include "datastore/postgres_datastore.h"
+
+#include <algorithm>
+#include <deque>
+#include <future>
+#include <optional>
+
 #include "datastore/postgres_sql.h"
 
 namespace praefect::datastore {
@@ -74,6 +80,51 @@ FROM repos r LEFT JOIN judged v USING (repository_id)
 ORDER BY r.repository_id, v.storage)";
 }
 
+// The repositories of virtual storage $2 with ids in [$3, $4) that may have
+// an assigned replica that is not a valid primary, for ReplicaViewSql to
+// judge exactly: cheap enough to run over every repository (one pass over
+// storage_repositories' (repository_id, storage) INCLUDE (generation)
+// index, migration 0006), never missing one. $1 is the health window. The
+// virtual storage's `storages` configured storages are $6, $7, ...; each is
+// a bit of a mask ($5: all of them), for the storages holding a replica,
+// assigned, or healthy. A repository may lack a valid primary when the
+// generations of its replicas differ or are not the repository's, when an
+// assigned storage lacks a healthy replica (all being at the same
+// generation), or when a replica is being deleted. With more than 62
+// storages every repository of the range is judged.
+std::string DatalossSuspectsSql(size_t storages) {
+  if (storages > 62) {
+    return "SELECT repository_id FROM repositories WHERE virtual_storage = $2 AND repository_id >= $3 AND "
+           "repository_id < $4 AND $1::bigint IS NOT NULL AND $5::bigint IS NOT NULL";
+  }
+  std::string bit = "CASE storage";
+  for (size_t i = 0; i < storages; ++i)
+    bit += " WHEN $" + std::to_string(6 + i) + " THEN " + std::to_string(int64_t{1} << i);
+  bit += " ELSE 0 END";
+  if (storages == 0) bit = "0";
+  return "WITH " + sql::HealthyCtes(sql::WindowParam(1)) + R"(
+SELECT r.repository_id
+FROM repositories r
+LEFT JOIN (SELECT repository_id, min(generation) AS lowest, max(generation) AS highest,
+                  bit_or()" + bit + R"() AS held
+           FROM storage_repositories WHERE repository_id >= $3 AND repository_id < $4
+           GROUP BY repository_id) s USING (repository_id)
+LEFT JOIN (SELECT repository_id, bit_or()" + bit + R"() AS wanted
+           FROM repository_assignments WHERE repository_id >= $3 AND repository_id < $4
+           GROUP BY repository_id) a USING (repository_id)
+WHERE r.virtual_storage = $2 AND r.repository_id >= $3 AND r.repository_id < $4
+  AND (s.highest IS DISTINCT FROM r.generation OR s.lowest <> s.highest
+       OR (COALESCE(NULLIF(a.wanted, 0), $5::bigint)
+           & ~(COALESCE(s.held, 0) & (SELECT COALESCE(bit_or()" + bit + R"(), 0)
+                                       FROM healthy WHERE virtual_storage = $2))) <> 0)
+UNION
+SELECT (job->>'repository_id')::bigint FROM replication_queue
+WHERE state IN ('ready', 'in_progress', 'failed') AND job->>'change' = 'delete_replica'
+  AND job->>'virtual_storage' = $2
+  AND (job->>'repository_id')::bigint >= $3 AND (job->>'repository_id')::bigint < $4
+ORDER BY 1)";
+}
+
 std::pair<std::string, std::string> ConfiguredArrays(const ConfiguredStorages& configured) {
   std::vector<std::string> vs, storages;
   for (const auto& [v, s] : configured) {
@@ -122,28 +173,81 @@ StatusOr<std::vector<RepositoryStatus>> StatusesFromRows(const Rows& rows) {
 
 }  // namespace
 
-StatusOr<std::vector<RepositoryStatus>> PostgresDatastore::ListDataloss(std::string_view virtual_storage,
-                                                                        bool include_partially_unavailable,
-                                                                        const ConfiguredStorages& configured,
-                                                                        std::chrono::milliseconds window) {
+Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool include_partially_unavailable,
+                                          const ConfiguredStorages& configured, std::chrono::milliseconds window,
+                                          const DatalossPage& page) {
   auto [vs, storages] = ConfiguredArrays(configured);
-  // The view is computed for the virtual storage's repositories, then
-  // filtered: a repository is listed when an assigned replica is not a valid
-  // primary, and without $5 only when no replica is.
-  auto rows = pool_->Exec(ReplicaViewSql("SELECT repository_id FROM repositories WHERE virtual_storage = $4"),
-                          {vs, storages, P(static_cast<int64_t>(window.count())), P(virtual_storage)}, Deadline());
-  if (!rows.ok()) return rows.status();
-  auto all = StatusesFromRows(*rows);
-  if (!all.ok()) return all.status();
-  std::vector<RepositoryStatus> out;
-  for (RepositoryStatus& repo : *all) {
-    bool partially = false;
-    for (const ReplicaStatus& r : repo.replicas) partially = partially || (r.assigned && !r.valid_primary);
-    if (!partially) continue;
-    if (!include_partially_unavailable && !repo.Unavailable()) continue;
-    out.push_back(std::move(repo));
+  std::vector<std::string> mine;
+  for (const auto& [v, s] : configured)
+    if (v == virtual_storage) mine.push_back(s);
+  const std::string suspects_sql = DatalossSuspectsSql(mine.size());
+  const std::string view_sql = ReplicaViewSql("SELECT unnest($4::bigint[]) AS repository_id");
+  const int64_t all_storages = mine.size() <= 62 ? (int64_t{1} << mine.size()) - 1 : 0;
+
+  // The repositories of ids [lo, hi) that are listed.
+  auto judge = [&](int64_t lo, int64_t hi) -> StatusOr<std::vector<RepositoryStatus>> {
+    std::vector<postgres::Param> params = {P(static_cast<int64_t>(window.count())), P(virtual_storage), P(lo),
+                                           P(hi), P(all_storages)};
+    if (mine.size() <= 62)
+      for (const std::string& s : mine) params.push_back(P(s));
+    auto suspects = pool_->Exec(suspects_sql, params, Deadline());
+    if (!suspects.ok()) return suspects.status();
+    if (suspects->empty()) return std::vector<RepositoryStatus>();
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < suspects->size(); ++i) ids.push_back(suspects->Text(i, 0));
+    // A second statement, so that the planner knows how few they usually
+    // are (an unnest it guesses small, not the estimate of the filter).
+    auto rows = pool_->Exec(view_sql, {vs, storages, P(static_cast<int64_t>(window.count())), TextArray(ids)},
+                            Deadline());
+    if (!rows.ok()) return rows.status();
+    auto statuses = StatusesFromRows(*rows);
+    if (!statuses.ok()) return statuses.status();
+    std::vector<RepositoryStatus> out;
+    for (RepositoryStatus& repo : *statuses) {
+      bool partially = false;
+      for (const ReplicaStatus& r : repo.replicas) partially = partially || (r.assigned && !r.valid_primary);
+      if (!partially) continue;
+      if (!include_partially_unavailable && !repo.Unavailable()) continue;
+      out.push_back(std::move(repo));
+    }
+    return out;
+  };
+
+  // Ranges of ids of about dataloss_page_ repositories each (even when ids
+  // have gaps: then some ranges hold fewer).
+  auto bounds = pool_->Exec("SELECT min(repository_id), max(repository_id), count(*) FROM repositories", {},
+                            Deadline());
+  if (!bounds.ok()) return bounds.status();
+  if (bounds->IsNull(0, 0)) return Status::Ok();
+  auto lowest = bounds->Int64(0, 0), highest = bounds->Int64(0, 1), count = bounds->Int64(0, 2);
+  if (!lowest.ok()) return lowest.status();
+  if (!highest.ok()) return highest.status();
+  if (!count.ok()) return count.status();
+  const int64_t pages = std::max<int64_t>(1, (*count + dataloss_page_ - 1) / dataloss_page_);
+  const int64_t span = (*highest - *lowest + 1 + pages - 1) / pages;
+
+  // Two ranges at a time, on two connections, so that PostgreSQL uses two
+  // cores; pages go to `page` in id order.
+  constexpr size_t kInFlight = 2;
+  std::deque<std::future<StatusOr<std::vector<RepositoryStatus>>>> running;
+  Status failed = Status::Ok();
+  auto take = [&] {
+    auto got = running.front().get();
+    running.pop_front();
+    if (!failed.ok()) return;
+    if (!got.ok()) {
+      failed = got.status();
+    } else if (!got->empty()) {
+      failed = page(std::move(got).value());
+    }
+  };
+  for (int64_t lo = *lowest; lo <= *highest && failed.ok(); lo += span) {
+    const int64_t hi = *highest - lo < span ? *highest + 1 : lo + span;
+    running.push_back(std::async(std::launch::async, judge, lo, hi));
+    if (running.size() == kInFlight) take();
   }
-  return out;
+  while (!running.empty()) take();
+  return failed;
 }
 
 StatusOr<std::optional<RepositoryStatus>> PostgresDatastore::GetRepositoryStatus(const RepositoryKey& key,

@@ -31,6 +31,13 @@ class Reader {
     return false;
   }
   bool Expect(char c) { return Take(c) || Fail(std::string("expected '") + c + "'"); }
+  // Consumes the word `w` (after spaces) when it is next.
+  bool TakeWord(std::string_view w) {
+    SkipSpace();
+    if (s_.substr(pos_, w.size()) != w) return false;
+    pos_ += w.size();
+    return true;
+  }
 
   bool String(std::string* out) {
     if (!Expect('"')) return false;
@@ -156,6 +163,13 @@ bool ParseObject(Reader& r, ChangedRepositories* out) {
         if (!r.String(&out->virtual_storage)) return false;
         have_vs = true;
       } else if (key == "relative_paths") {
+        have_paths = true;
+        // null: too many to name (migration 0005), every repository of the
+        // virtual storage may have changed.
+        if (r.TakeWord("null")) {
+          out->all = true;
+          continue;
+        }
         if (!r.Expect('[')) return false;
         if (!r.Take(']')) {
           do {
@@ -165,7 +179,6 @@ bool ParseObject(Reader& r, ChangedRepositories* out) {
           } while (r.Take(','));
           if (!r.Expect(']')) return false;
         }
-        have_paths = true;
       } else if (!r.SkipValue()) {
         return false;
       }

@@ -16,11 +16,17 @@ inline constexpr std::string_view kRepositoriesUpdatesChannel = "repositories_up
 struct ChangedRepositories {
   std::string virtual_storage;
   std::vector<std::string> relative_paths;
+  // The statement changed more repositories than a notification can name
+  // ("relative_paths": null): any of the virtual storage's may have changed.
+  bool all = false;
 };
 
 // Parses a `repositories_updates` payload: a JSON array of
 // {"virtual_storage": "...", "relative_paths": ["...", ...]} (PostgreSQL's
-// jsonb text, so any spacing and key order; unknown keys are skipped).
+// jsonb text, so any spacing and key order; unknown keys are skipped), or
+// "relative_paths": null when the paths would not fit in one notification
+// (migration 0005; a praefect older than it fails to parse that and flushes
+// its whole cache, which is as safe).
 // INVALID_ARGUMENT, saying where and what, for anything else: the caller
 // cannot tell what changed and must drop everything it caches.
 StatusOr<std::vector<ChangedRepositories>> ParseRepositoriesUpdates(std::string_view payload);

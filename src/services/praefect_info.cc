@@ -40,10 +40,17 @@ StatusOr<std::vector<std::string>> Dataloss(const PraefectInfoDeps& deps, std::s
   if (deps.nodes->Find(req->virtual_storage()) == nullptr)
     return Internal("unknown virtual storage: " + Quote(req->virtual_storage()));
   if (deps.operator_store == nullptr) return NeedsDatabase("Dataloss");
-  auto repos = deps.operator_store->ListDataloss(req->virtual_storage(), req->include_partially_replicated(),
-                                                 ConfiguredStoragesOf(*deps.nodes), deps.health_window);
-  if (!repos.ok()) return repos.status();
-  return DatalossChunks(*repos, kDatalossChunkBytes);
+  // Serialized a page at a time: what praefect holds is the answer's bytes,
+  // not the repositories' records.
+  DatalossChunker chunker(kDatalossChunkBytes);
+  Status st = deps.operator_store->ForEachDataloss(
+      req->virtual_storage(), req->include_partially_replicated(), ConfiguredStoragesOf(*deps.nodes),
+      deps.health_window, [&](std::vector<datastore::RepositoryStatus> page) {
+        for (const auto& repo : page) chunker.Add(repo);
+        return Status::Ok();
+      });
+  if (!st.ok()) return st;
+  return chunker.Finish();
 }
 
 StatusOr<std::vector<std::string>> SetAuthoritativeStorage(const PraefectInfoDeps& deps, std::string_view request) {
@@ -169,29 +176,34 @@ datastore::ConfiguredStorages ConfiguredStoragesOf(const nodes::NodeSet& nodes) 
   return out;
 }
 
-std::vector<std::string> DatalossChunks(const std::vector<datastore::RepositoryStatus>& repos, size_t chunk_bytes) {
-  std::vector<std::string> out;
-  gitaly::DatalossResponse chunk;
-  for (const datastore::RepositoryStatus& repo : repos) {
-    auto* r = chunk.add_repositories();
-    r->set_relative_path(repo.relative_path);
-    r->set_unavailable(repo.Unavailable());
-    r->set_primary(repo.primary);
-    for (const datastore::ReplicaStatus& replica : repo.replicas) {
-      auto* s = r->add_storages();
-      s->set_name(replica.storage);
-      s->set_behind_by(repo.generation - replica.generation);
-      s->set_assigned(replica.assigned);
-      s->set_healthy(replica.healthy);
-      s->set_valid_primary(replica.valid_primary);
-    }
-    if (chunk.ByteSizeLong() >= chunk_bytes) {
-      out.push_back(chunk.SerializeAsString());
-      chunk.Clear();
-    }
+void DatalossChunker::Add(const datastore::RepositoryStatus& repo) {
+  auto* r = chunk_.add_repositories();
+  r->set_relative_path(repo.relative_path);
+  r->set_unavailable(repo.Unavailable());
+  r->set_primary(repo.primary);
+  for (const datastore::ReplicaStatus& replica : repo.replicas) {
+    auto* s = r->add_storages();
+    s->set_name(replica.storage);
+    s->set_behind_by(repo.generation - replica.generation);
+    s->set_assigned(replica.assigned);
+    s->set_healthy(replica.healthy);
+    s->set_valid_primary(replica.valid_primary);
   }
-  if (chunk.repositories_size() > 0 || out.empty()) out.push_back(chunk.SerializeAsString());
-  return out;
+  // The repository's size and a tag and length of at most 1 + 5 bytes
+  // (ByteSizeLong of the whole chunk each time would be quadratic).
+  bytes_ += r->ByteSizeLong() + 6;
+  if (bytes_ >= chunk_bytes_) {
+    messages_.push_back(chunk_.SerializeAsString());
+    chunk_.Clear();
+    bytes_ = 0;
+  }
+}
+
+std::vector<std::string> DatalossChunker::Finish() {
+  if (chunk_.repositories_size() > 0 || messages_.empty()) messages_.push_back(chunk_.SerializeAsString());
+  chunk_.Clear();
+  bytes_ = 0;
+  return std::move(messages_);
 }
 
 StatusOr<std::vector<std::string>> AnswerPraefectInfo(const PraefectInfoDeps& deps, std::string_view method,

@@ -9,6 +9,7 @@
 #include "datastore/datastore.h"
 #include "datastore/operator_store.h"
 #include "nodes/node_set.h"
+#include "praefect/praefect.pb.h"
 
 // gitaly.PraefectInfoService (proto/praefect/praefect.proto) as praefect
 // answers it: the operators' calls behind praefect dataloss,
@@ -44,8 +45,20 @@ StatusOr<std::vector<std::string>> AnswerPraefectInfo(const PraefectInfoDeps& de
 // The storages of the configuration, for the OperatorStore.
 datastore::ConfiguredStorages ConfiguredStoragesOf(const nodes::NodeSet& nodes);
 
-// Dataloss's answer to `repos`, in messages of about `chunk_bytes` each
-// (at least one message).
-std::vector<std::string> DatalossChunks(const std::vector<datastore::RepositoryStatus>& repos, size_t chunk_bytes);
+// Dataloss's answer, in messages of about `chunk_bytes` each: Add each
+// repository, then Finish (at least one message, empty when nothing was
+// added).
+class DatalossChunker {
+ public:
+  explicit DatalossChunker(size_t chunk_bytes) : chunk_bytes_(chunk_bytes) {}
+  void Add(const datastore::RepositoryStatus& repo);
+  std::vector<std::string> Finish();
+
+ private:
+  size_t chunk_bytes_;
+  gitaly::DatalossResponse chunk_;
+  size_t bytes_ = 0;  // about chunk_.ByteSizeLong()
+  std::vector<std::string> messages_;
+};
 
 }  // namespace praefect::services

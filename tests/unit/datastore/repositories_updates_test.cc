@@ -22,6 +22,19 @@ void ParsesWhatPostgresSends(void**) {
   assert_int_equal(ParseRepositoriesUpdates(" [ ] ")->size(), 0);
 }
 
+// Migration 0005: a statement that changed too many repositories to name.
+void NullMeansEveryRepositoryOfTheVirtualStorage(void**) {
+  auto r = ParseRepositoriesUpdates(R"([{"relative_paths": null, "virtual_storage": "default"}, )"
+                                    R"({"virtual_storage": "other", "relative_paths": ["x.git"]}])");
+  assert_status_ok(r.status());
+  assert_int_equal(r->size(), 2);
+  expect_that((*r)[0].all && (*r)[0].relative_paths.empty(), "default: all");
+  expect_that(!(*r)[1].all && (*r)[1].relative_paths.size() == 1, "other: x.git only");
+  expect_that(ParseRepositoriesUpdates(R"([{"virtual_storage": "d", "relative_paths": nul}])").status().code() ==
+                  StatusCode::kInvalidArgument,
+              "nul rejected");
+}
+
 void DecodesEscapes(void**) {
   auto r = ParseRepositoriesUpdates(
       R"([{"virtual_storage": "d\"q\\", "extra": {"n": [1, -2.5e3, true, null]}, )"
@@ -57,6 +70,7 @@ void RejectsWhatItCannotUse(void**) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ParsesWhatPostgresSends),
+      cmocka_unit_test(NullMeansEveryRepositoryOfTheVirtualStorage),
       cmocka_unit_test(DecodesEscapes),
       cmocka_unit_test(RejectsWhatItCannotUse),
   };

@@ -180,6 +180,26 @@ void ChangesByAnotherPraefectInvalidate(void**) {
   assert_true(PgServer::Shared().Psql(db.name, "SELECT pg_notify('repositories_updates', 'not json')"));
   reader.Invalidated("a.git", "an unparsable notification");
 
+  // One statement over more repositories than 8000 bytes of notification
+  // can name (an operator's bulk UPDATE): it commits (migration 0005; it
+  // failed with "payload string too long" before) and flushes the cache.
+  reader.Cached("a.git");
+  assert_true(PgServer::Shared().Psql(
+      db.name,
+      "INSERT INTO repositories (repository_id, virtual_storage, relative_path, replica_path) "
+      "SELECT 1000 + i, 'default', 'bulk/' || repeat('x', 40) || i || '.git', 'bulk-' || i "
+      "FROM generate_series(1, 500) i; "
+      "INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation) "
+      "SELECT repository_id, virtual_storage, relative_path, 'gitaly-1', 0 FROM repositories "
+      "WHERE relative_path LIKE 'bulk/%'; "
+      "UPDATE storage_repositories SET generation = generation + 1 WHERE relative_path LIKE 'bulk/%'"));
+  expect_that(PgServer::Shared().Psql(db.name,
+                                      "DO $$ BEGIN IF (SELECT count(*) FROM storage_repositories WHERE relative_path "
+                                      "LIKE 'bulk/%' AND generation = 1) <> 500 THEN RAISE 'not committed'; END IF; "
+                                      "END $$"),
+              "the bulk statements committed");
+  reader.Invalidated("a.git", "a bulk UPDATE of 500 repositories (\"relative_paths\": null)");
+
   reader.Cached("a.git");
   auto removed = writer->DeleteRepository("default", "a.git", "gitaly-1", "c3");
   assert_status_ok(removed.status());

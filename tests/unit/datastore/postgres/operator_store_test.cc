@@ -1,6 +1,7 @@
 // PostgresDatastore as the OperatorStore, against a real PostgreSQL: the
 // dataloss selection and per-replica view (assigned, healthy, valid
 // primary), accept-dataloss and MarkUnverified.
+#include <random>
 #include <set>
 
 #include "test_db.h"
@@ -110,6 +111,80 @@ void DatalossListsOutdatedAndUnavailable(void**) {
               "an unknown repository is NOT_FOUND");
 }
 
+// ForEachDataloss picks the repositories to judge with a cheap query
+// (DatalossSuspectsSql) and judges them with the per-replica view: over
+// random states (generations, missing replicas, NULL generations, explicit
+// assignments, also to a storage not configured, replicas on one, replicas
+// being deleted, unhealthy storages) and pages of 7 repositories, it lists
+// exactly the repositories the view alone finds with an assigned replica
+// that is not a valid primary.
+void DatalossMatchesTheViewOfEveryRepository(void**) {
+  TestDb db;
+  auto store = db.Store();
+  store->SetDatalossPage(7);
+  std::mt19937 rng(20261204);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const std::vector<std::string> storages = {"gitaly-1", "gitaly-2", "gitaly-3", "gitaly-9"};  // 9: not configured
+  std::string sql;
+  for (int i = 1; i <= 150; ++i) {
+    const std::string id = std::to_string(i), rel = "'r" + id + ".git'";
+    int generation = pick(4);
+    sql += "INSERT INTO repositories (repository_id, virtual_storage, relative_path, replica_path, \"primary\", "
+           "generation) VALUES (" + id + ", 'default', " + rel + ", 'rp" + id + "', 'gitaly-1', " +
+           (pick(20) == 0 ? std::string("NULL") : std::to_string(generation)) + ");\n";
+    for (const std::string& s : storages) {
+      int roll = pick(30);
+      if (s == "gitaly-9" && roll < 24) continue;
+      if (roll < 2) continue;  // no replica
+      int g = roll < 4 ? generation - 1 : (roll == 4 ? generation + 1 : generation);
+      if (i % 25 == 0) g = generation - 1;  // every replica behind the repository's generation
+      sql += "INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation) "
+             "VALUES (" + id + ", 'default', " + rel + ", '" + s + "', " + std::to_string(g) + ");\n";
+    }
+    if (pick(3) == 0) {
+      for (const std::string& s : storages) {
+        if (pick(2) == 0)
+          sql += "INSERT INTO repository_assignments VALUES (" + id + ", 'default', " + rel + ", '" + s + "');\n";
+      }
+    }
+    if (pick(15) == 0) {
+      sql += "INSERT INTO replication_queue (lock_id, job) VALUES ('default|gitaly-2|r" + id +
+             ".git', jsonb_build_object('change', 'delete_replica', 'virtual_storage', 'default', "
+             "'relative_path', " + rel + ", 'repository_id', " + id + ", 'target_node_storage', 'gitaly-2'));\n";
+    }
+  }
+  // One statement at a time: the extended protocol takes no lists.
+  for (size_t at = 0, end; (end = sql.find(";\n", at)) != std::string::npos; at = end + 2) {
+    std::string got = db.Scalar(sql.substr(at, end - at));
+    expect_that(got.empty(), "inserted: " + sql.substr(at, end - at) + ": " + got);
+  }
+  for (const std::set<std::string>& down :
+       std::vector<std::set<std::string>>{{}, {"gitaly-3"}, {"gitaly-1", "gitaly-2"}}) {
+    Health(*store, down);
+    std::string want_all, want_unavailable;
+    for (int64_t i = 1; i <= 150; ++i) {
+      auto one = store->GetRepositoryStatus(RepositoryKey{i, "", ""}, kConfigured, kWindow);
+      assert_status_ok(one.status());
+      assert_true(one->has_value());
+      bool partially = false;
+      for (const ReplicaStatus& r : (*one)->replicas) partially = partially || (r.assigned && !r.valid_primary);
+      if (partially) want_all += Describe(**one) + "\n";
+      if (partially && (*one)->Unavailable()) want_unavailable += Describe(**one) + "\n";
+    }
+    auto all = store->ListDataloss("default", true, kConfigured, kWindow);
+    assert_status_ok(all.status());
+    expect_that(DescribeAll(*all) == want_all,
+                "with " + std::to_string(down.size()) + " down, the view lists\n" + want_all + "ForEachDataloss\n" +
+                    DescribeAll(*all));
+    auto unavailable = store->ListDataloss("default", false, kConfigured, kWindow);
+    assert_status_ok(unavailable.status());
+    expect_that(DescribeAll(*unavailable) == want_unavailable, "only unavailable: the view lists\n" +
+                                                                   want_unavailable + "ForEachDataloss\n" +
+                                                                   DescribeAll(*unavailable));
+    fprintf(stderr, "%zu down: %zu listed, %zu unavailable of 150\n", down.size(), all->size(), unavailable->size());
+  }
+}
+
 void MetadataAndMarkUnverified(void**) {
   TestDb db;
   auto store = db.Store();
@@ -148,6 +223,7 @@ void MetadataAndMarkUnverified(void**) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(DatalossListsOutdatedAndUnavailable),
+      cmocka_unit_test(DatalossMatchesTheViewOfEveryRepository),
       cmocka_unit_test(MetadataAndMarkUnverified),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);

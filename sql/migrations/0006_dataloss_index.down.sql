@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS storage_repositories_generation_idx;
