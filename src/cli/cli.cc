@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <algorithm>
 #include <array>
 #include <iostream>
 #include <string_view>
@@ -49,10 +50,11 @@ constexpr std::array kSubcommands{
 
 void PrintUsage(std::ostream& os) {
   os << "usage: praefect [-config FILE] [subcommand] [flags]\n\nsubcommands:\n";
+  // Names and summaries in two columns, two spaces apart at the longest name.
+  size_t width = 0;
+  for (const Subcommand& s : kSubcommands) width = std::max(width, s.name.size());
   for (const Subcommand& s : kSubcommands) {
-    os << "  " << s.name;
-    for (size_t i = s.name.size(); i < 24; ++i) os << ' ';
-    os << s.summary << '\n';
+    os << "  " << s.name << std::string(width - s.name.size() + 2, ' ') << s.summary << '\n';
   }
   os << "\nSee praefect(8) and praefect.toml(5).\n";
 }

@@ -2,8 +2,10 @@
 # The Debian package end to end, on this machine (root required), with the
 # .debs of build_debs.sh (ctest fixture "debs"):
 #
-#   1. lintian on the .changes of the build: no error and no warning but the
-#      first-upload notice;
+#   1. the .deb holds the bash completion
+#      (/usr/share/bash-completion/completions/praefect); lintian on the
+#      .changes of the build: no error and no warning but the first-upload
+#      notice;
 #   2. dpkg -i with the packaged config.toml (no [database]): postinst says
 #      what to do and succeeds; the user praefect, the generated secrets file
 #      (0640 root:praefect) and a configuration that validates without a
@@ -93,7 +95,11 @@ deb1=$(ls "$debs"/v1/praefect_*_*.deb 2>/dev/null) || true
 deb2=$(ls "$debs"/v2/praefect_*+pkgtest1_*.deb 2>/dev/null) || true
 [ -n "$deb1" ] && [ -n "$deb2" ] || fail "no .debs in $debs/v1 and $debs/v2: run tests/package/build_debs.sh (ctest fixture debs)"
 echo "packages: $(basename "$deb1"), $(basename "$deb2")"
-dpkg-deb -c "$deb1" | awk '{print $1, $2, $6}'
+contents=$(dpkg-deb -c "$deb1")
+awk '{print $1, $2, $6}' <<<"$contents"
+# The bash completion, where bash-completion loads it by the command's name.
+grep -Eq '^-rw-r--r-- root/root .* \./usr/share/bash-completion/completions/praefect$' <<<"$contents" ||
+  fail "the .deb to contain /usr/share/bash-completion/completions/praefect (0644 root:root)"
 
 step "lintian"
 lintian_out=$(lintian --info --display-info "$debs"/v1/praefect_*.changes 2>&1) || true
@@ -108,6 +114,7 @@ echo "$out"
 grep -q "praefect: no \[database\] in /etc/praefect/config.toml, no migrations applied" <<<"$out" ||
   fail "postinst to say that no database is configured and what to run"
 getent passwd praefect >/dev/null || fail "the user praefect to exist"
+[ -f /usr/share/bash-completion/completions/praefect ] || fail "the bash completion to be installed"
 [ "$(stat -c '%a %U %G' /etc/praefect/secrets)" = "640 root praefect" ] ||
   fail "/etc/praefect/secrets to be 0640 root:praefect, found $(stat -c '%a %U %G' /etc/praefect/secrets)"
 grep -Eq '^token = [0-9a-f]{64}$' /etc/praefect/secrets || fail "generated tokens in /etc/praefect/secrets"
@@ -140,6 +147,7 @@ step "dpkg -r keeps /etc/praefect"
 dpkg -r praefect >/dev/null
 [ -f /etc/praefect/config.toml ] && [ -f /etc/praefect/secrets ] || fail "dpkg -r to keep config.toml and secrets"
 [ -e /usr/sbin/praefect ] && fail "dpkg -r to remove /usr/sbin/praefect"
+[ -e /usr/share/bash-completion/completions/praefect ] && fail "dpkg -r to remove the bash completion"
 
 step "a throwaway PostgreSQL (unix socket, peer authentication for praefect)"
 mkdir "$tmp/pg"

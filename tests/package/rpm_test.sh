@@ -38,7 +38,8 @@ echo "$files"
 for f in /usr/sbin/praefect /usr/lib/systemd/system/praefect.service /usr/lib/systemd/system/praefect.socket \
   /usr/lib/systemd/system/praefect-tls.socket /usr/lib/systemd/system/praefect-metrics.socket \
   /usr/lib/systemd/system/praefect-maintenance.service /usr/lib/systemd/system/praefect-maintenance.timer \
-  /usr/lib/sysusers.d/praefect.conf /etc/praefect/config.toml /usr/libexec/praefect/package-setup; do
+  /usr/lib/sysusers.d/praefect.conf /etc/praefect/config.toml /usr/libexec/praefect/package-setup \
+  /usr/share/bash-completion/completions/praefect; do
   grep -qx "$f" <<<"$files" || fail "the package to contain $f"
 done
 grep -q '^/usr/share/man/man8/praefect.8' <<<"$files" || fail "the package to contain praefect(8)"

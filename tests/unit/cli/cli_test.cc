@@ -62,6 +62,11 @@ static void test_help(void**) {
   Result r = RunCli({"-help"});
   assert_int_equal(r.code, 0);
   expect_that(Contains(r.out, "subcommands:"), "the subcommand list");
+  // The longest name keeps two spaces before its summary.
+  expect_that(Contains(r.out, "\n  list-untracked-repositories  list repositories"),
+              "the summary column apart from every name: " + r.out);
+  expect_that(Contains(r.out, "\n  serve                        run the praefect server"),
+              "the summaries aligned: " + r.out);
 }
 
 int main(void) {
