@@ -84,22 +84,24 @@ ORDER BY r.repository_id, v.storage)";
 // an assigned replica that is not a valid primary, for ReplicaViewSql to
 // judge exactly: cheap enough to run over every repository (one pass over
 // storage_repositories' (repository_id, storage) INCLUDE (generation)
-// index, migration 0006), never missing one. $1 is the health window. The
-// virtual storage's `storages` configured storages are $6, $7, ...; each is
-// a bit of a mask ($5: all of them), for the storages holding a replica,
-// assigned, or healthy. A repository may lack a valid primary when the
-// generations of its replicas differ or are not the repository's, when an
-// assigned storage lacks a healthy replica (all being at the same
-// generation), or when a replica is being deleted. With more than 62
-// storages every repository of the range is judged.
+// index, migration 0006), never missing one. $1 is the health window, $6
+// whether partially unavailable repositories are listed. The virtual
+// storage's `storages` configured storages are $7, $8, ...; each is a bit
+// of a mask ($5: all of them), for the storages holding a replica,
+// assigned, or healthy. Judged: the repositories whose replicas'
+// generations differ or are not the repository's, those with a replica
+// being deleted, and, when the replicas are all at the repository's
+// generation, those where an assigned storage lacks a healthy one ($6), or
+// where no healthy storage has one (not $6: no valid primary). With more
+// than 62 storages every repository of the range is judged.
 std::string DatalossSuspectsSql(size_t storages) {
   if (storages > 62) {
     return "SELECT repository_id FROM repositories WHERE virtual_storage = $2 AND repository_id >= $3 AND "
-           "repository_id < $4 AND $1::bigint IS NOT NULL AND $5::bigint IS NOT NULL";
+           "repository_id < $4 AND $1::bigint IS NOT NULL AND $5::bigint IS NOT NULL AND $6::boolean IS NOT NULL";
   }
   std::string bit = "CASE storage";
   for (size_t i = 0; i < storages; ++i)
-    bit += " WHEN $" + std::to_string(6 + i) + " THEN " + std::to_string(int64_t{1} << i);
+    bit += " WHEN $" + std::to_string(7 + i) + " THEN " + std::to_string(int64_t{1} << i);
   bit += " ELSE 0 END";
   if (storages == 0) bit = "0";
   return "WITH " + sql::HealthyCtes(sql::WindowParam(1)) + R"(
@@ -112,11 +114,11 @@ LEFT JOIN (SELECT repository_id, min(generation) AS lowest, max(generation) AS h
 LEFT JOIN (SELECT repository_id, bit_or()" + bit + R"() AS wanted
            FROM repository_assignments WHERE repository_id >= $3 AND repository_id < $4
            GROUP BY repository_id) a USING (repository_id)
+CROSS JOIN (SELECT COALESCE(bit_or()" + bit + R"(), 0) AS mask FROM healthy WHERE virtual_storage = $2) h
 WHERE r.virtual_storage = $2 AND r.repository_id >= $3 AND r.repository_id < $4
   AND (s.highest IS DISTINCT FROM r.generation OR s.lowest <> s.highest
-       OR (COALESCE(NULLIF(a.wanted, 0), $5::bigint)
-           & ~(COALESCE(s.held, 0) & (SELECT COALESCE(bit_or()" + bit + R"(), 0)
-                                       FROM healthy WHERE virtual_storage = $2))) <> 0)
+       OR CASE WHEN $6::boolean THEN (COALESCE(NULLIF(a.wanted, 0), $5::bigint) & ~(COALESCE(s.held, 0) & h.mask)) <> 0
+               ELSE (COALESCE(s.held, 0) & h.mask) = 0 END)
 UNION
 SELECT (job->>'repository_id')::bigint FROM replication_queue
 WHERE state IN ('ready', 'in_progress', 'failed') AND job->>'change' = 'delete_replica'
@@ -184,20 +186,31 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
   const std::string view_sql = ReplicaViewSql("SELECT unnest($4::bigint[]) AS repository_id");
   const int64_t all_storages = mine.size() <= 62 ? (int64_t{1} << mine.size()) - 1 : 0;
 
-  // The repositories of ids [lo, hi) that are listed.
-  auto judge = [&](int64_t lo, int64_t hi) -> StatusOr<std::vector<RepositoryStatus>> {
+  // The ids of the repositories of [lo, hi) that DatalossSuspectsSql picks.
+  auto suspects_of = [&](int64_t lo, int64_t hi) -> StatusOr<std::vector<std::string>> {
     std::vector<postgres::Param> params = {P(static_cast<int64_t>(window.count())), P(virtual_storage), P(lo),
-                                           P(hi), P(all_storages)};
+                                           P(hi), P(all_storages),
+                                           std::string(include_partially_unavailable ? "true" : "false")};
     if (mine.size() <= 62)
       for (const std::string& s : mine) params.push_back(P(s));
-    auto suspects = pool_->Exec(suspects_sql, params, Deadline());
-    if (!suspects.ok()) return suspects.status();
-    if (suspects->empty()) return std::vector<RepositoryStatus>();
+    auto rows = pool_->Exec(suspects_sql, params, Deadline());
+    if (!rows.ok()) return rows.status();
     std::vector<std::string> ids;
-    for (size_t i = 0; i < suspects->size(); ++i) ids.push_back(suspects->Text(i, 0));
-    // A second statement, so that the planner knows how few they usually
-    // are (an unnest it guesses small, not the estimate of the filter).
-    auto rows = pool_->Exec(view_sql, {vs, storages, P(static_cast<int64_t>(window.count())), TextArray(ids)},
+    ids.reserve(rows->size());
+    for (size_t i = 0; i < rows->size(); ++i) ids.push_back(rows->Text(i, 0));
+    return ids;
+  };
+  // Suspects are judged with the view a batch at a time (1,000 by
+  // default): index probes for each, a bounded result per statement (a
+  // whole range, when a storage is down, made PostgreSQL scan whole
+  // tables), and a page for `page` per batch, so that what is held stays
+  // small however many are listed. The listed ones of ids[first, +batch).
+  const size_t batch = static_cast<size_t>(std::max<int64_t>(2, dataloss_page_ / 50));
+  auto judge_batch = [&](const std::vector<std::string>& ids,
+                         size_t first) -> StatusOr<std::vector<RepositoryStatus>> {
+    std::vector<std::string> some(ids.begin() + static_cast<std::ptrdiff_t>(first),
+                                  ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), first + batch)));
+    auto rows = pool_->Exec(view_sql, {vs, storages, P(static_cast<int64_t>(window.count())), TextArray(some)},
                             Deadline());
     if (!rows.ok()) return rows.status();
     auto statuses = StatusesFromRows(*rows);
@@ -211,6 +224,35 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
       out.push_back(std::move(repo));
     }
     return out;
+  };
+  // A range's suspects and the judgement of their first batch (usually all
+  // of them), made ahead of the range before it.
+  struct Range {
+    std::vector<std::string> ids;
+    std::vector<RepositoryStatus> first;
+  };
+  auto start_range = [&](int64_t lo, int64_t hi) -> StatusOr<Range> {
+    auto ids = suspects_of(lo, hi);
+    if (!ids.ok()) return ids.status();
+    Range r;
+    r.ids = std::move(ids).value();
+    if (r.ids.empty()) return r;
+    auto first = judge_batch(r.ids, 0);
+    if (!first.ok()) return first.status();
+    r.first = std::move(first).value();
+    return r;
+  };
+  auto finish_range = [&](Range r) -> Status {
+    if (!r.first.empty()) {
+      if (Status st = page(std::move(r.first)); !st.ok()) return st;
+    }
+    for (size_t first = batch; first < r.ids.size(); first += batch) {
+      auto out = judge_batch(r.ids, first);
+      if (!out.ok()) return out.status();
+      if (out->empty()) continue;
+      if (Status st = page(std::move(out).value()); !st.ok()) return st;
+    }
+    return Status::Ok();
   };
 
   // Ranges of ids of about dataloss_page_ repositories each (even when ids
@@ -226,27 +268,25 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
   const int64_t pages = std::max<int64_t>(1, (*count + dataloss_page_ - 1) / dataloss_page_);
   const int64_t span = (*highest - *lowest + 1 + pages - 1) / pages;
 
-  // Two ranges at a time, on two connections, so that PostgreSQL uses two
-  // cores; pages go to `page` in id order.
-  constexpr size_t kInFlight = 2;
-  std::deque<std::future<StatusOr<std::vector<RepositoryStatus>>>> running;
+  // Two ranges ahead are read (their suspects and first batch), on
+  // connections of their own, so that PostgreSQL uses two cores, while this
+  // thread passes on the range before them and judges the rest of its
+  // suspects, in id order. What is held: at most three batches' records.
+  constexpr size_t kAhead = 2;
+  std::deque<std::future<StatusOr<Range>>> ahead;
   Status failed = Status::Ok();
   auto take = [&] {
-    auto got = running.front().get();
-    running.pop_front();
+    auto range = ahead.front().get();
+    ahead.pop_front();
     if (!failed.ok()) return;
-    if (!got.ok()) {
-      failed = got.status();
-    } else if (!got->empty()) {
-      failed = page(std::move(got).value());
-    }
+    failed = range.ok() ? finish_range(std::move(range).value()) : range.status();
   };
   for (int64_t lo = *lowest; lo <= *highest && failed.ok(); lo += span) {
     const int64_t hi = *highest - lo < span ? *highest + 1 : lo + span;
-    running.push_back(std::async(std::launch::async, judge, lo, hi));
-    if (running.size() == kInFlight) take();
+    ahead.push_back(std::async(std::launch::async, start_range, lo, hi));
+    if (ahead.size() > kAhead) take();
   }
-  while (!running.empty()) take();
+  while (!ahead.empty()) take();
   return failed;
 }
 

@@ -10,6 +10,7 @@
 
 #include "common/status_or.h"
 #include "http2/connection.h"
+#include "http2/local_stream.h"
 #include "http2/session.h"
 #include "http2/sockets.h"
 
@@ -68,6 +69,12 @@ struct Route {
   std::optional<std::string> local_response;
   std::vector<std::string> more_local_responses;
   bool keep_open = false;
+
+  // Set (and `local_response` not): the call is answered here with the
+  // messages a producer pushes into this stream as it makes them, then
+  // the status it finishes with. Ignored like `local_response` is: the
+  // upstream fields.
+  std::shared_ptr<LocalStream> local_stream;
 
   // Bytes to send upstream as the first request message instead of what the
   // client sent. nullopt forwards the client's first message untouched (or

@@ -308,6 +308,16 @@ void ProxyCall::OnDirected(StatusOr<Route> route) {
     } else {
       SendTrailers(rpc::CallStatus{});
     }
+  } else if (route->local_stream) {
+    route_ = std::move(route).value();
+    HeaderList headers = {{":status", "200"}, {"content-type", "application/grpc"}};
+    down_->SubmitResponse(headers, false);
+    response_headers_sent_ = true;
+    phase_ = Phase::kForwarding;
+    local_stream_ = route_.local_stream;
+    Ref();  // released by PullLocal once the stream finished
+    EventLoop* loop = loop_;
+    local_stream_->SetNotify([loop, this] { Post(loop, [this] { PullLocal(); }); });
   } else if (!route->upstream) {
     route_ = std::move(route).value();
     Fail(Internal("the director's route for " + method_ + " names no upstream channel"));
@@ -457,6 +467,7 @@ void ProxyCall::MoveResponseBytes() {
     const size_t n = std::min(response_held_.size(), options_->forward_high_water - down_->queued());
     down_->SendData(std::string_view(response_held_).substr(0, n));
     if (up_ != nullptr) up_->Consume(n);
+    if (local_stream_ != nullptr) local_stream_->Consumed(n);
     response_held_.erase(0, n);
   }
   if (response_held_.empty() && final_status_) {
@@ -467,6 +478,36 @@ void ProxyCall::MoveResponseBytes() {
 }
 
 void ProxyCall::OnDownstreamDrained() { MoveResponseBytes(); }
+
+void ProxyCall::PullLocal() {
+  LocalStream::Taken taken = local_stream_->Take();
+  size_t dropped = 0;
+  for (const std::string& m : taken.messages) {
+    if (trailers_sent_ || client_gone_ || down_ == nullptr || phase_ == Phase::kDone) {
+      dropped += LocalStream::Cost(m);
+      continue;
+    }
+    response_held_.append(rpc::Prefix(m.size()));
+    response_held_.append(m);
+    ++messages_sent_;
+  }
+  if (dropped > 0) local_stream_->Consumed(dropped);
+  if (!taken.messages.empty()) MoveResponseBytes();
+  if (taken.finished) {
+    local_stream_->Cancel();
+    local_stream_.reset();
+    if (!trailers_sent_ && !client_gone_ && phase_ != Phase::kDone) {
+      Finalize(*taken.finished);
+      rpc::CallStatus st;
+      st.code = taken.finished->code();
+      st.message = taken.finished->message();
+      SendTrailers(std::move(st));  // after the held bytes
+    }
+    Unref();  // the stream's
+    return;
+  }
+  UpdateHeld();
+}
 
 void ProxyCall::OnResponseTrailers(const HeaderList& trailers) {
   status_from_upstream_ = true;
@@ -558,6 +599,7 @@ void ProxyCall::Fail(const Status& status) {
     Unref();  // the pending open's
   }
   if (up_ != nullptr) up_->Reset(kCancel);
+  if (local_stream_ != nullptr) local_stream_->Cancel();  // its producer stops; PullLocal ends it
   Finalize(status);
   response_held_.clear();
   final_status_.reset();
@@ -575,6 +617,7 @@ void ProxyCall::OnDeadline() {
 
 void ProxyCall::OnDownstreamClosed(uint32_t error_code) {
   down_ = nullptr;
+  if (local_stream_ != nullptr) local_stream_->Cancel();
   request_held_.clear();
   response_held_.clear();
   first_.clear();

@@ -116,6 +116,8 @@ class ProxyCall final {
   void OnUpstreamOpened(StatusOr<Stream*> stream);
   void MoveRequestBytes();
   void MoveResponseBytes();
+  // Takes what the Route's local_stream has made (on the loop).
+  void PullLocal();
   // Ends the call for the client with `status` (trailers after what was
   // sent, or a trailers-only response); cancels the upstream if open.
   void Fail(const Status& status);
@@ -169,6 +171,7 @@ class ProxyCall final {
   uint64_t open_ticket_ = 0;  // its ticket, while opening_
 
   Route route_;
+  std::shared_ptr<LocalStream> local_stream_;  // route_.local_stream, until it finished
   bool finalized_ = false;
   int64_t held_ = 0;  // last reported to stats
 };

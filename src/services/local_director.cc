@@ -17,6 +17,10 @@ constexpr std::string_view kRepositoryExists = "/gitaly.RepositoryService/Reposi
 constexpr std::string_view kServerInfo = "/gitaly.ServerService/ServerInfo";
 constexpr std::string_view kHealthCheck = "/grpc.health.v1.Health/Check";
 constexpr std::string_view kHealthWatch = "/grpc.health.v1.Health/Watch";
+constexpr std::string_view kDataloss = "/gitaly.PraefectInfoService/Dataloss";
+// What a Dataloss call holds at most of messages its client has not taken
+// (two of its messages of about 1 MiB).
+constexpr size_t kDatalossHeld = 2 * 1024 * 1024 + 4096;
 
 bool AnsweredHere(std::string_view method) {
   return method == kRepositoryExists || method == kServerInfo || IsPraefectInfoMethod(method);
@@ -61,6 +65,7 @@ void LocalDirector::Direct(const http2::CallInfo& call, Done done) {
   if (!AnsweredHere(call.method)) return coordinator_->Direct(call, std::move(done));
   // The views in `call` stay valid until `done` runs (proxy/director.h).
   options_.executor([this, call, done = std::move(done)] {
+    if (call.method == kDataloss) return StreamDataloss(call, done);
     if (IsPraefectInfoMethod(call.method)) {
       PraefectInfoDeps deps{nodes_, store_, options_.operator_store, options_.health_window, options_.node_timeout};
       auto responses = AnswerPraefectInfo(deps, call.method, call.first_message.value_or(""));
@@ -79,6 +84,24 @@ void LocalDirector::Direct(const http2::CallInfo& call, Done done) {
     route.local_response = std::move(response).value();
     done(std::move(route));
   });
+}
+
+void LocalDirector::StreamDataloss(const http2::CallInfo& call, const Done& done) {
+  PraefectInfoDeps deps{nodes_, store_, options_.operator_store, options_.health_window, options_.node_timeout};
+  // The route is given with the first message, so that an error before
+  // any (a bad request, no database) is a plain error response.
+  std::shared_ptr<http2::LocalStream> stream;
+  Status st = services::StreamDataloss(deps, call.first_message.value_or(""), [&](std::string message) {
+    if (stream == nullptr) {
+      stream = std::make_shared<http2::LocalStream>(kDatalossHeld);
+      http2::Route route;
+      route.local_stream = stream;
+      done(std::move(route));
+    }
+    return stream->Push(std::move(message));
+  });
+  if (stream == nullptr) return done(st.ok() ? Internal("Dataloss answered no message") : st);
+  stream->Finish(std::move(st));
 }
 
 }  // namespace praefect::services

@@ -44,6 +44,10 @@ class LocalDirector final : public http2::Director {
   void set_serving(bool serving) { serving_ = serving; }
 
  private:
+  // Dataloss, streamed: its messages go to the client as the datastore's
+  // pages are read (on the executor's thread).
+  void StreamDataloss(const http2::CallInfo& call, const Done& done);
+
   coordinator::Coordinator* const coordinator_;
   const nodes::NodeSet* const nodes_;
   datastore::Datastore* const store_;

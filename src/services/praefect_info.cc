@@ -34,23 +34,13 @@ Status NeedsDatabase(std::string_view method) {
 }
 
 StatusOr<std::vector<std::string>> Dataloss(const PraefectInfoDeps& deps, std::string_view request) {
-  auto req = Parse<gitaly::DatalossRequest>(request);
-  if (!req.ok()) return req.status();
-  // Praefect's handler error has no code: INTERNAL.
-  if (deps.nodes->Find(req->virtual_storage()) == nullptr)
-    return Internal("unknown virtual storage: " + Quote(req->virtual_storage()));
-  if (deps.operator_store == nullptr) return NeedsDatabase("Dataloss");
-  // Serialized a page at a time: what praefect holds is the answer's bytes,
-  // not the repositories' records.
-  DatalossChunker chunker(kDatalossChunkBytes);
-  Status st = deps.operator_store->ForEachDataloss(
-      req->virtual_storage(), req->include_partially_replicated(), ConfiguredStoragesOf(*deps.nodes),
-      deps.health_window, [&](std::vector<datastore::RepositoryStatus> page) {
-        for (const auto& repo : page) chunker.Add(repo);
-        return Status::Ok();
-      });
+  std::vector<std::string> out;
+  Status st = StreamDataloss(deps, request, [&](std::string m) {
+    out.push_back(std::move(m));
+    return true;
+  });
   if (!st.ok()) return st;
-  return chunker.Finish();
+  return out;
 }
 
 StatusOr<std::vector<std::string>> SetAuthoritativeStorage(const PraefectInfoDeps& deps, std::string_view request) {
@@ -176,7 +166,7 @@ datastore::ConfiguredStorages ConfiguredStoragesOf(const nodes::NodeSet& nodes) 
   return out;
 }
 
-void DatalossChunker::Add(const datastore::RepositoryStatus& repo) {
+bool DatalossChunker::Add(const datastore::RepositoryStatus& repo) {
   auto* r = chunk_.add_repositories();
   r->set_relative_path(repo.relative_path);
   r->set_unavailable(repo.Unavailable());
@@ -192,18 +182,42 @@ void DatalossChunker::Add(const datastore::RepositoryStatus& repo) {
   // The repository's size and a tag and length of at most 1 + 5 bytes
   // (ByteSizeLong of the whole chunk each time would be quadratic).
   bytes_ += r->ByteSizeLong() + 6;
-  if (bytes_ >= chunk_bytes_) {
-    messages_.push_back(chunk_.SerializeAsString());
-    chunk_.Clear();
-    bytes_ = 0;
-  }
+  if (bytes_ < chunk_bytes_) return true;
+  emitted_ = true;
+  bytes_ = 0;
+  std::string message = chunk_.SerializeAsString();
+  chunk_.Clear();
+  return emit_(std::move(message));
 }
 
-std::vector<std::string> DatalossChunker::Finish() {
-  if (chunk_.repositories_size() > 0 || messages_.empty()) messages_.push_back(chunk_.SerializeAsString());
+bool DatalossChunker::Finish() {
+  if (chunk_.repositories_size() == 0 && emitted_) return true;
+  emitted_ = true;
+  std::string message = chunk_.SerializeAsString();
   chunk_.Clear();
   bytes_ = 0;
-  return std::move(messages_);
+  return emit_(std::move(message));
+}
+
+Status StreamDataloss(const PraefectInfoDeps& deps, std::string_view request,
+                      const std::function<bool(std::string)>& emit) {
+  auto req = Parse<gitaly::DatalossRequest>(request);
+  if (!req.ok()) return req.status();
+  // Praefect's handler error has no code: INTERNAL.
+  if (deps.nodes->Find(req->virtual_storage()) == nullptr)
+    return Internal("unknown virtual storage: " + Quote(req->virtual_storage()));
+  if (deps.operator_store == nullptr) return NeedsDatabase("Dataloss");
+  DatalossChunker chunker(kDatalossChunkBytes, emit);
+  const Status gone = Cancelled("the client went away while dataloss was being read");
+  Status st = deps.operator_store->ForEachDataloss(
+      req->virtual_storage(), req->include_partially_replicated(), ConfiguredStoragesOf(*deps.nodes),
+      deps.health_window, [&](std::vector<datastore::RepositoryStatus> page) {
+        for (const auto& repo : page)
+          if (!chunker.Add(repo)) return gone;
+        return Status::Ok();
+      });
+  if (!st.ok()) return st;
+  return chunker.Finish() ? Status::Ok() : gone;
 }
 
 StatusOr<std::vector<std::string>> AnswerPraefectInfo(const PraefectInfoDeps& deps, std::string_view method,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,20 +46,30 @@ StatusOr<std::vector<std::string>> AnswerPraefectInfo(const PraefectInfoDeps& de
 // The storages of the configuration, for the OperatorStore.
 datastore::ConfiguredStorages ConfiguredStoragesOf(const nodes::NodeSet& nodes);
 
-// Dataloss's answer, in messages of about `chunk_bytes` each: Add each
-// repository, then Finish (at least one message, empty when nothing was
-// added).
+// Dataloss's answer, in messages of about `chunk_bytes` each, to `emit`
+// as each fills: Add each repository, then Finish (which emits at least one
+// message, empty when nothing was added). Both return false once `emit`
+// did: the receiver is gone.
 class DatalossChunker {
  public:
-  explicit DatalossChunker(size_t chunk_bytes) : chunk_bytes_(chunk_bytes) {}
-  void Add(const datastore::RepositoryStatus& repo);
-  std::vector<std::string> Finish();
+  DatalossChunker(size_t chunk_bytes, std::function<bool(std::string)> emit)
+      : chunk_bytes_(chunk_bytes), emit_(std::move(emit)) {}
+  bool Add(const datastore::RepositoryStatus& repo);
+  bool Finish();
 
  private:
   size_t chunk_bytes_;
+  std::function<bool(std::string)> emit_;
   gitaly::DatalossResponse chunk_;
   size_t bytes_ = 0;  // about chunk_.ByteSizeLong()
-  std::vector<std::string> messages_;
+  bool emitted_ = false;
 };
+
+// Dataloss as a stream: each message to `emit` as it is made (the pages
+// of the datastore are read while the client takes the earlier ones).
+// Stops, with CANCELLED, when `emit` returns false. Blocks: call it off the
+// data plane's loops.
+Status StreamDataloss(const PraefectInfoDeps& deps, std::string_view request,
+                      const std::function<bool(std::string)>& emit);
 
 }  // namespace praefect::services

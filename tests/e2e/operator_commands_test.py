@@ -930,5 +930,37 @@ class OperatorCommandsTest(unittest.TestCase):
             self.assertIn("praefect -config FILE dataloss -partially-unavailable", rest)
             self.assertIn("accept-dataloss", rest)
 
+    def test_9c_dataloss_streams_and_stops_when_its_client_goes(self):
+        """Dataloss over 100,000 listed repositories (about 11 MB) (rows made in PostgreSQL,
+        gitaly-3 behind) comes in several messages while praefect reads the
+        database, and a client that cancels after the first message frees
+        praefect's thread: twelve such clients (praefect answers these on 8
+        threads), then a whole answer."""
+        from praefect import praefect_pb2 as pb
+        from praefect import praefect_pb2_grpc as pb_grpc
+        stub = pb_grpc.PraefectInfoServiceStub(self.channel)
+        count = 100000
+        self.addCleanup(self.sql, "DELETE FROM repositories WHERE relative_path LIKE 'stream/%'")
+        self.sql("INSERT INTO repositories (repository_id, virtual_storage, relative_path, replica_path, "
+                 "\"primary\", generation) SELECT 50000000 + i, 'default', 'stream/' || i || '.git', "
+                 "'stream-replica/' || i, 'gitaly-1', 1 FROM generate_series(1, %d) i" % count)
+        self.sql("INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, "
+                 "generation) SELECT repository_id, virtual_storage, relative_path, s, "
+                 "CASE s WHEN 'gitaly-3' THEN 0 ELSE 1 END FROM repositories, "
+                 "unnest('{gitaly-1,gitaly-2,gitaly-3}'::text[]) s WHERE relative_path LIKE 'stream/%'")
+        request = pb.DatalossRequest(virtual_storage="default", include_partially_replicated=True)
+        for _ in range(12):
+            call = stub.Dataloss(request, metadata=auth(), timeout=60)
+            first = next(call)
+            self.assertGreater(len(first.repositories), 0)
+            call.cancel()
+        messages = list(stub.Dataloss(request, metadata=auth(), timeout=60))
+        listed = [r.relative_path for m in messages for r in m.repositories if r.relative_path.startswith("stream/")]
+        self.assertEqual(len(listed), count)
+        self.assertGreaterEqual(len(messages), 3, "messages of about 1 MiB each")
+        one = next(r for m in messages for r in m.repositories if r.relative_path.startswith("stream/"))
+        behind = {s.name: s.behind_by for s in one.storages}
+        self.assertEqual(behind, {"gitaly-1": 0, "gitaly-2": 0, "gitaly-3": 1})
+
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)
