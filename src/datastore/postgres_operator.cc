@@ -178,7 +178,10 @@ StatusOr<std::vector<RepositoryStatus>> StatusesFromRows(const Rows& rows) {
 Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool include_partially_unavailable,
                                           const ConfiguredStorages& configured, std::chrono::milliseconds window,
                                           const DatalossPage& page) {
-  auto [vs, storages] = ConfiguredArrays(configured);
+  // Not a structured binding: the lambdas below capture them (clang 14).
+  const std::pair<std::string, std::string> arrays = ConfiguredArrays(configured);
+  const std::string& vs = arrays.first;
+  const std::string& storages = arrays.second;
   std::vector<std::string> mine;
   for (const auto& [v, s] : configured)
     if (v == virtual_storage) mine.push_back(s);
