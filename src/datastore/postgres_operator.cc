@@ -4,6 +4,7 @@
 #include "datastore/postgres_datastore.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <future>
 #include <optional>
@@ -188,6 +189,11 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
   const std::string suspects_sql = DatalossSuspectsSql(mine.size());
   const std::string view_sql = ReplicaViewSql("SELECT unnest($4::bigint[]) AS repository_id");
   const int64_t all_storages = mine.size() <= 62 ? (int64_t{1} << mine.size()) - 1 : 0;
+  // An operator's scan, not the data path: each statement may take up to a
+  // minute (a loaded database, statistics not yet updated after a bulk
+  // load) before it counts as the database not answering.
+  const std::chrono::milliseconds limit = std::max<std::chrono::milliseconds>(call_timeout_, std::chrono::minutes(1));
+  auto deadline = [limit] { return postgres::Clock::now() + limit; };
 
   // The ids of the repositories of [lo, hi) that DatalossSuspectsSql picks.
   auto suspects_of = [&](int64_t lo, int64_t hi) -> StatusOr<std::vector<std::string>> {
@@ -196,7 +202,7 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
                                            std::string(include_partially_unavailable ? "true" : "false")};
     if (mine.size() <= 62)
       for (const std::string& s : mine) params.push_back(P(s));
-    auto rows = pool_->Exec(suspects_sql, params, Deadline());
+    auto rows = pool_->Exec(suspects_sql, params, deadline());
     if (!rows.ok()) return rows.status();
     std::vector<std::string> ids;
     ids.reserve(rows->size());
@@ -214,7 +220,7 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
     std::vector<std::string> some(ids.begin() + static_cast<std::ptrdiff_t>(first),
                                   ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), first + batch)));
     auto rows = pool_->Exec(view_sql, {vs, storages, P(static_cast<int64_t>(window.count())), TextArray(some)},
-                            Deadline());
+                            deadline());
     if (!rows.ok()) return rows.status();
     auto statuses = StatusesFromRows(*rows);
     if (!statuses.ok()) return statuses.status();
@@ -234,12 +240,16 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
     std::vector<std::string> ids;
     std::vector<RepositoryStatus> first;
   };
+  // Set once `page` or a statement failed (the client went away): the
+  // ranges read ahead stop at once instead of holding connections.
+  std::atomic<bool> stop{false};
   auto start_range = [&](int64_t lo, int64_t hi) -> StatusOr<Range> {
+    if (stop.load()) return Range();
     auto ids = suspects_of(lo, hi);
     if (!ids.ok()) return ids.status();
     Range r;
     r.ids = std::move(ids).value();
-    if (r.ids.empty()) return r;
+    if (r.ids.empty() || stop.load()) return r;
     auto first = judge_batch(r.ids, 0);
     if (!first.ok()) return first.status();
     r.first = std::move(first).value();
@@ -261,7 +271,7 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
   // Ranges of ids of about dataloss_page_ repositories each (even when ids
   // have gaps: then some ranges hold fewer).
   auto bounds = pool_->Exec("SELECT min(repository_id), max(repository_id), count(*) FROM repositories", {},
-                            Deadline());
+                            deadline());
   if (!bounds.ok()) return bounds.status();
   if (bounds->IsNull(0, 0)) return Status::Ok();
   auto lowest = bounds->Int64(0, 0), highest = bounds->Int64(0, 1), count = bounds->Int64(0, 2);
@@ -271,10 +281,10 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
   const int64_t pages = std::max<int64_t>(1, (*count + dataloss_page_ - 1) / dataloss_page_);
   const int64_t span = (*highest - *lowest + 1 + pages - 1) / pages;
 
-  // Two ranges ahead are read (their suspects and first batch), on
+  // Up to two ranges are read (their suspects and first batch) on
   // connections of their own, so that PostgreSQL uses two cores, while this
-  // thread passes on the range before them and judges the rest of its
-  // suspects, in id order. What is held: at most three batches' records.
+  // thread passes on the oldest and judges the rest of its suspects, in id
+  // order: at most three connections, and three batches' records held.
   constexpr size_t kAhead = 2;
   std::deque<std::future<StatusOr<Range>>> ahead;
   Status failed = Status::Ok();
@@ -283,11 +293,13 @@ Status PostgresDatastore::ForEachDataloss(std::string_view virtual_storage, bool
     ahead.pop_front();
     if (!failed.ok()) return;
     failed = range.ok() ? finish_range(std::move(range).value()) : range.status();
+    if (!failed.ok()) stop = true;
   };
   for (int64_t lo = *lowest; lo <= *highest && failed.ok(); lo += span) {
     const int64_t hi = *highest - lo < span ? *highest + 1 : lo + span;
+    if (ahead.size() == kAhead) take();
+    if (!failed.ok()) break;
     ahead.push_back(std::async(std::launch::async, start_range, lo, hi));
-    if (ahead.size() > kAhead) take();
   }
   while (!ahead.empty()) take();
   return failed;
