@@ -10,6 +10,7 @@
 #include "datastore/operator_store.h"
 #include "datastore/postgres/listener.h"
 #include "datastore/postgres/pool.h"
+#include "datastore/reconciliation_store.h"
 #include "datastore/tracking_store.h"
 
 namespace praefect::datastore {
@@ -26,13 +27,16 @@ namespace praefect::datastore {
 //
 // Health, elections and assignments: postgres_election.cc,
 // postgres_replication_factor.cc; the OperatorStore: postgres_operator.cc; the TrackingStore:
-// postgres_tracking.cc. Every statement that changes a
+// postgres_tracking.cc; the ReconciliationStore: postgres_reconcile.cc. Every statement that changes a
 // repository's generations, primary or assignments locks its repositories
 // row first, so they serialize per repository.
 //
 // Every call is bounded by `call_timeout`; a database that cannot be reached
 // is UNAVAILABLE at once (the pool's backoff), never a hang. Thread-safe.
-class PostgresDatastore final : public Datastore, public OperatorStore, public TrackingStore {
+class PostgresDatastore final : public Datastore,
+                                public OperatorStore,
+                                public TrackingStore,
+                                public ReconciliationStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -83,7 +87,17 @@ class PostgresDatastore final : public Datastore, public OperatorStore, public T
                                                            std::string_view storage,
                                                            const std::vector<std::string>& replica_paths) override;
 
- // How many repositories each of ForEachDataloss's statements reads
+  // ReconciliationStore (postgres_reconcile.cc)
+  StatusOr<RoundLease> TryStartReconciliation(std::string_view holder, std::chrono::milliseconds interval,
+                                              std::optional<std::chrono::milliseconds> returned_ago,
+                                              std::chrono::milliseconds lease) override;
+  Status RenewReconciliation(std::string_view holder, std::chrono::milliseconds lease) override;
+  Status EndReconciliation(std::string_view holder) override;
+  StatusOr<std::optional<std::pair<int64_t, int64_t>>> RepositoryIdRange() override;
+  StatusOr<std::vector<ScheduledJob>> ScheduleReconciliation(const StoragePairs& healthy, int64_t first,
+                                                             int64_t last) override;
+
+  // How many repositories each of ForEachDataloss's statements reads
   // (50,000; tests make it small to cross pages).
   void SetDatalossPage(int64_t repositories) { dataloss_page_ = repositories; }
 
