@@ -4,7 +4,7 @@
 // reaches its root action, which logs "praefect doesn't accept positional
 // arguments" and exits 1. We print that line as v16 does, for scripts that
 // match it, then say what replaced the command and what this praefect
-// offers instead: it does not have Praefect's automatic reconciliation yet.
+// does instead: it reconciles automatically, as Praefect does.
 #include <ostream>
 
 #include "cli/go_command.h"
@@ -16,8 +16,9 @@ int RunReconcile(const Invocation& inv) {
   PlainError(inv, "praefect doesn't accept positional arguments");
   inv.err << "praefect reconcile: this command was removed in Praefect 14.1; Praefect replaced it with automatic\n"
              "reconciliation, which schedules replication jobs for outdated replicas in the background.\n"
-             "This praefect does not reconcile automatically yet: an outdated replica is brought up to date by\n"
-             "the replication job of the repository's next write. To list outdated replicas run\n"
+             "This praefect reconciles automatically too: every [reconciliation] scheduling_interval (default\n"
+             "5m, one praefect of the cluster at a time) and at once when a node becomes healthy again. To list\n"
+             "outdated replicas run\n"
              "  praefect -config FILE dataloss -partially-unavailable\n"
              "and to make one replica the latest version run\n"
              "  praefect -config FILE accept-dataloss -virtual-storage S -relative-path R -authoritative-storage T\n";

@@ -30,7 +30,9 @@ std::string_view LevelName(Level level);
 // "relative_path", "error"...); a sink may map them to its own names (the
 // journal sink turns them into GRPC_METHOD, CORRELATION_ID, ...).
 struct Field {
-  enum class Kind { kString, kNumber, kBool };
+  // kJson: `value` is a JSON text (an array or object), written as is in
+  // the JSON format and quoted like a string in the text format.
+  enum class Kind { kString, kNumber, kBool, kJson };
   Field(std::string_view k, std::string_view v) : key(k), value(v), kind(Kind::kString) {}
   Field(std::string_view k, const char* v) : key(k), value(v), kind(Kind::kString) {}
   Field(std::string_view k, const std::string& v) : key(k), value(v), kind(Kind::kString) {}
@@ -41,6 +43,12 @@ struct Field {
   Field(std::string_view k, unsigned long v) : key(k), value(std::to_string(v)), kind(Kind::kNumber) {}
   Field(std::string_view k, double v);
   Field(std::string_view k, bool v) : key(k), value(v ? "true" : "false"), kind(Kind::kBool) {}
+  static Field Json(std::string_view k, std::string json) {
+    Field f(k, std::string_view());
+    f.value = std::move(json);
+    f.kind = Kind::kJson;
+    return f;
+  }
 
   std::string key;
   std::string value;

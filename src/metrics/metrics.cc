@@ -103,7 +103,19 @@ struct Metrics::Impl {
         replication_jobs(prometheus::BuildGauge()
                              .Name("gitaly_praefect_replication_jobs")
                              .Help("Replication jobs in progress.")
-                             .Register(registry)) {}
+                             .Register(registry)),
+        reconciliation_buckets(options.reconciliation_buckets.empty()
+                                   ? kDefBuckets
+                                   : SortedBuckets(std::move(options.reconciliation_buckets))),
+        reconciliation_scheduling(prometheus::BuildHistogram()
+                                      .Name("gitaly_praefect_reconciliation_scheduling_seconds")
+                                      .Help("The time spent performing each reconciliation scheduling run.")
+                                      .Register(registry)),
+        reconciliation_jobs(prometheus::BuildCounter()
+                                .Name("gitaly_praefect_reconciliation_jobs_total")
+                                .Help("Replication jobs scheduled by reconciliation, by virtual storage and change "
+                                      "type.")
+                                .Register(registry)) {}
 
   const std::vector<double> node_latency_buckets;
   prometheus::Registry registry;
@@ -115,6 +127,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Histogram>& replication_delay;
   prometheus::Family<prometheus::Counter>& read_distribution;
   prometheus::Family<prometheus::Gauge>& replication_jobs;
+  const std::vector<double> reconciliation_buckets;
+  prometheus::Family<prometheus::Histogram>& reconciliation_scheduling;
+  prometheus::Family<prometheus::Counter>& reconciliation_jobs;
   CounterMemo method_types_memo{method_types};
   CounterMemo authentications_memo{authentications};
   CounterMemo read_distribution_memo{read_distribution};
@@ -164,6 +179,15 @@ Gauge Metrics::ReplicationJobs(std::string_view virtual_storage, std::string_vie
   return Gauge(&impl_->replication_jobs.Add({{"virtual_storage", std::string(virtual_storage)},
                                              {"gitaly_storage", std::string(storage)},
                                              {"change_type", std::string(change_type)}}));
+}
+
+Histogram Metrics::ReconciliationScheduling() {
+  return Histogram(&impl_->reconciliation_scheduling.Add({}, impl_->reconciliation_buckets));
+}
+
+Counter Metrics::ReconciliationJobs(std::string_view virtual_storage, std::string_view change_type) {
+  return Counter(&impl_->reconciliation_jobs.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"change_type", std::string(change_type)}}));
 }
 
 uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }

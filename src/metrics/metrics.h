@@ -56,6 +56,9 @@ struct Options {
   // data plane's loops. Empty: every method counted under its own name, as
   // bidi_stream (for tests).
   GrpcTypeLookup grpc_type;
+  // Buckets (seconds) of gitaly_praefect_reconciliation_scheduling_seconds:
+  // [reconciliation] histogram_buckets (empty: client_golang's DefBuckets).
+  std::vector<double> reconciliation_buckets;
 };
 
 // A counter series. Cheap to copy; valid as long as the Metrics that made it.
@@ -149,6 +152,15 @@ class Metrics {
   // gitaly_praefect_read_distribution{virtual_storage,storage}: reads routed
   // to each storage.
   Counter ReadDistribution(std::string_view virtual_storage, std::string_view storage);
+
+  // gitaly_praefect_reconciliation_scheduling_seconds: seconds of each
+  // reconciliation round this praefect ran. The series exists once the
+  // reconciler asks for it (reconciliation on), as in Praefect.
+  Histogram ReconciliationScheduling();
+  // gitaly_praefect_reconciliation_jobs_total{virtual_storage,change_type}:
+  // replication jobs the reconciliation rounds of this praefect scheduled
+  // (praefect's own series).
+  Counter ReconciliationJobs(std::string_view virtual_storage, std::string_view change_type);
 
   // Calls the data plane handled since start (the sum of
   // grpc_server_handled_total), read without walking the registry.

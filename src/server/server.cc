@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -24,6 +25,7 @@
 #include "nodes/health_manager.h"
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
+#include "reconcile/reconciler.h"
 #include "replication/replicator.h"
 #include "routing/repository_router.h"
 #include "server/access_observer.h"
@@ -115,6 +117,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
 
   metrics::Options metrics_options;
   metrics_options.grpc_latency_buckets = config.prometheus.grpc_latency_buckets;
+  metrics_options.reconciliation_buckets = config.reconciliation.histogram_buckets;
   const protoregistry::Registry* reg = registry->get();
   metrics_options.grpc_type = [reg](std::string_view method) -> std::optional<metrics::GrpcType> {
     // The health service is not in the registry of proxied methods.
@@ -135,10 +138,12 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   std::unique_ptr<datastore::PostgresCacheInvalidator> invalidator;
   // The operators' calls (PraefectInfoService) need the database.
   datastore::OperatorStore* operator_store = nullptr;
+  datastore::ReconciliationStore* reconciliation_store = nullptr;
   if (!config.database.host.empty() || !config.database.dbname.empty()) {
     auto postgres_store = std::make_unique<datastore::PostgresDatastore>(
         datastore::postgres::NewPool(config.database), datastore::postgres::NewListener(config.database));
     operator_store = postgres_store.get();
+    reconciliation_store = postgres_store.get();
     store_owner = std::move(postgres_store);
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
@@ -272,6 +277,24 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   health.Start();
   (*nodes)->StartHealthChecks(std::chrono::seconds(1), std::chrono::seconds(1));
   replicator.Start();
+  // Automatic reconciliation (PostgreSQL only, as in Praefect).
+  std::unique_ptr<reconcile::Reconciler> reconciler;
+  if (config.reconciliation.scheduling_interval.count() <= 0) {
+    log::Info("automatic reconciliation is disabled: [reconciliation] scheduling_interval is 0");
+  } else if (reconciliation_store == nullptr) {
+    log::Info("Disabled automatic reconciliation as it is only implemented using SQL queue and in-memory queue is "
+              "configured.");
+  } else {
+    reconcile::Options reconcile_options;
+    reconcile_options.praefect_name = health_options.praefect_name;
+    reconcile_options.interval =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.reconciliation.scheduling_interval);
+    reconcile_options.poll = std::clamp(reconcile_options.interval / 10, std::chrono::milliseconds(1000),
+                                        std::chrono::milliseconds(10000));
+    reconciler = std::make_unique<reconcile::Reconciler>(reconciliation_store, nodes->get(), &metrics,
+                                                         reconcile_options);
+    reconciler->Start();
+  }
 
   for (const auto& vs : (*nodes)->virtual_storages()) {
     for (const auto& node : vs.nodes) {
@@ -370,6 +393,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // Answers the Director still owes (work pool) reach the stopped loops,
   // which let go of their calls when the data plane is destroyed.
   work_pool.Drain();
+  if (reconciler) reconciler->Stop();
   replicator.Stop();
   (*nodes)->StopHealthChecks();
   health.Stop();

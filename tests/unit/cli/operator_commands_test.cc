@@ -302,7 +302,7 @@ static void reconcile_answers_as_v16_and_says_what_replaced_it(void**) {
                     Logged(r.err.substr(0, first_line + 1), "praefect doesn't accept positional arguments"),
                 "v16's line first: " + r.err);
     for (const char* said : {"removed in Praefect 14.1", "automatic\nreconciliation",
-                             "does not reconcile automatically yet", "next write", "dataloss -partially-unavailable",
+                             "reconciles automatically too", "healthy again", "dataloss -partially-unavailable",
                              "accept-dataloss -virtual-storage S"})
       expect_that(r.err.find(said) != std::string::npos, std::string("says \"") + said + "\": " + r.err);
   }

@@ -1,0 +1,236 @@
+#!/usr/bin/python3
+"""Automatic reconciliation, end to end: one PostgreSQL, three
+praefect-storage-node processes and three praefects sharing the database,
+driven by real git through git-remote-gitaly.
+
+  1. a node is SIGKILLed while pushes continue, so its replicas fall behind;
+     their jobs die (removed from the queue, as the replicator removes a job
+     that used up its attempts); the node comes back and, with no further
+     write and the regular interval an hour away, every replica converges
+     (generations and refs): the seconds from the node's return to the last
+     replica equal are printed (target 5 s);
+  2. with every praefect's reconciliation due at once (interval 2 s, all
+     started together), replicas with no job get exactly one job each: no
+     duplicate in the queue, each job logged by one praefect, and each
+     round run by one praefect (the lease).
+
+usage: reconciliation_test.py BIN_DIR PROTO_DIR WORK_DIR
+"""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import praefect_failover_test as fo  # noqa: E402  (its Praefect and helpers; argv alike)
+from harness import Postgres, StorageNode, generate_stubs  # noqa: E402
+
+WORK = fo.WORK
+CONVERGENCE_TARGET = 5.0
+CONVERGENCE_BOUND = 30.0
+
+
+def reconciliation_config(praefect, interval):
+    """Appends [reconciliation] to the praefect's config."""
+    with open(praefect.config, "a") as f:
+        f.write('[reconciliation]\nscheduling_interval = "%s"\n' % interval)
+
+
+class ReconciliationTest(unittest.TestCase):
+    # The failover test's helpers (database, git, waits), on this cluster.
+    sql = fo.PraefectFailoverTest.sql
+    repo_info = fo.PraefectFailoverTest.repo_info
+    generations = fo.PraefectFailoverTest.generations
+    all_latest = fo.PraefectFailoverTest.all_latest
+    git = fo.PraefectFailoverTest.git
+    url = fo.PraefectFailoverTest.url
+    create = fo.PraefectFailoverTest.create
+    work = fo.PraefectFailoverTest.work
+    commit = fo.PraefectFailoverTest.commit
+    push = fo.PraefectFailoverTest.push
+    new_repo = fo.PraefectFailoverTest.new_repo
+    replica_dir = fo.PraefectFailoverTest.replica_dir
+    refs = fo.PraefectFailoverTest.refs
+    wait_until = fo.PraefectFailoverTest.wait_until
+    wait_replicated = fo.PraefectFailoverTest.wait_replicated
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="e2e-reconciliation-", dir=WORK)
+        generate_stubs(fo.PROTO_DIR, os.path.join(cls.root, "gen"))
+        cls.pg = Postgres(cls.root)
+        cls.home = os.path.join(cls.root, "home")
+        os.makedirs(cls.home)
+        cls.env = dict(os.environ, PATH=fo.BIN + ":" + os.environ["PATH"], HOME=cls.home, GIT_CONFIG_NOSYSTEM="1",
+                       GIT_AUTHOR_NAME="E2E", GIT_AUTHOR_EMAIL="e2e@example.com", GIT_COMMITTER_NAME="E2E",
+                       GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=fo.CLIENT_TOKEN,
+                       GIT_TERMINAL_PROMPT="0")
+        cls.nodes = [StorageNode(fo.BIN, cls.root, i, fo.NODE_TOKEN) for i in (1, 2, 3)]
+        cls.praefects = [fo.Praefect(cls.root, "praefect-%d" % i, cls.pg.dir) for i in (1, 2, 3)]
+        try:
+            for node in cls.nodes:
+                node.start()
+            cls.configure("1h")
+            code, out = cls.praefects[0].cmd("sql-migrate")
+            assert code == 0 and "OK (applied" in out, out
+            cls.start_all()
+        except BaseException:
+            cls.stop_all()
+            for node in cls.nodes:
+                node.stop()
+            cls.pg.destroy()
+            raise
+
+    @classmethod
+    def configure(cls, interval):
+        for p in cls.praefects:
+            p.write_config([(n.name, n.address) for n in cls.nodes], replication_factors=(("default", 0),))
+            reconciliation_config(p, interval)
+
+    @classmethod
+    def start_all(cls):
+        threads = [threading.Thread(target=p.start) for p in cls.praefects]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    @classmethod
+    def stop_all(cls):
+        return {p.name: p.stop() for p in cls.praefects}
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = cls.stop_all()
+        for node in cls.nodes:
+            node.stop()
+        cls.pg.destroy()
+        bad = {name: code for name, code in codes.items() if code not in (0, None)}
+        for p in cls.praefects:
+            if p.name in bad or os.environ.get("PRAEFECT_E2E_LOG") == "1":
+                print("--- %s.log (tail)\n%s" % (p.name, p.log()[-20000:]), file=sys.stderr)
+        assert not bad, "praefect exit codes after SIGTERM (want 0): %r" % bad
+        if os.environ.get("PRAEFECT_E2E_KEEP") != "1":
+            shutil.rmtree(cls.root)
+
+    def setUp(self):
+        for node in self.nodes:
+            if not node.alive():
+                node.start()
+        for rel in [r[0] for r in self.sql("SELECT relative_path FROM repositories")]:
+            self.wait_replicated(rel)
+
+    def scheduled(self, praefect):
+        """The jobs `praefect` logged as scheduled by reconciliation."""
+        jobs = []
+        for line in praefect.log().splitlines():
+            if "reconciliation jobs scheduled" not in line:
+                continue
+            m = re.search(r'scheduled_jobs="(.*)"$', line) or re.search(r'scheduled_jobs=(\[.*\])', line)
+            self.assertIsNotNone(m, "a scheduled_jobs field: " + line)
+            jobs += json.loads(m.group(1).replace('\\"', '"'))
+        return jobs
+
+    def test_1_node_return_converges_without_writes(self):
+        p1 = self.praefects[0]
+        repos = ["reconcile/r%d.git" % i for i in range(6)]
+        works = {rel: self.new_repo(p1, rel) for rel in repos}
+        for rel in repos:
+            self.wait_replicated(rel)
+        victim = next(n for n in self.nodes if n.name == "gitaly-3")
+        victim.kill()
+        # Pushes continue through every praefect while the node is away.
+        # (A repository whose primary was the stopped node takes writes again
+        # once the praefects see the node down and elect another: retried.)
+        for i in range(3):
+            for j, rel in enumerate(repos):
+                self.commit(works[rel], "while away %d" % i)
+                self.wait_until(lambda: self.push(self.praefects[(i + j) % 3], rel, works[rel]), 30,
+                                "a push to %s acknowledged with gitaly-3 down" % rel)
+        for rel in repos:
+            self.wait_replicated(rel, ["gitaly-1", "gitaly-2"])
+            self.assertLess(self.generations(rel).get("gitaly-3", -1), self.repo_info(rel)["generation"],
+                            rel + " behind on the stopped node")
+        # The jobs for the stopped node die: gone from the queue.
+        self.sql("DELETE FROM replication_queue WHERE job->>'target_node_storage' = 'gitaly-3'")
+        self.assertEqual(self.sql("SELECT count(*) FROM replication_queue"), [("0",)])
+
+        victim.start()
+        returned = time.monotonic()
+        self.wait_until(lambda: all(self.all_latest(rel, ["gitaly-1", "gitaly-2", "gitaly-3"]) for rel in repos),
+                        CONVERGENCE_BOUND,
+                        lambda: "every replica at the latest generation: %r" % {
+                            rel: self.generations(rel) for rel in repos})
+        took = time.monotonic() - returned
+        for rel in repos:
+            self.assertEqual(self.refs(victim, rel), self.refs(self.nodes[0], rel), rel + "'s refs on gitaly-3")
+        print("\nnode return to every replica equal: %.2f s (target %.0f s) over %d repositories"
+              % (took, CONVERGENCE_TARGET, len(repos)), file=sys.stderr)
+        scheduled = [j for p in self.praefects for j in self.scheduled(p)]
+        self.assertTrue(any(j["target_storage"] == "gitaly-3" for j in scheduled),
+                        "the reconciler scheduled the returned node's jobs: %r" % scheduled)
+        self.assertLessEqual(took, CONVERGENCE_TARGET, "converged within the target")
+
+    def test_2_three_praefects_due_at_once_schedule_once(self):
+        repos = ["due/r%d.git" % i for i in range(8)]
+        p1 = self.praefects[0]
+        for rel in repos:
+            self.new_repo(p1, rel)
+        for rel in repos:
+            self.wait_replicated(rel)
+        self.stop_all()
+        # Make every replica on gitaly-2 and gitaly-3 a write behind, with no
+        # job: only the reconciler can repair them.
+        self.sql("UPDATE repositories SET generation = generation + 1 WHERE relative_path LIKE 'due/%'")
+        self.sql("UPDATE storage_repositories SET generation = generation + 1 "
+                 "WHERE relative_path LIKE 'due/%' AND storage = 'gitaly-1'")
+        self.sql("DELETE FROM replication_queue")
+        self.sql("UPDATE reconciliation_lease SET started_at = NULL, ended_at = NULL, leased_until = NULL")
+        for p in self.praefects:
+            with open(p.logpath, "w"):
+                pass
+        self.configure("2s")
+        self.start_all()
+        try:
+            for rel in repos:
+                self.wait_replicated(rel, timeout=60)
+            time.sleep(5)  # more rounds, which must find nothing to do
+        finally:
+            self.stop_all()
+            self.configure("1h")
+            self.start_all()
+        per_praefect = {p.name: [j for j in self.scheduled(p) if j["relative_path"].startswith("due/")]
+                        for p in self.praefects}
+        keys = [(j["repository_id"], j["target_storage"]) for jobs in per_praefect.values() for j in jobs]
+        self.assertEqual(len(keys), 2 * len(repos), "one job per outdated replica: %r" % per_praefect)
+        self.assertEqual(len(set(keys)), len(keys), "no replica scheduled twice: %r" % per_praefect)
+        # One round at a time: each praefect logs "round started" once it
+        # holds the lease and "round done" before it gives it up, so no two
+        # rounds' spans (the logs' millisecond times) overlap.
+        spans = []
+        for p in self.praefects:
+            start = None
+            for line in p.log().splitlines():
+                m = re.match(r'time="([^"]+)" level=\w+ msg="reconciliation round (started|done)"', line)
+                if not m:
+                    continue
+                if m.group(2) == "started":
+                    start = m.group(1)
+                elif start is not None:
+                    spans.append((start, m.group(1), p.name))
+                    start = None
+        spans.sort()
+        self.assertGreaterEqual(len(spans), 2, "several rounds ran: %r" % spans)
+        for a, b in zip(spans, spans[1:]):
+            self.assertLessEqual(a[1], b[0], "round %r overlaps round %r" % (a, b))
+        rounds = {p.name: sum(1 for sp in spans if sp[2] == p.name) for p in self.praefects}
+        print("\n%d rounds, one at a time, per praefect: %r; jobs logged per praefect: %r" % (
+            len(spans), rounds, {n: len(j) for n, j in per_praefect.items()}), file=sys.stderr)
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)
