@@ -174,6 +174,14 @@ struct BackgroundVerification {
   friend bool operator==(const BackgroundVerification&, const BackgroundVerification&) = default;
 };
 
+// [content_verification] (praefect's own, not Praefect's): the comparison
+// of the checksums of replicas at the same generation.
+struct ContentVerification {
+  uint32_t repositories_per_minute = 60;  // per praefect; 0: content verification off
+
+  friend bool operator==(const ContentVerification&, const ContentVerification&) = default;
+};
+
 // [repositories_cleanup]
 struct RepositoriesCleanup {
   Duration check_interval = std::chrono::minutes(30);
@@ -262,6 +270,7 @@ struct Config {
   Replication replication;
   BackgroundVerification background_verification;
   RepositoriesCleanup repositories_cleanup;
+  ContentVerification content_verification;
   Yamux yamux;
   Limits limits;
   std::vector<VirtualStorage> virtual_storages;

@@ -219,6 +219,11 @@ void SimpleSections(TableReader& root, Config* c) {
     r.Uint32("max_message_bytes", &c->limits.max_message_bytes);
     r.Finish();
   }
+  if (const toml::table* t = root.Table("content_verification")) {
+    TableReader r(*t, {"content_verification"}, diag);
+    r.Uint32("repositories_per_minute", &c->content_verification.repositories_per_minute);
+    r.Finish();
+  }
   if (const toml::table* t = root.Table("yamux")) {
     TableReader r(*t, {"yamux"}, diag);
     r.Uint32("maximum_stream_window_size_bytes", &c->yamux.maximum_stream_window_size_bytes);

@@ -10,6 +10,7 @@
 #include "datastore/operator_store.h"
 #include "datastore/postgres/listener.h"
 #include "datastore/postgres/pool.h"
+#include "datastore/content_verification_store.h"
 #include "datastore/reconciliation_store.h"
 #include "datastore/tracking_store.h"
 
@@ -27,7 +28,8 @@ namespace praefect::datastore {
 //
 // Health, elections and assignments: postgres_election.cc,
 // postgres_replication_factor.cc; the OperatorStore: postgres_operator.cc; the TrackingStore:
-// postgres_tracking.cc; the ReconciliationStore: postgres_reconcile.cc. Every statement that changes a
+// postgres_tracking.cc; the ReconciliationStore: postgres_reconcile.cc; the
+// ContentVerificationStore: postgres_content.cc. Every statement that changes a
 // repository's generations, primary or assignments locks its repositories
 // row first, so they serialize per repository.
 //
@@ -36,7 +38,8 @@ namespace praefect::datastore {
 class PostgresDatastore final : public Datastore,
                                 public OperatorStore,
                                 public TrackingStore,
-                                public ReconciliationStore {
+                                public ReconciliationStore,
+                                public ContentVerificationStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -96,6 +99,10 @@ class PostgresDatastore final : public Datastore,
   StatusOr<std::optional<std::pair<int64_t, int64_t>>> RepositoryIdRange() override;
   StatusOr<std::vector<ScheduledJob>> ScheduleReconciliation(const StoragePairs& healthy, int64_t first,
                                                              int64_t last) override;
+  // ContentVerificationStore (postgres_content.cc)
+  StatusOr<ContentBatch> ClaimContentBatch(int count) override;
+  StatusOr<bool> MarkContentMismatch(int64_t repository_id, std::string_view storage, int64_t generation,
+                                     std::string_view primary, std::string_view correlation_id) override;
 
   // How many repositories each of ForEachDataloss's statements reads
   // (50,000; tests make it small to cross pages).

@@ -115,7 +115,12 @@ struct Metrics::Impl {
                                 .Name("gitaly_praefect_reconciliation_jobs_total")
                                 .Help("Replication jobs scheduled by reconciliation, by virtual storage and change "
                                       "type.")
-                                .Register(registry)) {}
+                                .Register(registry)),
+        content_verification(prometheus::BuildCounter()
+                                 .Name("gitaly_praefect_content_verification_replicas_total")
+                                 .Help("Replicas whose checksum content verification compared with their primary's, "
+                                       "by outcome.")
+                                 .Register(registry)) {}
 
   const std::vector<double> node_latency_buckets;
   prometheus::Registry registry;
@@ -130,6 +135,7 @@ struct Metrics::Impl {
   const std::vector<double> reconciliation_buckets;
   prometheus::Family<prometheus::Histogram>& reconciliation_scheduling;
   prometheus::Family<prometheus::Counter>& reconciliation_jobs;
+  prometheus::Family<prometheus::Counter>& content_verification;
   CounterMemo method_types_memo{method_types};
   CounterMemo authentications_memo{authentications};
   CounterMemo read_distribution_memo{read_distribution};
@@ -188,6 +194,13 @@ Histogram Metrics::ReconciliationScheduling() {
 Counter Metrics::ReconciliationJobs(std::string_view virtual_storage, std::string_view change_type) {
   return Counter(&impl_->reconciliation_jobs.Add(
       {{"virtual_storage", std::string(virtual_storage)}, {"change_type", std::string(change_type)}}));
+}
+
+Counter Metrics::ContentVerification(std::string_view virtual_storage, std::string_view storage,
+                                     std::string_view result) {
+  return Counter(&impl_->content_verification.Add({{"virtual_storage", std::string(virtual_storage)},
+                                                   {"storage", std::string(storage)},
+                                                   {"result", std::string(result)}}));
 }
 
 uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }

@@ -162,6 +162,13 @@ class Metrics {
   // (praefect's own series).
   Counter ReconciliationJobs(std::string_view virtual_storage, std::string_view change_type);
 
+  // gitaly_praefect_content_verification_replicas_total{virtual_storage,
+  // storage,result}: secondary replicas whose checksum content verification
+  // compared with the primary's: result "match", "mismatch" (marked
+  // outdated and repaired from the primary), "skipped" (written to
+  // meanwhile, or unhealthy), "error" (praefect's own series).
+  Counter ContentVerification(std::string_view virtual_storage, std::string_view storage, std::string_view result);
+
   // Calls the data plane handled since start (the sum of
   // grpc_server_handled_total), read without walking the registry.
   uint64_t HandledCalls() const;

@@ -12,6 +12,12 @@ namespace praefect::nodes {
 grpc::Status CallNode(const Node& node, const std::string& method, const std::string& request,
                       std::chrono::milliseconds timeout,
                       const std::vector<std::pair<std::string, std::string>>& metadata) {
+  return CallNodeForResponse(node, method, request, timeout, nullptr, metadata);
+}
+
+grpc::Status CallNodeForResponse(const Node& node, const std::string& method, const std::string& request,
+                                 std::chrono::milliseconds timeout, std::string* response,
+                                 const std::vector<std::pair<std::string, std::string>>& metadata) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   if (std::string token = node.Token(); !token.empty())
@@ -33,6 +39,12 @@ grpc::Status CallNode(const Node& node, const std::string& method, const std::st
   });
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return done; });
+  if (response != nullptr && result.ok()) {
+    std::vector<grpc::Slice> slices;
+    if (!out.Dump(&slices).ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "cannot read the node's answer");
+    response->clear();
+    for (const auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
   return result;
 }
 

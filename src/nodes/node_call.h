@@ -20,4 +20,9 @@ grpc::Status CallNode(const Node& node, const std::string& method, const std::st
                       std::chrono::milliseconds timeout,
                       const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
+// The same, keeping the response's bytes in `*response` (when OK).
+grpc::Status CallNodeForResponse(const Node& node, const std::string& method, const std::string& request,
+                                 std::chrono::milliseconds timeout, std::string* response,
+                                 const std::vector<std::pair<std::string, std::string>>& metadata = {});
+
 }  // namespace praefect::nodes

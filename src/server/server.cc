@@ -25,6 +25,7 @@
 #include "nodes/health_manager.h"
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
+#include "reconcile/content_verifier.h"
 #include "reconcile/reconciler.h"
 #include "replication/replicator.h"
 #include "routing/repository_router.h"
@@ -139,11 +140,13 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // The operators' calls (PraefectInfoService) need the database.
   datastore::OperatorStore* operator_store = nullptr;
   datastore::ReconciliationStore* reconciliation_store = nullptr;
+  datastore::ContentVerificationStore* content_store = nullptr;
   if (!config.database.host.empty() || !config.database.dbname.empty()) {
     auto postgres_store = std::make_unique<datastore::PostgresDatastore>(
         datastore::postgres::NewPool(config.database), datastore::postgres::NewListener(config.database));
     operator_store = postgres_store.get();
     reconciliation_store = postgres_store.get();
+    content_store = postgres_store.get();
     store_owner = std::move(postgres_store);
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
@@ -295,6 +298,19 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
                                                          reconcile_options);
     reconciler->Start();
   }
+  // Content verification (praefect's own; PostgreSQL only).
+  std::unique_ptr<reconcile::ContentVerifier> content_verifier;
+  if (content_store != nullptr && config.content_verification.repositories_per_minute > 0) {
+    reconcile::ContentOptions content_options;
+    content_options.repositories_per_second = config.content_verification.repositories_per_minute / 60.0;
+    content_verifier = std::make_unique<reconcile::ContentVerifier>(content_store, nodes->get(), &metrics,
+                                                                    content_options);
+    content_verifier->Start();
+  } else {
+    log::Info("content verification is disabled",
+              {{"reason", content_store == nullptr ? "no [database]"
+                                                   : "[content_verification] repositories_per_minute is 0"}});
+  }
 
   for (const auto& vs : (*nodes)->virtual_storages()) {
     for (const auto& node : vs.nodes) {
@@ -393,6 +409,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // Answers the Director still owes (work pool) reach the stopped loops,
   // which let go of their calls when the data plane is destroyed.
   work_pool.Drain();
+  if (content_verifier) content_verifier->Stop();
   if (reconciler) reconciler->Stop();
   replicator.Stop();
   (*nodes)->StopHealthChecks();

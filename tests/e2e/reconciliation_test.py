@@ -9,6 +9,10 @@ driven by real git through git-remote-gitaly.
      write and the regular interval an hour away, every replica converges
      (generations and refs): the seconds from the node's return to the last
      replica equal are printed (target 5 s);
+  3. a ref changed on a secondary behind praefect's back (same generation,
+     different content) is found by content verification, logged with both
+     checksums, and repaired from the primary, whose refs never change: the
+     seconds from the change to the repair are printed;
   2. with every praefect's reconciliation due at once (interval 2 s, all
      started together), replicas with no job get exactly one job each: no
      duplicate in the queue, each job logged by one praefect, and each
@@ -22,9 +26,11 @@ import re
 import shutil
 import sys
 import tempfile
+import subprocess
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import praefect_failover_test as fo  # noqa: E402  (its Praefect and helpers; argv alike)
@@ -36,9 +42,11 @@ CONVERGENCE_BOUND = 30.0
 
 
 def reconciliation_config(praefect, interval):
-    """Appends [reconciliation] to the praefect's config."""
+    """Appends [reconciliation] and [content_verification] to the
+    praefect's config."""
     with open(praefect.config, "a") as f:
         f.write('[reconciliation]\nscheduling_interval = "%s"\n' % interval)
+        f.write('[content_verification]\nrepositories_per_minute = 1200\n')
 
 
 class ReconciliationTest(unittest.TestCase):
@@ -231,6 +239,51 @@ class ReconciliationTest(unittest.TestCase):
         rounds = {p.name: sum(1 for sp in spans if sp[2] == p.name) for p in self.praefects}
         print("\n%d rounds, one at a time, per praefect: %r; jobs logged per praefect: %r" % (
             len(spans), rounds, {n: len(j) for n, j in per_praefect.items()}), file=sys.stderr)
+
+    def test_3_content_differing_at_the_same_generation_is_repaired(self):
+        p1 = self.praefects[0]
+        rel = "content/r.git"
+        work = self.new_repo(p1, rel)
+        for i in range(3):
+            self.commit(work, "c%d" % i)
+            self.assertTrue(self.push(p1, rel, work))
+        self.wait_replicated(rel)
+        info = self.repo_info(rel)
+        primary = next(n for n in self.nodes if n.name == info["primary"])
+        secondary = next(n for n in self.nodes if n.name != info["primary"])
+        primary_refs = self.refs(primary, rel)
+        # Behind praefect's back: main moved back one commit on the secondary,
+        # and a branch that exists nowhere else.
+        git_dir = self.replica_dir(secondary, rel)
+        old = subprocess.run(["git", "--git-dir=" + git_dir, "rev-parse", "refs/heads/main~1"],
+                             stdout=subprocess.PIPE, env=self.env, check=True).stdout.decode().strip()
+        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/main", old], env=self.env, check=True)
+        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/stray", old], env=self.env,
+                       check=True)
+        changed = time.monotonic()
+        self.assertNotEqual(self.refs(secondary, rel), primary_refs)
+        self.wait_until(lambda: self.refs(secondary, rel) == primary_refs, 120,
+                        lambda: "%s's refs on %s repaired: %r vs %r" % (
+                            rel, secondary.name, self.refs(secondary, rel), primary_refs))
+        took = time.monotonic() - changed
+        self.assertEqual(self.refs(primary, rel), primary_refs, "the primary never changes")
+        self.wait_replicated(rel)
+        found = [line for p in self.praefects for line in p.log().splitlines()
+                 if "replica content differs from the primary's" in line and rel in line]
+        self.assertTrue(found, "the mismatch logged")
+        self.assertIn("storage=" + secondary.name, found[0])
+        self.assertIn("primary=" + primary.name, found[0])
+        self.assertRegex(found[0], r"checksum=[0-9a-f]{40}")
+        self.assertRegex(found[0], r"primary_checksum=[0-9a-f]{40}")
+        counted = sum(float(v) for p in self.praefects for v in re.findall(
+            r'^gitaly_praefect_content_verification_replicas_total\{result="mismatch",storage="%s",'
+            r'virtual_storage="default"\} (\S+)$' % secondary.name,
+            urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p.metrics_port, timeout=30).read().decode(),
+            re.M))
+        self.assertGreaterEqual(counted, 1, "the mismatch counted")
+        print("\ncontent changed on %s to repaired from %s: %.2f s (%d repositories in the walk)" % (
+            secondary.name, primary.name, took, len(self.sql("SELECT 1 FROM repositories"))), file=sys.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)
