@@ -181,7 +181,8 @@ StatusOr<std::vector<ReplicationEvent>> MemoryDatastore::Dequeue(std::string_vie
     if (std::find(busy.begin(), busy.end(), key) != busy.end()) continue;
     busy.push_back(key);
     event.state = JobState::kInProgress;
-    --event.attempts_left;
+    // delete_replica jobs spend no attempt (datastore.h).
+    if (event.job.change != ChangeType::kDeleteReplica) --event.attempts_left;
     out.push_back(event);
   }
   return out;
@@ -199,13 +200,13 @@ StatusOr<std::vector<int64_t>> MemoryDatastore::Acknowledge(JobState state, cons
       auto it = jobs_.find(id);
       if (it == jobs_.end() || it->second.state != JobState::kInProgress) continue;
       changed.push_back(id);
-      if (state == JobState::kCompleted) {
-        jobs_.erase(it);
-      } else if (state == JobState::kFailed && it->second.attempts_left > 0) {
+      const bool retry = state == JobState::kFailed && (it->second.attempts_left > 0 ||
+                                                          it->second.job.change == ChangeType::kDeleteReplica);
+      if (retry) {
         it->second.state = JobState::kReady;
         targets.emplace_back(it->second.job.virtual_storage, it->second.job.target_node_storage);
       } else {
-        it->second.state = JobState::kDead;
+        jobs_.erase(it);  // completed or dead: no row is kept
       }
     }
   }
