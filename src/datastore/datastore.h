@@ -163,9 +163,11 @@ class Datastore {
                                                                                   std::string_view relative_path) = 0;
 
   // In one statement: the primary and `updated` go to latest + 1, and each
-  // of `outdated` gets an update job. Only replicas that were at the latest
-  // generation move up: a write applied on an outdated replica is not
-  // recorded. FAILED_PRECONDITION when the primary was not at the latest
+  // of `outdated` gets an update job (unless a ready one from the same
+  // source is pending: it reads the generations when it runs). Only
+  // replicas that were at the latest generation move up: a write applied on
+  // an outdated replica is not recorded, and that replica gets an update
+  // job as if it were in `outdated`. FAILED_PRECONDITION when the primary was not at the latest
   // generation (nothing is changed: the write reached a replica that missed
   // an earlier one, and must not be acknowledged); NOT_FOUND when the
   // repository is gone.

@@ -103,12 +103,19 @@ Status MemoryDatastore::RecordWrite(const Write& write) {
                                 std::to_string(write.repository_id) + ": it missed an earlier write");
     std::vector<std::string> took = write.updated;
     took.push_back(write.primary);
+    // One of `updated` that was not at the latest generation is not bumped;
+    // it gets a job as `outdated` do, or nothing would bring it up.
+    std::vector<std::string> targets_of_write = write.outdated;
     for (const auto& storage : took) {
       Replica* r = FindReplica(repo, storage);
-      if (r != nullptr && r->generation == repo.generation) r->generation = next;
+      if (r != nullptr && r->generation == repo.generation) {
+        r->generation = next;
+      } else if (std::find(targets_of_write.begin(), targets_of_write.end(), storage) == targets_of_write.end()) {
+        targets_of_write.push_back(storage);
+      }
     }
     repo.generation = next;
-    for (const auto& target : write.outdated) {
+    for (const auto& target : targets_of_write) {
       ReplicationJob job{ChangeType::kUpdate, repo.repository_id, repo.virtual_storage, repo.relative_path,
                          repo.replica_path, write.primary, target};
       if (EnqueueLocked(std::move(job), write.correlation_id)) targets.emplace_back(repo.virtual_storage, target);

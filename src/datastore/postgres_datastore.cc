@@ -186,9 +186,16 @@ ORDER BY s.storage)",
 // (`replicas`): locking returns the newest version of each row, which is
 // what the compare must see; a plain read would miss the write that held
 // the lock and refuse the next one.
+//
+// The replicas that get a job (`targets`) are `outdated` and also any of
+// `updated` that was not at the latest generation: it took the write but is
+// not bumped (it had missed an earlier one), and without a job here its own
+// job, if one was running, read the generations before this write and
+// leaves it a generation behind with nothing pending.
 Status PostgresDatastore::RecordWrite(const Write& write) {
   std::vector<std::string> took = write.updated;
   took.push_back(write.primary);
+  const std::string lock_id(sql::kLockId);
   const std::string sql = R"(
 WITH r AS MATERIALIZED (
   SELECT repository_id, virtual_storage, relative_path, replica_path, COALESCE(generation, 0) AS latest
@@ -206,6 +213,11 @@ WITH r AS MATERIALIZED (
   FROM ok, replicas p
   WHERE s.repository_id = ok.repository_id AND s.storage = p.storage AND p.generation = ok.latest
     AND p.storage = ANY($2::text[])
+), targets AS MATERIALIZED (
+  SELECT t FROM unnest($3::text[]) AS t
+  UNION
+  SELECT t FROM ok, unnest($2::text[]) AS t
+  WHERE t <> $4::text AND NOT EXISTS (SELECT 1 FROM replicas p WHERE p.storage = t AND p.generation = ok.latest)
 ), ready AS MATERIALIZED (
   -- A ready job for an outdated replica already covers this write (it reads
   -- the generations when it runs), but only if it is still ready when this
@@ -218,14 +230,13 @@ WITH r AS MATERIALIZED (
   -- behind with nothing pending.
   SELECT q.lock_id FROM replication_queue q, ok AS r
   WHERE q.state = 'ready' AND q.job->>'change' = 'update' AND q.job->>'source_node_storage' = $4::text
-    AND q.lock_id IN (SELECT )" + std::string(sql::kLockId) + R"( FROM unnest($3::text[]) AS t)
+    AND q.lock_id IN (SELECT )" + lock_id + R"( FROM targets)
   FOR UPDATE OF q
 ), jobs AS (
   INSERT INTO replication_queue (lock_id, job, meta)
-  SELECT )" + std::string(sql::kLockId) +
-                          ", " + UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
-  FROM ok AS r, unnest($3::text[]) AS t
-  WHERE NOT EXISTS (SELECT 1 FROM ready WHERE ready.lock_id = )" + std::string(sql::kLockId) + R"()
+  SELECT )" + lock_id + ", " + UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
+  FROM ok AS r, targets
+  WHERE NOT EXISTS (SELECT 1 FROM ready WHERE ready.lock_id = )" + lock_id + R"()
 )
 SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM ok))";
   auto rows = pool_->Exec(sql,

@@ -124,6 +124,23 @@ void DeleteReplicaJobsNeverDie(void**) {
   assert_int_equal(*store.CountJobs(JobState::kReady), 1);
 }
 
+// A replica counted among those that took a write while it was a
+// generation behind is not bumped, and gets a job instead.
+void OutdatedVoterGetsAJob(void**) {
+  MemoryDatastore store;
+  assert_status_ok(store.CreateRepository(Repo(1, "v.git")));
+  assert_status_ok(store.SetGeneration(1, "gitaly-2", 0));
+  for (const char* target : {"gitaly-2", "gitaly-3"}) {
+    auto jobs = store.Dequeue("default", target, 10);
+    assert_status_ok(store.Acknowledge(JobState::kCompleted, {jobs->front().id}).status());
+  }
+  assert_status_ok(store.RecordWrite(Write{1, "gitaly-1", {"gitaly-2"}, {}, ""}));
+  assert_int_equal(store.Jobs().size(), 0);
+  assert_status_ok(store.RecordWrite(Write{1, "gitaly-1", {"gitaly-2", "gitaly-3"}, {}, ""}));
+  auto jobs = store.Jobs();
+  expect_that(jobs.size() == 1 && jobs[0].job.target_node_storage == "gitaly-3", "a job for gitaly-3");
+}
+
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 const std::vector<std::string> kNodes = {"gitaly-1", "gitaly-2", "gitaly-3"};
@@ -275,6 +292,7 @@ int main() {
       cmocka_unit_test(FailedJobsRetryThenDie),
       cmocka_unit_test(DeleteSchedulesReplicaDeletion),
       cmocka_unit_test(DeleteReplicaJobsNeverDie),
+      cmocka_unit_test(OutdatedVoterGetsAJob),
       cmocka_unit_test(QuorumOfPraefects),
       cmocka_unit_test(ElectionKeepsThenFailsOver),
       cmocka_unit_test(AssignedReplicasArePreferred),

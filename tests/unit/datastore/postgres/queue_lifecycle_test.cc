@@ -1,8 +1,8 @@
 // A replication job's life in the PostgreSQL store, one step at a time:
 // jobs that die are deleted, delete_replica jobs never run out of attempts,
 // the stale sweep releases a job under a new id (so the worker it was taken
-// from cannot touch the retry), and leftover rows of an earlier version are
-// cleared.
+// from cannot touch the retry), leftover rows of an earlier version are
+// cleared, and a write on a replica that missed an earlier one queues a job.
 #include <thread>
 
 #include "test_db.h"
@@ -157,6 +157,33 @@ INSERT INTO replication_queue (state, lock_id, job) VALUES
               "the failed one is ready for a worker");
 }
 
+// A replica that took a write while it was a generation behind is not
+// bumped; it must get a job, or nothing brings it up.
+void OutdatedVoterGetsAJob(void**) {
+  Db db;
+  auto store = db.Store();
+  assert_status_ok(store->CreateRepository(Repo(1, "voter.git")));
+  assert_status_ok(store->SetGeneration(1, "gitaly-2", 0));
+  assert_status_ok(store->SetGeneration(1, "gitaly-3", 0));
+  auto jobs = store->Dequeue("default", "gitaly-2", 10);
+  assert_int_equal(jobs->size(), 1);
+  assert_status_ok(store->Acknowledge(JobState::kCompleted, {jobs->front().id}).status());
+  jobs = store->Dequeue("default", "gitaly-3", 10);
+  assert_status_ok(store->Acknowledge(JobState::kCompleted, {jobs->front().id}).status());
+  // gitaly-3 misses a write; then a write that (by a stale view) counts it
+  // among the replicas that took it.
+  assert_status_ok(store->RecordWrite(Write{1, "gitaly-1", {"gitaly-2"}, {"gitaly-3"}, "w1"}));
+  jobs = store->Dequeue("default", "gitaly-3", 10);  // its job runs, at generation 1
+  assert_int_equal(jobs->size(), 1);
+  assert_status_ok(store->RecordWrite(Write{1, "gitaly-1", {"gitaly-2", "gitaly-3"}, {}, "w2"}));
+  assert_status_ok(store->SetGeneration(1, "gitaly-3", 1));
+  assert_status_ok(store->Acknowledge(JobState::kCompleted, {jobs->front().id}).status());
+  auto meta = store->GetRepository("default", "voter.git");
+  assert_int_equal((*meta)->generation, 2);
+  expect_that(Count(db, "state = 'ready' AND job->>'target_node_storage' = 'gitaly-3'") == "1",
+              "gitaly-3, at generation 1 of 2, has a job");
+}
+
 }  // namespace
 
 int main() {
@@ -167,6 +194,7 @@ int main() {
       cmocka_unit_test(LateAcknowledgementLeavesTheRetryAlone),
       cmocka_unit_test(StaleSweepRetriesOrDeletes),
       cmocka_unit_test(LeftoverRowsAreCleared),
+      cmocka_unit_test(OutdatedVoterGetsAJob),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
