@@ -44,6 +44,27 @@ StatusOr<RepositoryMetadata> MetadataFromRows(const Rows& rows, std::string_view
   return meta;
 }
 
+// Runs `statements` in one transaction on one connection and returns the
+// rows of the last. On an error the transaction is rolled back (a ROLLBACK
+// that fails leaves the connection broken, and the pool drops it).
+StatusOr<Rows> InTransaction(postgres::Pool& pool, postgres::Deadline deadline,
+                             const std::vector<std::pair<std::string, std::vector<postgres::Param>>>& statements) {
+  auto lease = pool.Acquire(deadline);
+  if (!lease.ok()) return lease.status();
+  if (auto begun = (*lease)->Exec("BEGIN", {}, deadline); !begun.ok()) return begun.status();
+  StatusOr<Rows> last = Rows();
+  for (const auto& [sql, params] : statements) {
+    last = (*lease)->Exec(sql, params, deadline);
+    if (!last.ok()) break;
+  }
+  if (!last.ok()) {
+    (void)(*lease)->Exec("ROLLBACK", {}, postgres::Clock::now() + std::chrono::seconds(5));
+    return last.status();
+  }
+  if (auto committed = (*lease)->Exec("COMMIT", {}, deadline); !committed.ok()) return committed.status();
+  return last;
+}
+
 ChangeType ParseChange(const std::string& text) {
   return text == "delete_replica" ? ChangeType::kDeleteReplica : ChangeType::kUpdate;
 }
@@ -178,14 +199,22 @@ ORDER BY s.storage)",
   return std::optional<RepositoryMetadata>(std::move(*meta));
 }
 
-// The compare-and-set on generations, in one statement. The repositories row
-// is locked first (every statement that changes a repository's generations,
-// primary or assignments locks it first, so they serialize on it). Under READ
-// COMMITTED a statement that waited for that lock still reads the other
-// tables as of its start, so the replicas are read with a row lock too
-// (`replicas`): locking returns the newest version of each row, which is
-// what the compare must see; a plain read would miss the write that held
-// the lock and refuse the next one.
+// The compare-and-set on generations, in one transaction of two statements.
+// The first locks the repositories row (every statement that changes a
+// repository's generations, primary or assignments locks it first, so they
+// serialize on it); the second does the work with a snapshot taken once the
+// lock is held, so it sees the writes recorded before it. Both in one
+// statement, as this was, two writes to one repository could deadlock
+// (PostgreSQL reported each waiting for the other on the repository's row:
+// one for a tuple lock, the other for the first's transaction; 2 of 30
+// one-second runs of queue_invariant_test, when replicas were being
+// recorded, whose foreign keys share-lock that row): a statement that
+// waited for the lock still read the row as of its start, so its UPDATE
+// went through the superseded version and queued for that version's tuple
+// lock, held by a writer waiting for it. SetGeneration changes a replica
+// without the repositories lock, so the replicas are still read with a row
+// lock (`replicas`): locking returns the newest version of each row, which
+// is what the compare must see.
 //
 // The replicas that get a job (`targets`) are `outdated` and also any of
 // `updated` that was not at the latest generation: it took the write but is
@@ -200,7 +229,6 @@ Status PostgresDatastore::RecordWrite(const Write& write) {
 WITH r AS MATERIALIZED (
   SELECT repository_id, virtual_storage, relative_path, replica_path, COALESCE(generation, 0) AS latest
   FROM repositories WHERE repository_id = $1
-  FOR NO KEY UPDATE
 ), replicas AS MATERIALIZED (
   SELECT s.storage, s.generation FROM r JOIN storage_repositories s USING (repository_id)
   FOR NO KEY UPDATE OF s
@@ -239,10 +267,12 @@ WITH r AS MATERIALIZED (
   WHERE NOT EXISTS (SELECT 1 FROM ready WHERE ready.lock_id = )" + lock_id + R"()
 )
 SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM ok))";
-  auto rows = pool_->Exec(sql,
-                          {P(write.repository_id), TextArray(took), TextArray(write.outdated), P(write.primary),
-                           P(write.correlation_id)},
-                          Deadline());
+  auto rows = InTransaction(
+      *pool_, Deadline(),
+      {{"SELECT 1 FROM repositories WHERE repository_id = $1 FOR NO KEY UPDATE", {P(write.repository_id)}},
+       {sql,
+        {P(write.repository_id), TextArray(took), TextArray(write.outdated), P(write.primary),
+         P(write.correlation_id)}}});
   if (!rows.ok()) return rows.status();
   auto found = rows->Int64(0, 0);
   auto recorded = rows->Int64(0, 1);
