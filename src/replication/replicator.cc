@@ -279,11 +279,13 @@ Status Replicator::Update(const datastore::ReplicationJob& job) {
     if (r.storage == source_storage) source_generation = r.generation;
     if (r.storage == target->storage) target_generation = r.generation;
   }
-  // A target at the source's generation or above has nothing to take: a
-  // redundant job (one queued per write while another ran), or a target
-  // that has become the primary since and taken writes the source lacks,
-  // which replicating would overwrite with older content (Praefect's
-  // "repository downgrade prevented").
+  // A target at the source's generation or above has nothing to take. The
+  // source is up to date, so this is a target that caught up: a redundant
+  // job (one is queued per write while another runs), whose replication
+  // from another replica at the same recorded generation could overwrite a
+  // write the target (the primary by now) has taken and not yet recorded.
+  // Above the source it cannot be today; Praefect calls that "repository
+  // downgrade prevented".
   if (target_generation >= source_generation) {
     // Info for the rare downgrade, debug for the common redundant job.
     log::Default().Log(target_generation == source_generation ? log::Level::kDebug : log::Level::kInfo,
