@@ -2,10 +2,14 @@
 //
 // A summary of the replication queue for operators and the daily
 // praefect-maintenance run: the number of jobs in each state, per virtual
-// storage and target storage, then one total line. Jobs in "dead" state
-// will not be retried; everything else except "completed" and "cancelled"
-// is still to be done. Read-only; exit 0 whatever the backlog, 1 when the
-// database cannot be read.
+// storage and target storage, then one total line. praefect keeps no row
+// in "dead", "completed" or "cancelled": a job that dies is deleted then
+// (its replica stays outdated until the reconciler schedules a new job),
+// and one that completes too. Rows in those states, and "failed" ones,
+// are left by an earlier version (Praefect); a running praefect deletes
+// the finished ones and makes the failed ones ready within a minute or so.
+// The columns stay, so that such a database reads as it is. Read-only;
+// exit 0 whatever the backlog, 1 when the database cannot be read.
 #include <algorithm>
 #include <array>
 #include <map>

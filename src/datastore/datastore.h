@@ -27,8 +27,12 @@ enum class ChangeType { kUpdate, kDeleteReplica };
 // "update", "delete_replica": Praefect's names (job JSON, metrics labels).
 std::string_view ChangeTypeName(ChangeType type);
 
-// ready → in_progress → completed (removed) | failed (back to ready while
-// attempts remain) → dead.
+// ready → in_progress → completed | failed (back to ready while attempts
+// remain, else dead) | dead. Completed and dead are outcomes a worker
+// acknowledges, not states a job stays in: the job is deleted at once (a
+// dead job's replica stays outdated until the reconciler schedules a new
+// job). Rows in those states are leftovers of an earlier version (Praefect
+// kept some); the PostgreSQL store's stale sweep deletes them.
 enum class JobState { kReady, kInProgress, kCompleted, kFailed, kDead };
 std::string_view JobStateName(JobState state);
 
@@ -159,16 +163,20 @@ class Datastore {
                                                                                   std::string_view relative_path) = 0;
 
   // In one statement: the primary and `updated` go to latest + 1, and each
-  // of `outdated` gets an update job. Only replicas that were at the latest
-  // generation move up: a write applied on an outdated replica is not
-  // recorded. FAILED_PRECONDITION when the primary was not at the latest
+  // of `outdated` gets an update job (unless a ready one from the same
+  // source is pending: it reads the generations when it runs). Only
+  // replicas that were at the latest generation move up: a write applied on
+  // an outdated replica is not recorded, and that replica gets an update
+  // job as if it were in `outdated`. FAILED_PRECONDITION when the primary was not at the latest
   // generation (nothing is changed: the write reached a replica that missed
   // an earlier one, and must not be acknowledged); NOT_FOUND when the
   // repository is gone.
   [[nodiscard]] virtual Status RecordWrite(const Write& write) = 0;
 
   // After a replication: `storage` holds the repository at `generation`
-  // (never lowered).
+  // (never lowered). A worker records the source's generation as it read it
+  // before replicating, after the replication and before acknowledging the
+  // job: a write meanwhile leaves the replica outdated, with its own job.
   [[nodiscard]] virtual Status SetGeneration(int64_t repository_id, std::string_view storage, int64_t generation) = 0;
 
   // Removes the repository's metadata and enqueues a delete_replica job for
@@ -179,13 +187,18 @@ class Datastore {
       std::string_view correlation_id) = 0;
 
   // Up to `count` ready jobs for `target_node_storage`, marked in_progress,
-  // never two for one replica at once.
+  // never two for one replica at once. Each update job spends one attempt
+  // (attempts_left is what remains after this one); delete_replica jobs
+  // spend none: they are retried until the replica is gone.
   [[nodiscard]] virtual StatusOr<std::vector<ReplicationEvent>> Dequeue(std::string_view virtual_storage,
                                                                         std::string_view target_node_storage,
                                                                         int count) = 0;
 
-  // Ends in_progress jobs: completed ones are removed, failed ones go back
-  // to ready while attempts remain, else to dead. Returns the ids changed.
+  // Ends in_progress jobs the caller still holds: completed and dead ones
+  // are deleted, failed ones go back to ready while attempts remain (always
+  // for delete_replica), else they are deleted as dead ones. A job the stale
+  // sweep released meanwhile is no longer the caller's and is left alone
+  // (its retry has a new id). Returns the ids acted on.
   [[nodiscard]] virtual StatusOr<std::vector<int64_t>> Acknowledge(JobState state,
                                                                    const std::vector<int64_t>& ids) = 0;
 
@@ -193,8 +206,12 @@ class Datastore {
   [[nodiscard]] virtual Status Heartbeat(const std::vector<int64_t>& ids) = 0;
 
   // Jobs left in_progress by a worker that died (no heartbeat for
-  // `older_than`) are failed (ready again while attempts remain) and their
-  // replica locks released. Returns how many.
+  // `older_than`) are released: their replica locks freed, the job queued
+  // again as ready under a new id while attempts remain (always for
+  // delete_replica; the new id keeps a late acknowledgement by the worker,
+  // if it was alive after all, off the retry), else deleted as dead (and
+  // logged). Returns how many were released. Also clears, now and then,
+  // rows an earlier version left (see JobState).
   [[nodiscard]] virtual StatusOr<int64_t> ReleaseStale(std::chrono::seconds older_than) = 0;
 
   // --- Health and elections (several praefects share these) ---

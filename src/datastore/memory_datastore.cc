@@ -103,12 +103,19 @@ Status MemoryDatastore::RecordWrite(const Write& write) {
                                 std::to_string(write.repository_id) + ": it missed an earlier write");
     std::vector<std::string> took = write.updated;
     took.push_back(write.primary);
+    // One of `updated` that was not at the latest generation is not bumped;
+    // it gets a job as `outdated` do, or nothing would bring it up.
+    std::vector<std::string> targets_of_write = write.outdated;
     for (const auto& storage : took) {
       Replica* r = FindReplica(repo, storage);
-      if (r != nullptr && r->generation == repo.generation) r->generation = next;
+      if (r != nullptr && r->generation == repo.generation) {
+        r->generation = next;
+      } else if (std::find(targets_of_write.begin(), targets_of_write.end(), storage) == targets_of_write.end()) {
+        targets_of_write.push_back(storage);
+      }
     }
     repo.generation = next;
-    for (const auto& target : write.outdated) {
+    for (const auto& target : targets_of_write) {
       ReplicationJob job{ChangeType::kUpdate, repo.repository_id, repo.virtual_storage, repo.relative_path,
                          repo.replica_path, write.primary, target};
       if (EnqueueLocked(std::move(job), write.correlation_id)) targets.emplace_back(repo.virtual_storage, target);
@@ -181,7 +188,8 @@ StatusOr<std::vector<ReplicationEvent>> MemoryDatastore::Dequeue(std::string_vie
     if (std::find(busy.begin(), busy.end(), key) != busy.end()) continue;
     busy.push_back(key);
     event.state = JobState::kInProgress;
-    --event.attempts_left;
+    // delete_replica jobs spend no attempt (datastore.h).
+    if (event.job.change != ChangeType::kDeleteReplica) --event.attempts_left;
     out.push_back(event);
   }
   return out;
@@ -199,13 +207,13 @@ StatusOr<std::vector<int64_t>> MemoryDatastore::Acknowledge(JobState state, cons
       auto it = jobs_.find(id);
       if (it == jobs_.end() || it->second.state != JobState::kInProgress) continue;
       changed.push_back(id);
-      if (state == JobState::kCompleted) {
-        jobs_.erase(it);
-      } else if (state == JobState::kFailed && it->second.attempts_left > 0) {
+      const bool retry = state == JobState::kFailed && (it->second.attempts_left > 0 ||
+                                                          it->second.job.change == ChangeType::kDeleteReplica);
+      if (retry) {
         it->second.state = JobState::kReady;
         targets.emplace_back(it->second.job.virtual_storage, it->second.job.target_node_storage);
       } else {
-        it->second.state = JobState::kDead;
+        jobs_.erase(it);  // completed or dead: no row is kept
       }
     }
   }

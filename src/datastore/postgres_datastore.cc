@@ -44,6 +44,27 @@ StatusOr<RepositoryMetadata> MetadataFromRows(const Rows& rows, std::string_view
   return meta;
 }
 
+// Runs `statements` in one transaction on one connection and returns the
+// rows of the last. On an error the transaction is rolled back (a ROLLBACK
+// that fails leaves the connection broken, and the pool drops it).
+StatusOr<Rows> InTransaction(postgres::Pool& pool, postgres::Deadline deadline,
+                             const std::vector<std::pair<std::string, std::vector<postgres::Param>>>& statements) {
+  auto lease = pool.Acquire(deadline);
+  if (!lease.ok()) return lease.status();
+  if (auto begun = (*lease)->Exec("BEGIN", {}, deadline); !begun.ok()) return begun.status();
+  StatusOr<Rows> last = Rows();
+  for (const auto& [sql, params] : statements) {
+    last = (*lease)->Exec(sql, params, deadline);
+    if (!last.ok()) break;
+  }
+  if (!last.ok()) {
+    (void)(*lease)->Exec("ROLLBACK", {}, postgres::Clock::now() + std::chrono::seconds(5));
+    return last.status();
+  }
+  if (auto committed = (*lease)->Exec("COMMIT", {}, deadline); !committed.ok()) return committed.status();
+  return last;
+}
+
 ChangeType ParseChange(const std::string& text) {
   return text == "delete_replica" ? ChangeType::kDeleteReplica : ChangeType::kUpdate;
 }
@@ -178,22 +199,36 @@ ORDER BY s.storage)",
   return std::optional<RepositoryMetadata>(std::move(*meta));
 }
 
-// The compare-and-set on generations, in one statement. The repositories row
-// is locked first (every statement that changes a repository's generations,
-// primary or assignments locks it first, so they serialize on it). Under READ
-// COMMITTED a statement that waited for that lock still reads the other
-// tables as of its start, so the replicas are read with a row lock too
-// (`replicas`): locking returns the newest version of each row, which is
-// what the compare must see; a plain read would miss the write that held
-// the lock and refuse the next one.
+// The compare-and-set on generations, in one transaction of two statements.
+// The first locks the repositories row (every statement that changes a
+// repository's generations, primary or assignments locks it first, so they
+// serialize on it); the second does the work with a snapshot taken once the
+// lock is held, so it sees the writes recorded before it. Both in one
+// statement, as this was, two writes to one repository could deadlock
+// (PostgreSQL reported each waiting for the other on the repository's row:
+// one for a tuple lock, the other for the first's transaction; 2 of 30
+// one-second runs of queue_invariant_test, when replicas were being
+// recorded, whose foreign keys share-lock that row): a statement that
+// waited for the lock still read the row as of its start, so its UPDATE
+// went through the superseded version and queued for that version's tuple
+// lock, held by a writer waiting for it. SetGeneration changes a replica
+// without the repositories lock, so the replicas are still read with a row
+// lock (`replicas`): locking returns the newest version of each row, which
+// is what the compare must see.
+//
+// The replicas that get a job (`targets`) are `outdated` and also any of
+// `updated` that was not at the latest generation: it took the write but is
+// not bumped (it had missed an earlier one), and without a job here its own
+// job, if one was running, read the generations before this write and
+// leaves it a generation behind with nothing pending.
 Status PostgresDatastore::RecordWrite(const Write& write) {
   std::vector<std::string> took = write.updated;
   took.push_back(write.primary);
+  const std::string lock_id(sql::kLockId);
   const std::string sql = R"(
 WITH r AS MATERIALIZED (
   SELECT repository_id, virtual_storage, relative_path, replica_path, COALESCE(generation, 0) AS latest
   FROM repositories WHERE repository_id = $1
-  FOR NO KEY UPDATE
 ), replicas AS MATERIALIZED (
   SELECT s.storage, s.generation FROM r JOIN storage_repositories s USING (repository_id)
   FOR NO KEY UPDATE OF s
@@ -206,6 +241,11 @@ WITH r AS MATERIALIZED (
   FROM ok, replicas p
   WHERE s.repository_id = ok.repository_id AND s.storage = p.storage AND p.generation = ok.latest
     AND p.storage = ANY($2::text[])
+), targets AS MATERIALIZED (
+  SELECT t FROM unnest($3::text[]) AS t
+  UNION
+  SELECT t FROM ok, unnest($2::text[]) AS t
+  WHERE t <> $4::text AND NOT EXISTS (SELECT 1 FROM replicas p WHERE p.storage = t AND p.generation = ok.latest)
 ), ready AS MATERIALIZED (
   -- A ready job for an outdated replica already covers this write (it reads
   -- the generations when it runs), but only if it is still ready when this
@@ -218,20 +258,21 @@ WITH r AS MATERIALIZED (
   -- behind with nothing pending.
   SELECT q.lock_id FROM replication_queue q, ok AS r
   WHERE q.state = 'ready' AND q.job->>'change' = 'update' AND q.job->>'source_node_storage' = $4::text
-    AND q.lock_id IN (SELECT )" + std::string(sql::kLockId) + R"( FROM unnest($3::text[]) AS t)
+    AND q.lock_id IN (SELECT )" + lock_id + R"( FROM targets)
   FOR UPDATE OF q
 ), jobs AS (
   INSERT INTO replication_queue (lock_id, job, meta)
-  SELECT )" + std::string(sql::kLockId) +
-                          ", " + UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
-  FROM ok AS r, unnest($3::text[]) AS t
-  WHERE NOT EXISTS (SELECT 1 FROM ready WHERE ready.lock_id = )" + std::string(sql::kLockId) + R"()
+  SELECT )" + lock_id + ", " + UpdateJob("$4::text") + R"(, jsonb_build_object('correlation_id', $5::text)
+  FROM ok AS r, targets
+  WHERE NOT EXISTS (SELECT 1 FROM ready WHERE ready.lock_id = )" + lock_id + R"()
 )
 SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM ok))";
-  auto rows = pool_->Exec(sql,
-                          {P(write.repository_id), TextArray(took), TextArray(write.outdated), P(write.primary),
-                           P(write.correlation_id)},
-                          Deadline());
+  auto rows = InTransaction(
+      *pool_, Deadline(),
+      {{"SELECT 1 FROM repositories WHERE repository_id = $1 FOR NO KEY UPDATE", {P(write.repository_id)}},
+       {sql,
+        {P(write.repository_id), TextArray(took), TextArray(write.outdated), P(write.primary),
+         P(write.correlation_id)}}});
   if (!rows.ok()) return rows.status();
   auto found = rows->Int64(0, 0);
   auto recorded = rows->Int64(0, 1);
@@ -308,7 +349,10 @@ WITH candidate AS (
   ON CONFLICT (id) DO UPDATE SET acquired = true WHERE replication_queue_lock.acquired = false
   RETURNING id
 ), taken AS (
-  UPDATE replication_queue q SET state = 'in_progress', attempt = q.attempt - 1, updated_at = now()
+  -- delete_replica jobs spend no attempt: a replica left on a storage that
+  -- no longer holds the repository is removed however long its node is away.
+  UPDATE replication_queue q SET state = 'in_progress', updated_at = now(),
+    attempt = CASE WHEN q.job->>'change' = 'delete_replica' THEN q.attempt ELSE q.attempt - 1 END
   FROM one_per_lock o JOIN locked ON locked.id = o.lock_id
   WHERE q.id = o.id
   RETURNING q.id, q.lock_id, q.attempt, q.created_at, q.job, q.meta
@@ -347,6 +391,13 @@ FROM taken ORDER BY id)",
   return events;
 }
 
+// Acknowledge acts only on jobs whose job lock the caller still holds
+// (`held`, locked first): a job the stale sweep released has lost its job
+// lock and comes back under a new id (ReleaseStale), so a worker that was
+// presumed dead and acknowledges late changes nothing, neither the job
+// another worker took since nor its replica lock. Locking the job lock
+// before the job, as ReleaseStale does, keeps the two from deadlocking.
+// A replica lock is freed only when no other job lock holds it.
 StatusOr<std::vector<int64_t>> PostgresDatastore::Acknowledge(JobState state, const std::vector<int64_t>& ids) {
   if (state != JobState::kCompleted && state != JobState::kFailed && state != JobState::kDead)
     return InvalidArgument("acknowledging jobs as " + std::string(JobStateName(state)) +
@@ -354,28 +405,34 @@ StatusOr<std::vector<int64_t>> PostgresDatastore::Acknowledge(JobState state, co
   if (ids.empty()) return std::vector<int64_t>();
   std::vector<std::string> id_texts;
   for (int64_t id : ids) id_texts.push_back(std::to_string(id));
-  std::string sql;
-  if (state == JobState::kCompleted) {
-    sql = R"(
-WITH done AS (
-  DELETE FROM replication_queue WHERE id = ANY($1::bigint[]) AND state = 'in_progress' RETURNING id, lock_id
-), unlocked AS (
-  UPDATE replication_queue_lock l SET acquired = false FROM done WHERE l.id = done.lock_id
-)
-SELECT id FROM done)";
-  } else {
-    sql = std::string(R"(
-WITH done AS (
-  UPDATE replication_queue SET updated_at = now(), state = )") +
-          (state == JobState::kDead ? "'dead'" : "CASE WHEN attempt > 0 THEN 'ready' ELSE 'dead' END") + R"(
-  WHERE id = ANY($1::bigint[]) AND state = 'in_progress' RETURNING id, lock_id
+  // completed and dead: the row goes (no terminal rows are kept); failed:
+  // ready again while attempts remain (always for delete_replica), else it
+  // goes as a dead one does.
+  const std::string retry = state == JobState::kFailed
+                                ? "q.attempt > 0 OR q.job->>'change' = 'delete_replica'"
+                                : "false";
+  const std::string sql = R"(
+WITH held AS MATERIALIZED (
+  SELECT job_id, lock_id FROM replication_queue_job_lock WHERE job_id = ANY($1::bigint[])
+  ORDER BY job_id FOR UPDATE
+), done AS MATERIALIZED (
+  SELECT q.id, q.lock_id, )" + retry + R"( AS retry
+  FROM replication_queue q JOIN held ON held.job_id = q.id
+  WHERE q.state = 'in_progress'
+  FOR UPDATE OF q
+), retried AS (
+  UPDATE replication_queue q SET state = 'ready', updated_at = now() FROM done WHERE q.id = done.id AND done.retry
+), removed AS (
+  DELETE FROM replication_queue q USING done WHERE q.id = done.id AND NOT done.retry
 ), released AS (
   DELETE FROM replication_queue_job_lock j USING done WHERE j.job_id = done.id
 ), unlocked AS (
-  UPDATE replication_queue_lock l SET acquired = false FROM done WHERE l.id = done.lock_id
+  UPDATE replication_queue_lock l SET acquired = false FROM done
+  WHERE l.id = done.lock_id
+    AND NOT EXISTS (SELECT 1 FROM replication_queue_job_lock o
+                    WHERE o.lock_id = l.id AND o.job_id <> ALL($1::bigint[]))
 )
-SELECT id FROM done)";
-  }
+SELECT id FROM done ORDER BY id)";
   auto rows = pool_->Exec(sql, {TextArray(id_texts)}, Deadline());
   if (!rows.ok()) return rows.status();
   std::vector<int64_t> out;
@@ -390,30 +447,113 @@ Status PostgresDatastore::Heartbeat(const std::vector<int64_t>& ids) {
   if (ids.empty()) return Status::Ok();
   std::vector<std::string> id_texts;
   for (int64_t id : ids) id_texts.push_back(std::to_string(id));
-  return pool_->Exec("UPDATE replication_queue_job_lock SET triggered_at = now() WHERE job_id = ANY($1::bigint[])",
+  // SKIP LOCKED: a job lock someone holds is being released or acknowledged
+  // (neither needs the heartbeat), and waiting for it with other job locks
+  // held could deadlock with them.
+  return pool_->Exec(R"(
+UPDATE replication_queue_job_lock SET triggered_at = now() WHERE job_id IN (
+  SELECT job_id FROM replication_queue_job_lock WHERE job_id = ANY($1::bigint[]) FOR UPDATE SKIP LOCKED))",
                      {TextArray(id_texts)}, Deadline())
       .status();
 }
 
+// A stale job (its job lock not heartbeated for `older_than`) is deleted and,
+// while attempts remain (always for delete_replica), queued again as a new
+// row: same job, created_at and attempts, new id. The new id is the fence
+// against the worker that was presumed dead but is still running: its late
+// Acknowledge names the old id and matches nothing (see Acknowledge), where
+// re-readying the same row let it delete or re-ready the job another worker
+// had taken since, and free that worker's replica lock under it; when that
+// worker then failed, its own acknowledgement matched nothing either and
+// the replica was left behind with no job. Job locks are locked first and
+// jobs SKIP LOCKED: a job being acknowledged right now is left to that.
 StatusOr<int64_t> PostgresDatastore::ReleaseStale(std::chrono::seconds older_than) {
   auto rows = pool_->Exec(R"(
-WITH stale AS (
+WITH stale AS MATERIALIZED (
   SELECT job_id, lock_id FROM replication_queue_job_lock
   WHERE triggered_at < now() - make_interval(secs => $1)
   FOR UPDATE SKIP LOCKED
-), done AS (
-  UPDATE replication_queue q SET state = CASE WHEN attempt > 0 THEN 'ready' ELSE 'dead' END, updated_at = now()
-  FROM stale WHERE q.id = stale.job_id AND q.state = 'in_progress'
-  RETURNING q.id, q.lock_id
+), jobs AS MATERIALIZED (
+  SELECT q.* FROM replication_queue q JOIN stale ON stale.job_id = q.id
+  WHERE q.state = 'in_progress'
+  FOR UPDATE OF q SKIP LOCKED
+), gone AS (
+  DELETE FROM replication_queue q USING jobs WHERE q.id = jobs.id
+), retried AS (
+  INSERT INTO replication_queue (state, created_at, updated_at, attempt, lock_id, job, meta)
+  SELECT 'ready', created_at, now(), attempt, lock_id, job, meta FROM jobs
+  WHERE attempt > 0 OR job->>'change' = 'delete_replica'
+), freed AS MATERIALIZED (
+  -- The job locks to drop: those of the jobs above, and orphans whose job
+  -- is no longer in progress (none are made, but one would hold its lock
+  -- for ever); not those of a job being acknowledged at this moment.
+  SELECT stale.* FROM stale
+  WHERE stale.job_id IN (SELECT id FROM jobs)
+     OR NOT EXISTS (SELECT 1 FROM replication_queue q WHERE q.id = stale.job_id AND q.state = 'in_progress')
 ), released AS (
-  DELETE FROM replication_queue_job_lock j USING stale WHERE j.job_id = stale.job_id
+  DELETE FROM replication_queue_job_lock j USING freed WHERE j.job_id = freed.job_id
 ), unlocked AS (
-  UPDATE replication_queue_lock l SET acquired = false FROM stale WHERE l.id = stale.lock_id
+  UPDATE replication_queue_lock l SET acquired = false FROM freed
+  WHERE l.id = freed.lock_id
+    AND NOT EXISTS (SELECT 1 FROM replication_queue_job_lock o
+                    WHERE o.lock_id = l.id AND o.job_id NOT IN (SELECT job_id FROM freed))
 )
-SELECT count(*) FROM done)",
+SELECT id, attempt > 0 OR job->>'change' = 'delete_replica', job->>'change', COALESCE(job->>'virtual_storage', ''),
+       COALESCE(job->>'relative_path', ''), COALESCE(job->>'target_node_storage', ''),
+       COALESCE(meta->>'correlation_id', '')
+FROM jobs ORDER BY id)",
                           {P(static_cast<int64_t>(older_than.count()))}, Deadline());
   if (!rows.ok()) return rows.status();
-  return rows->Int64(0, 0);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    if (rows->Text(i, 1) == "t") continue;
+    log::Warn("replication job died: its replica stays outdated until the reconciler schedules it again",
+              {{"job_id", rows->Text(i, 0)},
+               {"change", rows->Text(i, 2)},
+               {"virtual_storage", rows->Text(i, 3)},
+               {"relative_path", rows->Text(i, 4)},
+               {"target", rows->Text(i, 5)},
+               {"correlation_id", rows->Text(i, 6)},
+               {"error", "its worker stopped heartbeating for " + std::to_string(older_than.count()) +
+                             " s during its last attempt"}});
+  }
+  const auto released = static_cast<int64_t>(rows->size());
+  if (Status swept = SweepLeftovers(); !swept.ok())
+    log::Warn("replication: cannot delete finished jobs left in the queue; retrying later",
+              {{"error", swept.message()}});
+  return released;
+}
+
+// Rows no worker takes and nothing deletes: 'completed', 'dead' and
+// 'cancelled' rows that Praefect (and earlier versions of this store) kept,
+// and Praefect's 'failed' rows, which it retried but this Dequeue does not
+// (it takes 'ready' only, on a partial index): they go back to 'ready'. No
+// index serves these states, so the statement reads the whole queue: it
+// runs at most once a minute per process, 1,000 rows of each at a time.
+Status PostgresDatastore::SweepLeftovers() {
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (swept_at_ && now - *swept_at_ < std::chrono::minutes(1)) return Status::Ok();
+    swept_at_ = now;
+  }
+  auto rows = pool_->Exec(R"(
+WITH finished AS (
+  DELETE FROM replication_queue WHERE id IN (
+    SELECT id FROM replication_queue WHERE state IN ('completed', 'dead', 'cancelled')
+    LIMIT 1000 FOR UPDATE SKIP LOCKED)
+  RETURNING id
+), revived AS (
+  UPDATE replication_queue SET state = 'ready', updated_at = now() WHERE id IN (
+    SELECT id FROM replication_queue WHERE state = 'failed' LIMIT 1000 FOR UPDATE SKIP LOCKED)
+  RETURNING id
+)
+SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM revived))",
+                          {}, Deadline());
+  if (!rows.ok()) return rows.status();
+  if (rows->Text(0, 0) != "0" || rows->Text(0, 1) != "0")
+    log::Info("replication: cleared jobs an earlier version left in the queue",
+              {{"finished_jobs_deleted", rows->Text(0, 0)}, {"failed_jobs_made_ready", rows->Text(0, 1)}});
+  return Status::Ok();
 }
 
 StatusOr<int64_t> PostgresDatastore::CountJobs(JobState state) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "config/config.h"
@@ -111,6 +112,9 @@ class PostgresDatastore final : public Datastore,
  private:
   postgres::Deadline Deadline() const { return postgres::Clock::now() + call_timeout_; }
   void ListenLoop();
+  // Deletes finished rows an earlier version left in the queue and makes
+  // its 'failed' ones ready; at most once a minute (ReleaseStale calls it).
+  Status SweepLeftovers();
 
   std::unique_ptr<postgres::Pool> pool_;
   std::unique_ptr<postgres::Listener> listener_conn_;
@@ -118,6 +122,7 @@ class PostgresDatastore final : public Datastore,
   int64_t dataloss_page_ = 50000;
   std::mutex mu_;
   EnqueueListener listener_;  // GUARDED_BY(mu_)
+  std::optional<std::chrono::steady_clock::time_point> swept_at_;  // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};
   std::thread listen_thread_;
 };

@@ -148,12 +148,7 @@ void Replicator::Run(Worker* worker) {
       failure_pause = any_failed ? std::clamp(failure_pause * 2, std::chrono::milliseconds(500),
                                               std::chrono::milliseconds(5000))
                                  : std::chrono::milliseconds(0);
-      for (const auto& [state, ids] : outcome) {
-        auto acked = store_->Acknowledge(state, ids);
-        if (!acked.ok())
-          log::Warn("replication: cannot acknowledge jobs; they will be retried",
-                    {{"storage", worker->target->storage}, {"error", acked.status().message()}});
-      }
+      Acknowledge(worker, outcome);
       {
         std::lock_guard in(in_flight_mu_);
         for (const auto& event : *jobs) in_flight_.erase(event.id);
@@ -169,6 +164,42 @@ void Replicator::Run(Worker* worker) {
     worker->cv.wait_for(lock, idle, [&] { return worker->woken || stopping_.load(); });
     worker->woken = false;
     idle = std::min(idle * 2, options_.max_idle_wait);
+  }
+}
+
+// The jobs stay in in_flight_ (heartbeated) until their outcome is
+// recorded: a database that cannot be reached for a moment would otherwise
+// leave them in progress, their replicas locked, until the stale sweep,
+// which then runs a completed job again or lets a failed one on its last
+// attempt die. Retried until it succeeds or the replicator stops (then the
+// stale sweep of whichever praefect runs next releases them).
+void Replicator::Acknowledge(Worker* worker, const std::map<datastore::JobState, std::vector<int64_t>>& outcome) {
+  std::chrono::milliseconds pause{100};
+  for (const auto& [state, ids] : outcome) {
+    for (;;) {
+      auto acked = store_->Acknowledge(state, ids);
+      if (acked.ok()) {
+        if (acked->size() < ids.size())
+          log::Warn("replication: jobs were released as stale while they ran (no heartbeat reached the "
+                    "database in time); they run again under new ids",
+                    {{"storage", worker->target->storage},
+                     {"jobs", static_cast<long long>(ids.size() - acked->size())},
+                     {"state", std::string(datastore::JobStateName(state))}});
+        break;
+      }
+      if (stopping_.load()) {
+        log::Warn("replication: stopping with jobs not acknowledged; the stale-job sweep releases them",
+                  {{"storage", worker->target->storage}, {"error", acked.status().message()}});
+        return;
+      }
+      log::Warn("replication: cannot acknowledge jobs; retrying",
+                {{"storage", worker->target->storage},
+                 {"state", std::string(datastore::JobStateName(state))},
+                 {"error", acked.status().message()}});
+      std::unique_lock lock(worker->mu);
+      worker->cv.wait_for(lock, pause, [&] { return stopping_.load(); });
+      pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+    }
   }
 }
 
@@ -188,18 +219,20 @@ datastore::JobState Replicator::Process(const datastore::ReplicationEvent& event
     metrics_->ReplicationLatency(type).Observe(
         std::chrono::duration<double>(std::chrono::system_clock::now() - started).count());
   }
-  if (!st.ok()) {
-    log::Warn("replication job failed", {{"job_id", static_cast<long long>(event.id)},
-                                         {"change", type},
-                                         {"virtual_storage", job.virtual_storage},
-                                         {"relative_path", job.relative_path},
-                                         {"target", job.target_node_storage},
-                                         {"attempts_left", event.attempts_left},
-                                         {"correlation_id", event.correlation_id},
-                                         {"error", st.message()}});
-    return event.attempts_left > 0 ? datastore::JobState::kFailed : datastore::JobState::kDead;
-  }
-  return datastore::JobState::kCompleted;
+  if (st.ok()) return datastore::JobState::kCompleted;
+  // delete_replica jobs never die (Dequeue spends none of their attempts).
+  const bool dies = job.change == datastore::ChangeType::kUpdate && event.attempts_left <= 0;
+  log::Warn(dies ? "replication job died: its replica stays outdated until the reconciler schedules it again"
+                 : "replication job failed",
+            {{"job_id", static_cast<long long>(event.id)},
+             {"change", type},
+             {"virtual_storage", job.virtual_storage},
+             {"relative_path", job.relative_path},
+             {"target", job.target_node_storage},
+             {"attempts_left", event.attempts_left},
+             {"correlation_id", event.correlation_id},
+             {"error", st.message()}});
+  return dies ? datastore::JobState::kDead : datastore::JobState::kFailed;
 }
 
 Status Replicator::RunJob(const datastore::ReplicationJob& job) {
@@ -241,9 +274,31 @@ Status Replicator::Update(const datastore::ReplicationJob& job) {
   }
   const nodes::Node* source = vs->FindNode(source_storage);
   if (source == nullptr) return NotFound("source node \"" + source_storage + "\" is no longer configured");
-  int64_t source_generation = 0;
+  int64_t source_generation = 0, target_generation = -1;  // -1: no replica recorded
   for (const auto& r : (*meta)->replicas) {
     if (r.storage == source_storage) source_generation = r.generation;
+    if (r.storage == target->storage) target_generation = r.generation;
+  }
+  // A target at the source's generation or above has nothing to take. The
+  // source is up to date, so this is a target that caught up: a redundant
+  // job (one is queued per write while another runs), whose replication
+  // from another replica at the same recorded generation could overwrite a
+  // write the target (the primary by now) has taken and not yet recorded.
+  // Above the source it cannot be today; Praefect calls that "repository
+  // downgrade prevented".
+  if (target_generation >= source_generation) {
+    // Info for the rare downgrade, debug for the common redundant job.
+    log::Default().Log(target_generation == source_generation ? log::Level::kDebug : log::Level::kInfo,
+               target_generation == source_generation
+                   ? "target repository already on the same generation, skipping replication job"
+                   : "repository downgrade prevented",
+               {{"virtual_storage", job.virtual_storage},
+                {"relative_path", job.relative_path},
+                {"source", source_storage},
+                {"target", job.target_node_storage},
+                {"source_generation", static_cast<long long>(source_generation)},
+                {"target_generation", static_cast<long long>(target_generation)}});
+    return Status::Ok();
   }
   gitaly::ReplicateRepositoryRequest req;
   req.mutable_repository()->set_storage_name(target->storage);

@@ -22,7 +22,11 @@
 // the source node, whose address and token travel in the gitaly-servers
 // metadata), `delete_replica` with RemoveRepository. A completed update
 // records the target's new generation (the source's at the start of the
-// job, so a write during the job leaves the target outdated and queued).
+// job, so a write during the job leaves the target outdated and queued);
+// an update whose target is already at the source's generation or above
+// is skipped as done. An update that fails on its last attempt dies (its
+// job is deleted, logged as "replication job died"); delete_replica jobs
+// are retried for ever.
 namespace praefect::replication {
 
 struct Options {
@@ -65,6 +69,9 @@ class Replicator {
   void Run(Worker* worker);
   // Carries out one job; the state to acknowledge it with.
   datastore::JobState Process(const datastore::ReplicationEvent& event);
+  // Records the outcomes of a batch, retrying while the database cannot be
+  // reached.
+  void Acknowledge(Worker* worker, const std::map<datastore::JobState, std::vector<int64_t>>& outcome);
   Status Update(const datastore::ReplicationJob& job);
   Status DeleteReplica(const datastore::ReplicationJob& job);
   void Wake(const std::string& virtual_storage, const std::string& target);

@@ -85,7 +85,8 @@ void FailedJobsRetryThenDie(void**) {
     assert_status_ok(store.Acknowledge(JobState::kFailed, {jobs->front().id}).status());
   }
   assert_int_equal(store.Dequeue("default", "gitaly-3", 10)->size(), 0);
-  assert_int_equal(*store.CountJobs(JobState::kDead), 1);
+  assert_int_equal(*store.CountJobs(JobState::kDead), 0);  // a job that dies is deleted at once
+  assert_true(store.Jobs().size() == 1);                    // gitaly-2's job only
   assert_int_equal(static_cast<int>(store.Acknowledge(JobState::kReady, {1}).status().code()),
                    static_cast<int>(StatusCode::kInvalidArgument));
 }
@@ -106,6 +107,38 @@ void DeleteSchedulesReplicaDeletion(void**) {
   assert_false(store.DeleteRepository("default", "c.git", "", "")->has_value());
   assert_int_equal(static_cast<int>(store.RecordWrite(Write{7, "gitaly-1", {}, {}, ""}).code()),
                    static_cast<int>(StatusCode::kNotFound));
+}
+
+// delete_replica jobs spend no attempt: retried until the replica is gone.
+void DeleteReplicaJobsNeverDie(void**) {
+  MemoryDatastore store;
+  assert_status_ok(store.CreateRepository(Repo(7, "d.git")));
+  assert_status_ok(store.SetGeneration(7, "gitaly-2", 0));
+  assert_status_ok(store.DeleteRepository("default", "d.git", "gitaly-1", "corr").status());
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto jobs = store.Dequeue("default", "gitaly-2", 10);
+    assert_int_equal(jobs->size(), 1);
+    assert_int_equal(jobs->front().attempts_left, 3);
+    assert_int_equal(store.Acknowledge(JobState::kFailed, {jobs->front().id})->size(), 1);
+  }
+  assert_int_equal(*store.CountJobs(JobState::kReady), 1);
+}
+
+// A replica counted among those that took a write while it was a
+// generation behind is not bumped, and gets a job instead.
+void OutdatedVoterGetsAJob(void**) {
+  MemoryDatastore store;
+  assert_status_ok(store.CreateRepository(Repo(1, "v.git")));
+  assert_status_ok(store.SetGeneration(1, "gitaly-2", 0));
+  for (const char* target : {"gitaly-2", "gitaly-3"}) {
+    auto jobs = store.Dequeue("default", target, 10);
+    assert_status_ok(store.Acknowledge(JobState::kCompleted, {jobs->front().id}).status());
+  }
+  assert_status_ok(store.RecordWrite(Write{1, "gitaly-1", {"gitaly-2"}, {}, ""}));
+  assert_int_equal(store.Jobs().size(), 0);
+  assert_status_ok(store.RecordWrite(Write{1, "gitaly-1", {"gitaly-2", "gitaly-3"}, {}, ""}));
+  auto jobs = store.Jobs();
+  expect_that(jobs.size() == 1 && jobs[0].job.target_node_storage == "gitaly-3", "a job for gitaly-3");
 }
 
 using std::chrono::milliseconds;
@@ -258,6 +291,8 @@ int main() {
       cmocka_unit_test(CreateWriteReplicate),
       cmocka_unit_test(FailedJobsRetryThenDie),
       cmocka_unit_test(DeleteSchedulesReplicaDeletion),
+      cmocka_unit_test(DeleteReplicaJobsNeverDie),
+      cmocka_unit_test(OutdatedVoterGetsAJob),
       cmocka_unit_test(QuorumOfPraefects),
       cmocka_unit_test(ElectionKeepsThenFailsOver),
       cmocka_unit_test(AssignedReplicasArePreferred),
