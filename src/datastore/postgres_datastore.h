@@ -12,6 +12,7 @@
 #include "datastore/postgres/pool.h"
 #include "datastore/reconciliation_store.h"
 #include "datastore/tracking_store.h"
+#include "datastore/verification_store.h"
 
 namespace praefect::datastore {
 
@@ -27,7 +28,8 @@ namespace praefect::datastore {
 //
 // Health, elections and assignments: postgres_election.cc,
 // postgres_replication_factor.cc; the OperatorStore: postgres_operator.cc; the TrackingStore:
-// postgres_tracking.cc; the ReconciliationStore: postgres_reconcile.cc. Every statement that changes a
+// postgres_tracking.cc; the ReconciliationStore: postgres_reconcile.cc; the
+// VerificationStore: postgres_verification.cc. Every statement that changes a
 // repository's generations, primary or assignments locks its repositories
 // row first, so they serialize per repository.
 //
@@ -36,7 +38,8 @@ namespace praefect::datastore {
 class PostgresDatastore final : public Datastore,
                                 public OperatorStore,
                                 public TrackingStore,
-                                public ReconciliationStore {
+                                public ReconciliationStore,
+                                public VerificationStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -96,6 +99,15 @@ class PostgresDatastore final : public Datastore,
   StatusOr<std::optional<std::pair<int64_t, int64_t>>> RepositoryIdRange() override;
   StatusOr<std::vector<ScheduledJob>> ScheduleReconciliation(const StoragePairs& healthy, int64_t first,
                                                              int64_t last) override;
+
+  // VerificationStore (postgres_verification.cc)
+  StatusOr<std::vector<VerificationJob>> LeaseVerificationJobs(const StoragePairs& healthy,
+                                                               std::chrono::milliseconds interval, int limit,
+                                                               std::chrono::milliseconds lease) override;
+  StatusOr<VerificationRecorded> RecordVerification(const std::vector<VerificationResult>& results,
+                                                    bool delete_invalid) override;
+  StatusOr<std::vector<VerificationJob>> ReleaseStaleVerificationLeases(std::chrono::milliseconds expired_for,
+                                                                        int limit) override;
 
   // How many repositories each of ForEachDataloss's statements reads
   // (50,000; tests make it small to cross pages).

@@ -127,7 +127,7 @@ void test_migrate_twice(void**) {
   Run first = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(first, 0, "sql-migrate");
   auto l = Lines(first.out);
-  expect_that(l.size() == 18 && l[0] == "praefect sql-migrate: migrations to apply: 7" && l[1].empty() &&
+  expect_that(l.size() == 20 && l[0] == "praefect sql-migrate: migrations to apply: 8" && l[1].empty() &&
                   IsStep(l[2], "= ", "0001_initial_schema", "migrating") &&
                   IsStep(l[3], "==", "0001_initial_schema", "applied") &&
                   IsStep(l[4], "= ", "0002_notify_triggers", "migrating") &&
@@ -141,8 +141,10 @@ void test_migrate_twice(void**) {
                   IsStep(l[12], "= ", "0006_dataloss_index", "migrating") &&
                   IsStep(l[13], "==", "0006_dataloss_index", "applied") &&
                   IsStep(l[14], "= ", "0007_reconciliation", "migrating") &&
-                  IsStep(l[15], "==", "0007_reconciliation", "applied") && l[16].empty() &&
-                  l[17] == "praefect sql-migrate: OK (applied 7 migrations)",
+                  IsStep(l[15], "==", "0007_reconciliation", "applied") &&
+                  IsStep(l[16], "= ", "0008_verification_leases", "migrating") &&
+                  IsStep(l[17], "==", "0008_verification_leases", "applied") && l[18].empty() &&
+                  l[19] == "praefect sql-migrate: OK (applied 8 migrations)",
               "Praefect's sql-migrate lines, got\n" + first.out);
   Run second = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(second, 0, "sql-migrate again");
@@ -159,13 +161,14 @@ void test_migrate_status(void**) {
   std::string cfg = FreshConfig();
   Run before = Praefect({"-config", cfg, "sql-migrate-status"});
   expect_run(before, 0, "sql-migrate-status");
-  expect_that(before.out.find("|      MIGRATION       | APPLIED |") != std::string::npos &&
-                  before.out.find("| 0001_initial_schema  | no      |") != std::string::npos,
+  // The column as wide as the longest name (0008_verification_leases).
+  expect_that(before.out.find("|        MIGRATION         | APPLIED |") != std::string::npos &&
+                  before.out.find("| 0001_initial_schema      | no      |") != std::string::npos,
               "the table with the migrations not applied, got\n" + before.out);
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
   Run after = Praefect({"-config", cfg, "sql-migrate-status"});
   expect_run(after, 0, "sql-migrate-status");
-  const std::string row = "| 0002_notify_triggers | ";
+  const std::string row = "| 0002_notify_triggers     | ";
   size_t at = after.out.find(row);
   std::string cell = at == std::string::npos ? "" : after.out.substr(at + row.size(), 36);
   expect_that(IsTime(cell.substr(0, 19), ' ') && cell.substr(19, 1) == "." && cell.ends_with(" +0000 UTC"),
@@ -178,7 +181,8 @@ void test_down_dry_run_then_force_round_trips(void**) {
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
   Run dry = Praefect({"-config", cfg, "sql-migrate-down", "1"});
   expect_run(dry, 0, "sql-migrate-down 1");
-  expect_that(dry.out == "DRY RUN -- would roll back:\n\n- 0007_reconciliation\n\nTo apply these migrations run with -f\n",
+  expect_that(dry.out ==
+                  "DRY RUN -- would roll back:\n\n- 0008_verification_leases\n\nTo apply these migrations run with -f\n",
               "the dry run, got " + dry.out);
   Run still = Praefect({"-config", cfg, "sql-migrate"});
   expect_that(still.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "a dry run to change nothing");
@@ -188,7 +192,7 @@ void test_down_dry_run_then_force_round_trips(void**) {
   Run up = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(up, 0, "sql-migrate after down");
   expect_that(up.out.ends_with("praefect sql-migrate: OK (applied 1 migrations)\n") &&
-                  up.out.find("0007_reconciliation: applied") != std::string::npos,
+                  up.out.find("0008_verification_leases: applied") != std::string::npos,
               "the rolled back migration applied again, got " + up.out);
   Run bad = Praefect({"-config", cfg, "sql-migrate-down"});
   expect_run(bad, 1, "sql-migrate-down without N");
@@ -206,7 +210,7 @@ void test_concurrent_migrates_do_not_collide(void**) {
   expect_run(ra, 0, "the first concurrent sql-migrate");
   expect_run(rb, 0, "the second concurrent sql-migrate");
   int total = AppliedCount(ra.out) + AppliedCount(rb.out);
-  expect_that(total == 7, "the two runs to apply 7 migrations between them, got\n" + ra.out + "---\n" + rb.out);
+  expect_that(total == 8, "the two runs to apply 8 migrations between them, got\n" + ra.out + "---\n" + rb.out);
   // The run that waited for the lock reports what was left for it: nothing.
   const std::string idle = "praefect sql-migrate: OK (applied 0 migrations)\n";
   expect_that(ra.out == idle || rb.out == idle, "the waiting run to report 0 to apply, got\n" + ra.out + "---\n" + rb.out);
@@ -224,9 +228,10 @@ void test_serve_refuses_an_outdated_schema(void**) {
   std::string cfg = FreshConfig();
   Run refused = Praefect({"-config", cfg});
   expect_run(refused, 1, "serve on an empty database");
-  expect_that(refused.err.find("praefect: the database schema is outdated: 7 migration(s) not applied "
+  expect_that(refused.err.find("praefect: the database schema is outdated: 8 migration(s) not applied "
                                "(0001_initial_schema, 0002_notify_triggers, 0003_health_views, 0004_hello_world, "
-                               "0005_notify_bulk, 0006_dataloss_index, 0007_reconciliation); run praefect -config " +
+                               "0005_notify_bulk, 0006_dataloss_index, 0007_reconciliation, "
+                               "0008_verification_leases); run praefect -config " +
                                cfg + " sql-migrate\n") != std::string::npos,
               "the command to run, got " + refused.err);
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
