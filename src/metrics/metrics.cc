@@ -115,7 +115,20 @@ struct Metrics::Impl {
                                 .Name("gitaly_praefect_reconciliation_jobs_total")
                                 .Help("Replication jobs scheduled by reconciliation, by virtual storage and change "
                                       "type.")
-                                .Register(registry)) {}
+                                .Register(registry)),
+        verification_dequeued(prometheus::BuildCounter()
+                                  .Name("gitaly_praefect_verification_jobs_dequeued_total")
+                                  .Help("Replicas leased for background verification, by virtual storage and storage.")
+                                  .Register(registry)),
+        verification_completed(prometheus::BuildCounter()
+                                   .Name("gitaly_praefect_verification_jobs_completed_total")
+                                   .Help("Background verification checks done, by virtual storage, storage and "
+                                         "result (valid, invalid, error).")
+                                   .Register(registry)),
+        stale_verification_leases(prometheus::BuildCounter()
+                                      .Name("gitaly_praefect_stale_verification_leases_released_total")
+                                      .Help("Verification leases of stopped verifiers released.")
+                                      .Register(registry)) {}
 
   const std::vector<double> node_latency_buckets;
   prometheus::Registry registry;
@@ -130,6 +143,9 @@ struct Metrics::Impl {
   const std::vector<double> reconciliation_buckets;
   prometheus::Family<prometheus::Histogram>& reconciliation_scheduling;
   prometheus::Family<prometheus::Counter>& reconciliation_jobs;
+  prometheus::Family<prometheus::Counter>& verification_dequeued;
+  prometheus::Family<prometheus::Counter>& verification_completed;
+  prometheus::Family<prometheus::Counter>& stale_verification_leases;
   CounterMemo method_types_memo{method_types};
   CounterMemo authentications_memo{authentications};
   CounterMemo read_distribution_memo{read_distribution};
@@ -189,6 +205,20 @@ Counter Metrics::ReconciliationJobs(std::string_view virtual_storage, std::strin
   return Counter(&impl_->reconciliation_jobs.Add(
       {{"virtual_storage", std::string(virtual_storage)}, {"change_type", std::string(change_type)}}));
 }
+
+Counter Metrics::VerificationJobsDequeued(std::string_view virtual_storage, std::string_view storage) {
+  return Counter(&impl_->verification_dequeued.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"storage", std::string(storage)}}));
+}
+
+Counter Metrics::VerificationJobsCompleted(std::string_view virtual_storage, std::string_view storage,
+                                           std::string_view result) {
+  return Counter(&impl_->verification_completed.Add({{"virtual_storage", std::string(virtual_storage)},
+                                                     {"storage", std::string(storage)},
+                                                     {"result", std::string(result)}}));
+}
+
+Counter Metrics::StaleVerificationLeasesReleased() { return Counter(&impl_->stale_verification_leases.Add({})); }
 
 uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }
 
