@@ -40,6 +40,12 @@ std::string ReplicasJson(const std::vector<const datastore::VerificationJob*>& j
   return json;
 }
 
+// The result label of gitaly_praefect_verification_jobs_completed_total.
+const char* Outcome(const datastore::VerificationResult& r) {
+  if (!r.answered) return "error";
+  return r.exists ? "valid" : "invalid";
+}
+
 std::chrono::milliseconds Since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t);
 }
@@ -124,22 +130,17 @@ std::vector<datastore::VerificationResult> Verifier::Check(const std::vector<dat
 void Verifier::Report(const std::vector<datastore::VerificationResult>& results, BatchResult* out) {
   std::vector<const datastore::VerificationJob*> invalid;
   for (const auto& r : results) {
-    const char* outcome = "valid";
     if (!r.answered) {
-      outcome = "error";
       ++out->errors;
     } else if (!r.exists) {
-      outcome = "invalid";
       ++out->invalid;
       invalid.push_back(&r.job);
     } else {
       ++out->valid;
     }
-    if (metrics_ != nullptr)
-      metrics_->VerificationJobsCompleted(r.job.virtual_storage, r.job.storage, outcome).Increment();
   }
-  // Logged also when the records are kept: the operator learns of the loss
-  // either way.
+  // Logged before the records change, and also when they are kept: the
+  // operator learns of the loss either way.
   if (!invalid.empty())
     log::Info("removing metadata records of non-existent replicas",
               {{"perform_deletions", options_.delete_invalid_records},
@@ -170,6 +171,12 @@ StatusOr<BatchResult> Verifier::RunBatch() {
                                                 " replicas (their leases expire by themselves): " +
                                                 recorded.status().message());
   out.removed = recorded->removed;
+  // Counted once recorded, as Praefect: a batch whose results were lost is
+  // checked again and counted then.
+  if (metrics_ != nullptr) {
+    for (const auto& r : results)
+      metrics_->VerificationJobsCompleted(r.job.virtual_storage, r.job.storage, Outcome(r)).Increment();
+  }
   if (recorded->changed > 0)
     log::Info("kept the records of missing replicas written since their check; they are checked again",
               {{"replicas", static_cast<long long>(recorded->changed)}});

@@ -94,6 +94,7 @@ class FakeStore : public praefect::datastore::VerificationStore {
   StatusOr<VerificationRecorded> RecordVerification(const std::vector<VerificationResult>& results,
                                                     bool delete_invalid) override {
     std::lock_guard lock(mu);
+    if (fail_record) return Status(StatusCode::kUnavailable, "database unavailable");
     recorded.insert(recorded.end(), results.begin(), results.end());
     last_delete = delete_invalid;
     VerificationRecorded out;
@@ -118,6 +119,7 @@ class FakeStore : public praefect::datastore::VerificationStore {
   int last_limit = 0;
   std::vector<VerificationResult> recorded;
   bool last_delete = false;
+  bool fail_record = false;
   int stale = 0;
   int releases = 0;
 };
@@ -241,6 +243,27 @@ void WithoutDeletionsTheLossIsOnlyReported(void**) {
   auto removing = logs.sink->With("info: removing metadata records of non-existent replicas");
   expect_that(removing.size() == 1 && Has(removing[0], "perform_deletions=false"),
               "logged with perform_deletions=false");
+}
+
+void ResultsThatCouldNotBeRecordedAreNotCounted(void**) {
+  FakeStore store;
+  store.fail_record = true;
+  store.batches = {{Job(1, "gitaly-1"), Job(2, "gitaly-1")}};
+  auto nodes = Nodes();
+  SetHealthy(*nodes, {"gitaly-1"});
+  praefect::metrics::Metrics metrics({});
+  Verifier verifier(&store, nodes.get(), Scripted, &metrics, TestOptions());
+  auto batch = verifier.RunBatch();
+  expect_that(batch.status().code() == StatusCode::kUnavailable &&
+                  Has(batch.status().message(), "recording the verification of 2 replicas") &&
+                  Has(batch.status().message(), "database unavailable"),
+              "the store's error, saying what failed, got " + batch.status().ToString());
+  const std::string rendered = metrics.Render();
+  expect_that(Has(rendered, "gitaly_praefect_verification_jobs_dequeued_total{storage=\"gitaly-1\","
+                            "virtual_storage=\"default\"} 2") &&
+                  !Has(rendered, "gitaly_praefect_verification_jobs_completed_total{result=\"invalid\","
+                                 "storage=\"gitaly-1\",virtual_storage=\"default\"} 1"),
+              "dequeued counted, completed not (the replicas stay due), got\n" + rendered);
 }
 
 void OnlyLocallyHealthyStoragesAreVerified(void**) {
@@ -401,6 +424,7 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ABatchChecksRecordsLogsAndCounts),
       cmocka_unit_test(WithoutDeletionsTheLossIsOnlyReported),
+      cmocka_unit_test(ResultsThatCouldNotBeRecordedAreNotCounted),
       cmocka_unit_test(OnlyLocallyHealthyStoragesAreVerified),
       cmocka_unit_test(ChecksRunInParallelWithinTheLease),
       cmocka_unit_test(FullBatchesComeBackToBack),
