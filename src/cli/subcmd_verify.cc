@@ -2,9 +2,8 @@
 //
 // As Praefect's: marks the selected replicas unverified
 // (PraefectInfoService/MarkUnverified on the running praefect), so that
-// background verification checks them first. This praefect has no
-// background verifier yet: the mark is recorded (metadata shows
-// "unverified") and nothing re-verifies them until one exists.
+// background verification (src/reconcile/verifier.h) checks them next,
+// within seconds, whatever their last check.
 #include <ostream>
 
 #include "cli/go_command.h"
@@ -22,7 +21,7 @@ const CommandSpec& Spec() {
     s.description =
         "This command marks replicas as unverified. Replicas are marked unverified by repository ID,\n"
         "by virtual storage, or by storage of a virtual storage; the background verifier verifies\n"
-        "unverified replicas first. (This praefect has no background verifier yet: see praefect(8).)\n"
+        "unverified replicas first.\n"
         "\n"
         "Example: praefect -config /etc/praefect/config.toml verify -virtual-storage default -storage gitaly-1";
     s.flags = {Int64Flag("repository-id", "the id of the repository to verify"),

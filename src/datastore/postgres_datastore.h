@@ -14,6 +14,7 @@
 #include "datastore/content_verification_store.h"
 #include "datastore/reconciliation_store.h"
 #include "datastore/tracking_store.h"
+#include "datastore/verification_store.h"
 
 namespace praefect::datastore {
 
@@ -30,7 +31,8 @@ namespace praefect::datastore {
 // Health, elections and assignments: postgres_election.cc,
 // postgres_replication_factor.cc; the OperatorStore: postgres_operator.cc; the TrackingStore:
 // postgres_tracking.cc; the ReconciliationStore: postgres_reconcile.cc; the
-// ContentVerificationStore: postgres_content.cc. Every statement that changes a
+// ContentVerificationStore: postgres_content.cc; the VerificationStore:
+// postgres_verification.cc. Every statement that changes a
 // repository's generations, primary or assignments locks its repositories
 // row first, so they serialize per repository.
 //
@@ -40,7 +42,8 @@ class PostgresDatastore final : public Datastore,
                                 public OperatorStore,
                                 public TrackingStore,
                                 public ReconciliationStore,
-                                public ContentVerificationStore {
+                                public ContentVerificationStore,
+                                public VerificationStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -104,6 +107,15 @@ class PostgresDatastore final : public Datastore,
   StatusOr<ContentBatch> ClaimContentBatch(int count) override;
   StatusOr<bool> MarkContentMismatch(int64_t repository_id, std::string_view storage, int64_t generation,
                                      std::string_view primary, std::string_view correlation_id) override;
+
+  // VerificationStore (postgres_verification.cc)
+  StatusOr<std::vector<VerificationJob>> LeaseVerificationJobs(const StoragePairs& healthy,
+                                                               std::chrono::milliseconds interval, int limit,
+                                                               std::chrono::milliseconds lease) override;
+  StatusOr<VerificationRecorded> RecordVerification(const std::vector<VerificationResult>& results,
+                                                    bool delete_invalid) override;
+  StatusOr<std::vector<VerificationJob>> ReleaseStaleVerificationLeases(std::chrono::milliseconds expired_for,
+                                                                        int limit) override;
 
   // How many repositories each of ForEachDataloss's statements reads
   // (50,000; tests make it small to cross pages).

@@ -120,7 +120,20 @@ struct Metrics::Impl {
                                  .Name("gitaly_praefect_content_verification_replicas_total")
                                  .Help("Replicas whose checksum content verification compared with their primary's, "
                                        "by outcome.")
-                                 .Register(registry)) {}
+                                 .Register(registry)),
+        verification_dequeued(prometheus::BuildCounter()
+                                  .Name("gitaly_praefect_verification_jobs_dequeued_total")
+                                  .Help("Replicas leased for background verification, by virtual storage and storage.")
+                                  .Register(registry)),
+        verification_completed(prometheus::BuildCounter()
+                                   .Name("gitaly_praefect_verification_jobs_completed_total")
+                                   .Help("Background verification checks done, by virtual storage, storage and "
+                                         "result (valid, invalid, error).")
+                                   .Register(registry)),
+        stale_verification_leases(prometheus::BuildCounter()
+                                      .Name("gitaly_praefect_stale_verification_leases_released_total")
+                                      .Help("Verification leases of stopped verifiers released.")
+                                      .Register(registry)) {}
 
   const std::vector<double> node_latency_buckets;
   prometheus::Registry registry;
@@ -136,6 +149,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Histogram>& reconciliation_scheduling;
   prometheus::Family<prometheus::Counter>& reconciliation_jobs;
   prometheus::Family<prometheus::Counter>& content_verification;
+  prometheus::Family<prometheus::Counter>& verification_dequeued;
+  prometheus::Family<prometheus::Counter>& verification_completed;
+  prometheus::Family<prometheus::Counter>& stale_verification_leases;
   CounterMemo method_types_memo{method_types};
   CounterMemo authentications_memo{authentications};
   CounterMemo read_distribution_memo{read_distribution};
@@ -202,6 +218,20 @@ Counter Metrics::ContentVerification(std::string_view virtual_storage, std::stri
                                                    {"storage", std::string(storage)},
                                                    {"result", std::string(result)}}));
 }
+
+Counter Metrics::VerificationJobsDequeued(std::string_view virtual_storage, std::string_view storage) {
+  return Counter(&impl_->verification_dequeued.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"storage", std::string(storage)}}));
+}
+
+Counter Metrics::VerificationJobsCompleted(std::string_view virtual_storage, std::string_view storage,
+                                           std::string_view result) {
+  return Counter(&impl_->verification_completed.Add({{"virtual_storage", std::string(virtual_storage)},
+                                                     {"storage", std::string(storage)},
+                                                     {"result", std::string(result)}}));
+}
+
+Counter Metrics::StaleVerificationLeasesReleased() { return Counter(&impl_->stale_verification_leases.Add({})); }
 
 uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }
 

@@ -168,6 +168,18 @@ class Metrics {
   // outdated and repaired from the primary), "skipped" (written to
   // meanwhile, or unhealthy), "error" (praefect's own series).
   Counter ContentVerification(std::string_view virtual_storage, std::string_view storage, std::string_view result);
+  // gitaly_praefect_verification_jobs_dequeued_total{virtual_storage,storage}:
+  // replicas this praefect leased for background verification.
+  Counter VerificationJobsDequeued(std::string_view virtual_storage, std::string_view storage);
+  // gitaly_praefect_verification_jobs_completed_total{virtual_storage,storage,result}:
+  // their checks by result: "valid" (the replica exists), "invalid" (it does
+  // not) or "error" (the node did not answer).
+  Counter VerificationJobsCompleted(std::string_view virtual_storage, std::string_view storage,
+                                    std::string_view result);
+  // gitaly_praefect_stale_verification_leases_released_total: leases of dead
+  // verifiers this praefect released. The verifier creates the three
+  // families' series when it starts (verification on), as in Praefect.
+  Counter StaleVerificationLeasesReleased();
 
   // Calls the data plane handled since start (the sum of
   // grpc_server_handled_total), read without walking the registry.

@@ -12,12 +12,14 @@ namespace praefect::nodes {
 grpc::Status CallNode(const Node& node, const std::string& method, const std::string& request,
                       std::chrono::milliseconds timeout,
                       const std::vector<std::pair<std::string, std::string>>& metadata) {
-  return CallNodeForResponse(node, method, request, timeout, nullptr, metadata);
+  return CallNodeForAnswer(node, method, request, timeout, nullptr, metadata).status;
 }
 
-grpc::Status CallNodeForResponse(const Node& node, const std::string& method, const std::string& request,
-                                 std::chrono::milliseconds timeout, std::string* response,
-                                 const std::vector<std::pair<std::string, std::string>>& metadata) {
+NodeAnswer CallNodeForAnswer(const Node& node, const std::string& method, const std::string& request,
+                             std::chrono::milliseconds timeout, const std::atomic<bool>* abandon,
+                             const std::vector<std::pair<std::string, std::string>>& metadata) {
+  // How often a waiting caller looks at `abandon`.
+  constexpr std::chrono::milliseconds kAbandonPoll{100};
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   if (std::string token = node.Token(); !token.empty())
@@ -29,23 +31,40 @@ grpc::Status CallNodeForResponse(const Node& node, const std::string& method, co
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  grpc::Status result;
+  NodeAnswer answer;
   grpc::GenericStub stub(node.channel);
   stub.UnaryCall(&ctx, method, grpc::StubOptions(), &in, &out, [&](grpc::Status st) {
     std::lock_guard lock(mu);
-    result = std::move(st);
+    answer.status = std::move(st);
     done = true;
     cv.notify_one();
   });
   std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return done; });
-  if (response != nullptr && result.ok()) {
-    std::vector<grpc::Slice> slices;
-    if (!out.Dump(&slices).ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "cannot read the node's answer");
-    response->clear();
-    for (const auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  bool cancelled = false;
+  while (!done) {
+    if (abandon == nullptr) {
+      cv.wait(lock, [&] { return done; });
+      break;
+    }
+    cv.wait_for(lock, kAbandonPoll, [&] { return done; });
+    if (!done && !cancelled && abandon->load()) {
+      // The callback still comes (CANCELLED); `ctx` must outlive it.
+      ctx.TryCancel();
+      cancelled = true;
+    }
   }
-  return result;
+  // An empty response (every field at its default) has no bytes, and may
+  // have no buffer at all.
+  if (answer.status.ok() && out.Length() > 0) {
+    grpc::Slice whole;
+    if (!out.DumpToSingleSlice(&whole).ok()) {
+      // Never read as an empty (default) answer.
+      answer.status = grpc::Status(grpc::StatusCode::INTERNAL, "the response of " + method + " could not be read");
+    } else {
+      answer.response.assign(reinterpret_cast<const char*>(whole.begin()), whole.size());
+    }
+  }
+  return answer;
 }
 
 }  // namespace praefect::nodes

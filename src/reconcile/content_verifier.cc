@@ -30,14 +30,13 @@ StatusOr<std::string> NodeChecksum(const nodes::Node& node, const std::string& r
   gitaly::CalculateChecksumRequest req;
   req.mutable_repository()->set_storage_name(node.storage);
   req.mutable_repository()->set_relative_path(replica_path);
-  std::string answer;
-  grpc::Status st = nodes::CallNodeForResponse(node, "/gitaly.RepositoryService/CalculateChecksum",
-                                               req.SerializeAsString(), timeout, &answer);
-  if (!st.ok())
-    return Status(static_cast<StatusCode>(st.error_code()),
-                  "CalculateChecksum on " + node.Label() + ": " + st.error_message());
+  nodes::NodeAnswer answer =
+      nodes::CallNodeForAnswer(node, "/gitaly.RepositoryService/CalculateChecksum", req.SerializeAsString(), timeout);
+  if (!answer.status.ok())
+    return Status(static_cast<StatusCode>(answer.status.error_code()),
+                  "CalculateChecksum on " + node.Label() + ": " + answer.status.error_message());
   gitaly::CalculateChecksumResponse resp;
-  if (!resp.ParseFromString(answer))
+  if (!resp.ParseFromString(answer.response))
     return Internal("CalculateChecksum on " + node.Label() + ": the answer does not parse");
   return resp.checksum();
 }

@@ -10,6 +10,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "common/duration.h"
 #include "coordinator/coordinator.h"
 #include "datastore/memory_datastore.h"
 #include "datastore/postgres_cache_invalidator.h"
@@ -27,6 +28,7 @@
 #include "protoregistry/registry.h"
 #include "reconcile/content_verifier.h"
 #include "reconcile/reconciler.h"
+#include "reconcile/verifier.h"
 #include "replication/replicator.h"
 #include "routing/repository_router.h"
 #include "server/access_observer.h"
@@ -141,12 +143,14 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   datastore::OperatorStore* operator_store = nullptr;
   datastore::ReconciliationStore* reconciliation_store = nullptr;
   datastore::ContentVerificationStore* content_store = nullptr;
+  datastore::VerificationStore* verification_store = nullptr;
   if (!config.database.host.empty() || !config.database.dbname.empty()) {
     auto postgres_store = std::make_unique<datastore::PostgresDatastore>(
         datastore::postgres::NewPool(config.database), datastore::postgres::NewListener(config.database));
     operator_store = postgres_store.get();
     reconciliation_store = postgres_store.get();
     content_store = postgres_store.get();
+    verification_store = postgres_store.get();
     store_owner = std::move(postgres_store);
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
@@ -311,6 +315,30 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
               {{"reason", content_store == nullptr ? "no [database]"
                                                    : "[content_verification] repositories_per_minute is 0"}});
   }
+  // Background verification (PostgreSQL and per-repository elections, as
+  // in Praefect): finds replicas missing from their nodes; the reconciler
+  // repairs them once their records are gone.
+  std::unique_ptr<reconcile::Verifier> verifier;
+  const config::BackgroundVerification& verification = config.background_verification;
+  if (verification.verification_interval.count() <= 0) {
+    log::Info("background verifier is disabled");
+  } else if (verification_store == nullptr) {
+    log::Info("background verifier is disabled: it needs [database] (the records it verifies are kept there)");
+  } else if (!config.failover.enabled) {
+    log::Info("background verifier is disabled: it needs per-repository primaries ([failover] enabled = true)");
+  } else {
+    reconcile::VerifierOptions verifier_options;
+    verifier_options.interval =
+        std::chrono::duration_cast<std::chrono::milliseconds>(verification.verification_interval);
+    verifier_options.delete_invalid_records = verification.delete_invalid_records;
+    verifier = std::make_unique<reconcile::Verifier>(verification_store, nodes->get(),
+                                                     reconcile::NodeExistenceCheck(nodes->get()), &metrics,
+                                                     verifier_options);
+    verifier->Start();
+    log::Info("background verifier started",
+              {{"verification_interval", FormatGoDuration(verification.verification_interval)},
+               {"delete_invalid_records", verification.delete_invalid_records}});
+  }
 
   for (const auto& vs : (*nodes)->virtual_storages()) {
     for (const auto& node : vs.nodes) {
@@ -410,6 +438,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // which let go of their calls when the data plane is destroyed.
   work_pool.Drain();
   if (content_verifier) content_verifier->Stop();
+  if (verifier) verifier->Stop();
   if (reconciler) reconciler->Stop();
   replicator.Stop();
   (*nodes)->StopHealthChecks();

@@ -127,7 +127,7 @@ void test_migrate_twice(void**) {
   Run first = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(first, 0, "sql-migrate");
   auto l = Lines(first.out);
-  expect_that(l.size() == 20 && l[0] == "praefect sql-migrate: migrations to apply: 8" && l[1].empty() &&
+  expect_that(l.size() == 22 && l[0] == "praefect sql-migrate: migrations to apply: 9" && l[1].empty() &&
                   IsStep(l[2], "= ", "0001_initial_schema", "migrating") &&
                   IsStep(l[3], "==", "0001_initial_schema", "applied") &&
                   IsStep(l[4], "= ", "0002_notify_triggers", "migrating") &&
@@ -143,8 +143,10 @@ void test_migrate_twice(void**) {
                   IsStep(l[14], "= ", "0007_reconciliation", "migrating") &&
                   IsStep(l[15], "==", "0007_reconciliation", "applied") &&
                   IsStep(l[16], "= ", "0008_content_verify", "migrating") &&
-                  IsStep(l[17], "==", "0008_content_verify", "applied") && l[18].empty() &&
-                  l[19] == "praefect sql-migrate: OK (applied 8 migrations)",
+                  IsStep(l[17], "==", "0008_content_verify", "applied") &&
+                  IsStep(l[18], "= ", "0009_verification_leases", "migrating") &&
+                  IsStep(l[19], "==", "0009_verification_leases", "applied") && l[20].empty() &&
+                  l[21] == "praefect sql-migrate: OK (applied 9 migrations)",
               "Praefect's sql-migrate lines, got\n" + first.out);
   Run second = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(second, 0, "sql-migrate again");
@@ -161,13 +163,14 @@ void test_migrate_status(void**) {
   std::string cfg = FreshConfig();
   Run before = Praefect({"-config", cfg, "sql-migrate-status"});
   expect_run(before, 0, "sql-migrate-status");
-  expect_that(before.out.find("|      MIGRATION       | APPLIED |") != std::string::npos &&
-                  before.out.find("| 0001_initial_schema  | no      |") != std::string::npos,
+  // The column as wide as the longest name (0009_verification_leases).
+  expect_that(before.out.find("|        MIGRATION         | APPLIED |") != std::string::npos &&
+                  before.out.find("| 0001_initial_schema      | no      |") != std::string::npos,
               "the table with the migrations not applied, got\n" + before.out);
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
   Run after = Praefect({"-config", cfg, "sql-migrate-status"});
   expect_run(after, 0, "sql-migrate-status");
-  const std::string row = "| 0002_notify_triggers | ";
+  const std::string row = "| 0002_notify_triggers     | ";
   size_t at = after.out.find(row);
   std::string cell = at == std::string::npos ? "" : after.out.substr(at + row.size(), 36);
   expect_that(IsTime(cell.substr(0, 19), ' ') && cell.substr(19, 1) == "." && cell.ends_with(" +0000 UTC"),
@@ -180,7 +183,8 @@ void test_down_dry_run_then_force_round_trips(void**) {
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
   Run dry = Praefect({"-config", cfg, "sql-migrate-down", "1"});
   expect_run(dry, 0, "sql-migrate-down 1");
-  expect_that(dry.out == "DRY RUN -- would roll back:\n\n- 0008_content_verify\n\nTo apply these migrations run with -f\n",
+  expect_that(dry.out ==
+                  "DRY RUN -- would roll back:\n\n- 0009_verification_leases\n\nTo apply these migrations run with -f\n",
               "the dry run, got " + dry.out);
   Run still = Praefect({"-config", cfg, "sql-migrate"});
   expect_that(still.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "a dry run to change nothing");
@@ -190,7 +194,7 @@ void test_down_dry_run_then_force_round_trips(void**) {
   Run up = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(up, 0, "sql-migrate after down");
   expect_that(up.out.ends_with("praefect sql-migrate: OK (applied 1 migrations)\n") &&
-                  up.out.find("0008_content_verify: applied") != std::string::npos,
+                  up.out.find("0009_verification_leases: applied") != std::string::npos,
               "the rolled back migration applied again, got " + up.out);
   Run bad = Praefect({"-config", cfg, "sql-migrate-down"});
   expect_run(bad, 1, "sql-migrate-down without N");
@@ -208,7 +212,7 @@ void test_concurrent_migrates_do_not_collide(void**) {
   expect_run(ra, 0, "the first concurrent sql-migrate");
   expect_run(rb, 0, "the second concurrent sql-migrate");
   int total = AppliedCount(ra.out) + AppliedCount(rb.out);
-  expect_that(total == 8, "the two runs to apply 8 migrations between them, got\n" + ra.out + "---\n" + rb.out);
+  expect_that(total == 9, "the two runs to apply 9 migrations between them, got\n" + ra.out + "---\n" + rb.out);
   // The run that waited for the lock reports what was left for it: nothing.
   const std::string idle = "praefect sql-migrate: OK (applied 0 migrations)\n";
   expect_that(ra.out == idle || rb.out == idle, "the waiting run to report 0 to apply, got\n" + ra.out + "---\n" + rb.out);
@@ -226,10 +230,10 @@ void test_serve_refuses_an_outdated_schema(void**) {
   std::string cfg = FreshConfig();
   Run refused = Praefect({"-config", cfg});
   expect_run(refused, 1, "serve on an empty database");
-  expect_that(refused.err.find("praefect: the database schema is outdated: 8 migration(s) not applied "
+  expect_that(refused.err.find("praefect: the database schema is outdated: 9 migration(s) not applied "
                                "(0001_initial_schema, 0002_notify_triggers, 0003_health_views, 0004_hello_world, "
                                "0005_notify_bulk, 0006_dataloss_index, 0007_reconciliation, "
-                               "0008_content_verify); run praefect -config " +
+                               "0008_content_verify, 0009_verification_leases); run praefect -config " +
                                cfg + " sql-migrate\n") != std::string::npos,
               "the command to run, got " + refused.err);
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
