@@ -412,7 +412,11 @@ class Http2CornersTest(unittest.TestCase):
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=60)
+            log.seek(0)
+            text = log.read()
             log.close()
+            if code != 0:
+                print("--- %s: praefect's log (tail)\n%s" % (name, text[-20000:]), file=sys.stderr)
             self.assertEqual(code, 0, "the praefect of %s exited with %d after SIGTERM" % (name, code))
 
     @classmethod
