@@ -141,11 +141,11 @@ StatusOr<RoundResult> Reconciler::Round(std::optional<std::chrono::milliseconds>
   const auto [first_id, last_id] = **ids;
   for (int64_t lo = first_id; lo <= last_id; lo += options_.range) {
     const int64_t hi = std::min(last_id, lo + options_.range - 1);
-    StatusOr<std::vector<datastore::ScheduledJob>> jobs = Status::Ok();
-    for (int attempt = 0;; ++attempt) {
-      jobs = store_->ScheduleReconciliation(healthy, lo, hi);
-      if (jobs.ok() || jobs.status().code() != StatusCode::kAborted || attempt + 1 >= kLockAttempts) break;
+    auto jobs = store_->ScheduleReconciliation(healthy, lo, hi);
+    for (int attempt = 1; !jobs.ok() && jobs.status().code() == StatusCode::kAborted && attempt < kLockAttempts;
+         ++attempt) {
       std::this_thread::sleep_for(kLockRetry);
+      jobs = store_->ScheduleReconciliation(healthy, lo, hi);
     }
     if (!jobs.ok())
       return finish(Status(jobs.status().code(), "reconciling repositories " + std::to_string(lo) + " to " +
