@@ -84,13 +84,20 @@ class OperatorCommandsTest(unittest.TestCase):
         cls.config = os.path.join(cls.root, "praefect.toml")
         cls.logpath = os.path.join(cls.root, "praefect.log")
         cls.proc = None
-        # The verifier is off: these tests make metadata in SQL that no node
-        # holds (which it would remove) and read verified_at, which it sets
-        # (tests/e2e/verification_test.py tests it).
+        # The verifier, content verification and reconciliation are off:
+        # these tests make metadata in SQL that no node holds (which the
+        # verifier would remove), replicas recorded at one generation with
+        # different content (which content verification would mark outdated,
+        # moving primaries) and outdated replicas they expect to stay so
+        # (which the reconciler would repair); they read verified_at, which
+        # the verifier sets. tests/e2e/verification_test.py and
+        # reconciliation_test.py test those.
         with open(cls.config, "w") as f:
             f.write('listen_addr = "127.0.0.1:%d"\n[auth]\ntoken = "%s"\n'
                     '[database]\nhost = "%s"\nuser = "postgres"\ndbname = "praefect"\nsslmode = "disable"\n'
                     '[background_verification]\nverification_interval = "0"\n'
+                    '[content_verification]\nrepositories_per_minute = 0\n'
+                    '[reconciliation]\nscheduling_interval = "0"\n'
                     '[[virtual_storage]]\nname = "default"\n' % (cls.port, CLIENT_TOKEN, cls.pg.dir))
             for n in cls.nodes:
                 f.write('[[virtual_storage.node]]\nstorage = "%s"\naddress = "%s"\ntoken = "%s"\n'
