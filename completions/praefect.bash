@@ -45,6 +45,7 @@ _praefect_flags()
         list-untracked-repositories) echo older-than delimiter help ;;
         check) echo q help ;;
         verify) echo repository-id virtual-storage storage help ;;
+        maintenance) echo content-budget content-max wait untracked-older-than help ;;
     esac
 }
 
@@ -150,7 +151,7 @@ _praefect()
             mapfile -t COMPREPLY < <(compgen -W "serve configuration dial-nodes sql-ping sql-migrate
                 sql-migrate-status sql-migrate-down replication-backlog set-replication-factor dataloss
                 accept-dataloss list-storages metadata remove-repository track-repository
-                track-repositories list-untracked-repositories check verify version" -- "$cur")
+                track-repositories list-untracked-repositories check verify maintenance version" -- "$cur")
         fi
         return
     fi
@@ -180,7 +181,8 @@ _praefect()
                 return
                 ;;
             relative-path | repository | replica-path | repository-id | \
-                replication-factor | older-than | delimiter | timeout)
+                replication-factor | older-than | delimiter | timeout | content-budget | content-max | \
+                wait | untracked-older-than)
                 # A value praefect cannot list offline.
                 return
                 ;;

@@ -45,6 +45,8 @@ constexpr std::array kSubcommands{
                "list repositories on the nodes' disks that the database does not track"},
     Subcommand{"check", RunCheck, "run the startup checks: database, nodes, unavailable repositories, clocks"},
     Subcommand{"verify", RunVerify, "mark replicas unverified, for background verification to check first"},
+    Subcommand{"maintenance", RunMaintenance,
+               "one pass: a reconciliation round, content verification, untracked repositories, repairs waited for"},
     Subcommand{"version", RunVersion, "print the version and exit"},
 };
 

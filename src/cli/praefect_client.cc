@@ -7,32 +7,6 @@
 #include "cli/load_config.h"
 
 namespace praefect::cli {
-namespace {
-
-std::string_view GoCodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "Canceled";
-    case grpc::StatusCode::UNKNOWN: return "Unknown";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DeadlineExceeded";
-    case grpc::StatusCode::NOT_FOUND: return "NotFound";
-    case grpc::StatusCode::ALREADY_EXISTS: return "AlreadyExists";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "ResourceExhausted";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
-    case grpc::StatusCode::ABORTED: return "Aborted";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OutOfRange";
-    case grpc::StatusCode::UNIMPLEMENTED: return "Unimplemented";
-    case grpc::StatusCode::INTERNAL: return "Internal";
-    case grpc::StatusCode::UNAVAILABLE: return "Unavailable";
-    case grpc::StatusCode::DATA_LOSS: return "DataLoss";
-    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
-    default: return "Unknown";
-  }
-}
-
-}  // namespace
 
 std::optional<config::Config> LoadOperatorConfig(const Invocation& inv, std::string_view name) {
   if (!inv.config_path) {
@@ -101,7 +75,7 @@ void PrepareContext(const config::Config& config, grpc::ClientContext* ctx, std:
 }
 
 std::string GoRpcError(const grpc::Status& status) {
-  return "rpc error: code = " + std::string(GoCodeName(status.error_code())) + " desc = " + status.error_message();
+  return "rpc error: code = " + praefect::GoCodeName(static_cast<int>(status.error_code())) + " desc = " + status.error_message();
 }
 
 }  // namespace praefect::cli

@@ -9,19 +9,16 @@
 
 #include <ostream>
 
-#include "auth/token.h"
 #include "cli/go_command.h"
 #include "cli/operator_db.h"
 #include "cli/praefect_client.h"
 #include "common/duration.h"
 #include "common/json.h"
 #include "nodes/node_set.h"
-#include "praefect/internal.grpc.pb.h"
+#include "reconcile/untracked.h"
 
 namespace praefect::cli {
 namespace {
-
-constexpr size_t kBatch = 16;  // paths checked per database query, as Praefect
 
 const CommandSpec& Spec() {
   static const CommandSpec spec = [] {
@@ -45,60 +42,6 @@ const CommandSpec& Spec() {
   return spec;
 }
 
-struct NodeChannel {
-  const config::VirtualStorage* vs;
-  const config::Node* node;
-  std::shared_ptr<grpc::Channel> channel;
-};
-
-// Prints the untracked ones of `batch` (replica paths on `n`'s storage).
-Status Report(datastore::TrackingStore* store, const NodeChannel& n, std::vector<std::string>* batch,
-              const std::string& delimiter, bool* header_printed, std::ostream& out) {
-  if (batch->empty()) return Status::Ok();
-  auto untracked = store->UntrackedReplicaPaths(n.vs->name, n.node->storage, *batch);
-  batch->clear();
-  if (!untracked.ok())
-    return Status(untracked.status().code(), "existence check: " + untracked.status().message());
-  for (const std::string& path : *untracked) {
-    if (!*header_printed) {
-      out << "The following repositories were found on disk, but missing from the tracking database:\n";
-      *header_printed = true;
-    }
-    out << "{\"relative_path\":" << JsonQuote(path) << ",\"storage\":" << JsonQuote(n.node->storage)
-        << ",\"virtual_storage\":" << JsonQuote(n.vs->name) << "}" << delimiter << std::flush;
-  }
-  return Status::Ok();
-}
-
-Status WalkNode(datastore::TrackingStore* store, const NodeChannel& n, std::chrono::system_clock::time_point cutoff,
-                const std::string& delimiter, bool* header_printed, std::ostream& out) {
-  grpc::ClientContext ctx;
-  if (!n.node->token.empty())
-    ctx.AddMetadata(std::string(auth::kAuthorizationMetadataKey),
-                    auth::BearerV2(n.node->token, std::chrono::system_clock::now()));
-  gitaly::WalkReposRequest request;
-  request.set_storage_name(n.node->storage);
-  auto reader = gitaly::InternalGitaly::NewStub(n.channel)->WalkRepos(&ctx, request);
-  gitaly::WalkReposResponse response;
-  std::vector<std::string> batch;
-  while (reader->Read(&response)) {
-    const auto modified = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(response.modification_time().seconds()) +
-            std::chrono::nanoseconds(response.modification_time().nanos())));
-    if (!(modified < cutoff)) continue;
-    batch.push_back(response.relative_path());
-    if (batch.size() == kBatch) {
-      if (Status st = Report(store, n, &batch, delimiter, header_printed, out); !st.ok()) return st;
-    }
-  }
-  grpc::Status st = reader->Finish();
-  if (!st.ok())
-    return Status(static_cast<StatusCode>(st.error_code()),
-                  "walking storage " + GoQuote(n.node->storage) + " at " + n.node->address + ": " + GoRpcError(st));
-  return Report(store, n, &batch, delimiter, header_printed, out);
-}
-
 }  // namespace
 
 int RunListUntrackedRepositories(const Invocation& inv) {
@@ -111,7 +54,7 @@ int RunListUntrackedRepositories(const Invocation& inv) {
   auto config = LoadOperatorConfig(inv, "list-untracked-repositories");
   if (!config) return 1;
 
-  std::vector<NodeChannel> nodes;
+  std::vector<reconcile::UntrackedWalk> walks;
   for (const auto& vs : config->virtual_storages) {
     for (const auto& node : vs.nodes) {
       auto channel = nodes::Dial(node.address, grpc::ChannelArguments());
@@ -121,7 +64,13 @@ int RunListUntrackedRepositories(const Invocation& inv) {
       if (!channel.ok())
         return PlainError(inv, "dial nodes: dial with " + GoQuote(node.storage) + " gitaly at " +
                                    GoQuote(node.address) + ": " + channel.status().message());
-      nodes.push_back(NodeChannel{&vs, &node, *channel});
+      reconcile::UntrackedWalk walk;
+      walk.virtual_storage = vs.name;
+      walk.storage = node.storage;
+      walk.address = node.address;
+      walk.token = node.token;
+      walk.channel = *channel;
+      walks.push_back(std::move(walk));
     }
   }
   auto store = OpenOperatorStore(*config);
@@ -130,8 +79,17 @@ int RunListUntrackedRepositories(const Invocation& inv) {
   const auto cutoff = std::chrono::system_clock::now() -
                       std::chrono::duration_cast<std::chrono::system_clock::duration>(older_than);
   bool header_printed = false;
-  for (const NodeChannel& n : nodes) {
-    Status st = WalkNode(store->get(), n, cutoff, delimiter, &header_printed, inv.out);
+  for (reconcile::UntrackedWalk& walk : walks) {
+    walk.cutoff = cutoff;
+    Status st = reconcile::WalkUntracked(walk, store->get(), [&](const std::string& path) {
+      if (!header_printed) {
+        inv.out << "The following repositories were found on disk, but missing from the tracking database:\n";
+        header_printed = true;
+      }
+      inv.out << "{\"relative_path\":" << JsonQuote(path) << ",\"storage\":" << JsonQuote(walk.storage)
+              << ",\"virtual_storage\":" << JsonQuote(walk.virtual_storage) << "}" << delimiter << std::flush;
+      return Status::Ok();
+    });
     if (!st.ok()) {
       inv.out << std::flush;
       return PlainError(inv, st.message());

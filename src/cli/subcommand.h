@@ -39,6 +39,7 @@ int RunTrackRepository(const Invocation& inv);
 int RunTrackRepositories(const Invocation& inv);
 int RunListUntrackedRepositories(const Invocation& inv);
 int RunVerify(const Invocation& inv);
+int RunMaintenance(const Invocation& inv);
 int RunCheck(const Invocation& inv);
 // Removed from Praefect (14.1); says so and what replaced it.
 int RunReconcile(const Invocation& inv);

@@ -11,6 +11,7 @@
 #include "datastore/operator_store.h"
 #include "datastore/postgres/listener.h"
 #include "datastore/postgres/pool.h"
+#include "datastore/cleanup_store.h"
 #include "datastore/content_verification_store.h"
 #include "datastore/reconciliation_store.h"
 #include "datastore/tracking_store.h"
@@ -43,7 +44,8 @@ class PostgresDatastore final : public Datastore,
                                 public TrackingStore,
                                 public ReconciliationStore,
                                 public ContentVerificationStore,
-                                public VerificationStore {
+                                public VerificationStore,
+                                public StorageCleanupStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -103,6 +105,15 @@ class PostgresDatastore final : public Datastore,
   StatusOr<std::optional<std::pair<int64_t, int64_t>>> RepositoryIdRange() override;
   StatusOr<std::vector<ScheduledJob>> ScheduleReconciliation(const StoragePairs& healthy, int64_t first,
                                                              int64_t last) override;
+  StatusOr<std::vector<PendingRepair>> PendingRepairs(const std::vector<ScheduledJob>& jobs) override;
+  StatusOr<int64_t> ActiveReplicationJobs() override;
+  // StorageCleanupStore (postgres_cleanup.cc)
+  Status PopulateStorageCleanups(const StoragePairs& storages) override;
+  StatusOr<std::optional<CleanupClaim>> ClaimStorageCleanup(const StoragePairs& storages,
+                                                            std::chrono::milliseconds run_interval,
+                                                            std::chrono::milliseconds liveness) override;
+  Status RefreshStorageCleanup(const CleanupClaim& claim) override;
+  Status FinishStorageCleanup(const CleanupClaim& claim) override;
   // ContentVerificationStore (postgres_content.cc)
   StatusOr<ContentBatch> ClaimContentBatch(int count) override;
   StatusOr<bool> MarkContentMismatch(int64_t repository_id, std::string_view storage, int64_t generation,

@@ -240,4 +240,41 @@ StatusOr<std::vector<ScheduledJob>> PostgresDatastore::ScheduleReconciliation(co
   return out;
 }
 
+StatusOr<std::vector<PendingRepair>> PostgresDatastore::PendingRepairs(const std::vector<ScheduledJob>& jobs) {
+  std::vector<PendingRepair> out;
+  if (jobs.empty()) return out;
+  std::vector<std::string> ids, storages, changes;
+  for (const ScheduledJob& job : jobs) {
+    ids.push_back(std::to_string(job.repository_id));
+    storages.push_back(job.target_storage);
+    changes.push_back(std::string(ChangeTypeName(job.change)));
+  }
+  auto rows = pool_->Exec(R"(
+SELECT t.n,
+       EXISTS (SELECT 1 FROM replication_queue q
+               WHERE (q.job->>'repository_id')::bigint = t.id AND q.job->>'target_node_storage' = t.storage
+                 AND q.state NOT IN ('completed', 'dead', 'cancelled'))
+FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t(id, storage, change, n)
+JOIN repositories r ON r.repository_id = t.id
+LEFT JOIN storage_repositories s ON s.repository_id = t.id AND s.storage = t.storage
+WHERE (t.change = 'delete_replica' AND s.storage IS NOT NULL)
+   OR (t.change <> 'delete_replica' AND (s.generation IS NULL OR s.generation < r.generation))
+ORDER BY t.n)",
+                          {TextArray(ids), TextArray(storages), TextArray(changes)}, Deadline());
+  if (!rows.ok()) return rows.status();
+  for (size_t i = 0; i < rows->size(); ++i) {
+    auto n = rows->Int64(i, 0);
+    if (!n.ok()) return n.status();
+    out.push_back(PendingRepair{jobs.at(static_cast<size_t>(*n - 1)), rows->Text(i, 1) == "t"});
+  }
+  return out;
+}
+
+StatusOr<int64_t> PostgresDatastore::ActiveReplicationJobs() {
+  auto rows = pool_->Exec("SELECT count(*) FROM replication_queue WHERE state IN ('ready', 'in_progress', 'failed')",
+                          {}, Deadline());
+  if (!rows.ok()) return rows.status();
+  return rows->Int64(0, 0);
+}
+
 }  // namespace praefect::datastore

@@ -40,6 +40,12 @@ struct RoundLease {
   std::optional<std::chrono::milliseconds> last_started_ago;
 };
 
+// A scheduled repair that has not taken effect yet (PendingRepairs).
+struct PendingRepair {
+  ScheduledJob job;
+  bool job_active = false;  // its job (or another for the replica) is still queued or running
+};
+
 class ReconciliationStore {
  public:
   virtual ~ReconciliationStore() = default;
@@ -73,6 +79,15 @@ class ReconciliationStore {
   // holds the advisory lock: retry shortly.
   [[nodiscard]] virtual StatusOr<std::vector<ScheduledJob>> ScheduleReconciliation(const StoragePairs& healthy,
                                                                                    int64_t first, int64_t last) = 0;
+
+  // Of `jobs` (scheduled repairs), those whose effect is not there yet: an
+  // update's replica is missing or behind its repository's generation, a
+  // delete_replica's replica is still recorded. A repository deleted
+  // meanwhile needs nothing. In the order of `jobs`.
+  [[nodiscard]] virtual StatusOr<std::vector<PendingRepair>> PendingRepairs(const std::vector<ScheduledJob>& jobs) = 0;
+  // Replication jobs queued or running (ready, in_progress, failed), of
+  // every virtual storage.
+  [[nodiscard]] virtual StatusOr<int64_t> ActiveReplicationJobs() = 0;
 };
 
 }  // namespace praefect::datastore

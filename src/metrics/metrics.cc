@@ -121,6 +121,11 @@ struct Metrics::Impl {
                                  .Help("Replicas whose checksum content verification compared with their primary's, "
                                        "by outcome.")
                                  .Register(registry)),
+        untracked_repositories(prometheus::BuildCounter()
+                                   .Name("gitaly_praefect_untracked_repositories_total")
+                                   .Help("Repositories found on a node's disk that the database does not know, "
+                                         "by repository cleanup (reported, never deleted).")
+                                   .Register(registry)),
         verification_dequeued(prometheus::BuildCounter()
                                   .Name("gitaly_praefect_verification_jobs_dequeued_total")
                                   .Help("Replicas leased for background verification, by virtual storage and storage.")
@@ -149,6 +154,7 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Histogram>& reconciliation_scheduling;
   prometheus::Family<prometheus::Counter>& reconciliation_jobs;
   prometheus::Family<prometheus::Counter>& content_verification;
+  prometheus::Family<prometheus::Counter>& untracked_repositories;
   prometheus::Family<prometheus::Counter>& verification_dequeued;
   prometheus::Family<prometheus::Counter>& verification_completed;
   prometheus::Family<prometheus::Counter>& stale_verification_leases;
@@ -210,6 +216,11 @@ Histogram Metrics::ReconciliationScheduling() {
 Counter Metrics::ReconciliationJobs(std::string_view virtual_storage, std::string_view change_type) {
   return Counter(&impl_->reconciliation_jobs.Add(
       {{"virtual_storage", std::string(virtual_storage)}, {"change_type", std::string(change_type)}}));
+}
+
+Counter Metrics::UntrackedRepositories(std::string_view virtual_storage, std::string_view storage) {
+  return Counter(&impl_->untracked_repositories.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"storage", std::string(storage)}}));
 }
 
 Counter Metrics::ContentVerification(std::string_view virtual_storage, std::string_view storage,

@@ -168,6 +168,10 @@ class Metrics {
   // outdated and repaired from the primary), "skipped" (written to
   // meanwhile, or unhealthy), "error" (praefect's own series).
   Counter ContentVerification(std::string_view virtual_storage, std::string_view storage, std::string_view result);
+  // gitaly_praefect_untracked_repositories_total{virtual_storage,storage}:
+  // repositories repository cleanup found on a node's disk that the
+  // database does not know (reported, never deleted; praefect's own series).
+  Counter UntrackedRepositories(std::string_view virtual_storage, std::string_view storage);
   // gitaly_praefect_verification_jobs_dequeued_total{virtual_storage,storage}:
   // replicas this praefect leased for background verification.
   Counter VerificationJobsDequeued(std::string_view virtual_storage, std::string_view storage);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "common/base64.h"
 #include "log/log.h"
@@ -138,8 +139,9 @@ void ContentVerifier::Verify(const datastore::ContentCandidate& repo, ContentRes
     return;
   }
   for (const auto& [node, sum] : differing) {
+    const std::string correlation_id = CorrelationId();
     auto marked = store_->MarkContentMismatch(repo.repository_id, node->storage, repo.generation, primary->storage,
-                                              CorrelationId());
+                                              correlation_id);
     auto f = fields(*node);
     f.emplace_back("checksum", sum);
     f.emplace_back("primary_checksum", *reference);
@@ -159,6 +161,9 @@ void ContentVerifier::Verify(const datastore::ContentCandidate& repo, ContentRes
     }
     ++result->mismatched;
     Count(repo.virtual_storage, node->storage, "mismatch");
+    result->repairs.push_back(datastore::ScheduledJob{datastore::ChangeType::kUpdate, repo.repository_id,
+                                                      repo.virtual_storage, repo.relative_path, primary->storage,
+                                                      node->storage, correlation_id});
     log::Warn("replica content differs from the primary's at the same generation: marked outdated, repairing it "
               "from the primary",
               f);
@@ -178,11 +183,28 @@ StatusOr<ContentResult> ContentVerifier::Run(std::chrono::milliseconds budget, i
   const auto deadline = Clock::now() + budget;
   ContentResult result;
   int64_t claimed = 0;
+  int passes_ended = 0;
+  std::set<int64_t> seen;
   while (Clock::now() < deadline && (max_repositories == 0 || claimed < max_repositories)) {
-    auto n = Batch(&result);
-    if (!n.ok()) return n.status();
-    claimed += *n;
-    if (result.pass_completed) break;  // every repository was seen once
+    auto batch = store_->ClaimContentBatch(std::max(1, options_.batch));
+    if (!batch.ok()) return batch.status();
+    result.passes = batch->passes;
+    // The walk is the cluster's: it may stand anywhere. Once round: past
+    // the end, back at the start, up to a repository this run saw.
+    bool wrapped = false;
+    for (const auto& repo : batch->repositories) {
+      if (!seen.insert(repo.repository_id).second) {
+        wrapped = true;
+        break;
+      }
+      Verify(repo, &result);
+    }
+    claimed += static_cast<int64_t>(batch->repositories.size());
+    if (batch->ended_pass) {
+      result.pass_completed = true;
+      ++passes_ended;
+    }
+    if (wrapped || passes_ended >= 2 || (batch->ended_pass && seen.empty())) break;
   }
   return result;
 }

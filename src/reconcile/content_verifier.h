@@ -6,9 +6,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status_or.h"
 #include "datastore/content_verification_store.h"
+#include "datastore/reconciliation_store.h"
 #include "metrics/metrics.h"
 #include "nodes/node_set.h"
 
@@ -45,6 +47,9 @@ struct ContentResult {
   int64_t errors = 0;      // a checksum could not be taken
   int64_t passes = 0;      // passes over every repository completed (cluster-wide)
   bool pass_completed = false;  // this run finished a pass
+  // The repairs the run queued (one update job from the primary per
+  // mismatching replica), for a caller that waits for them.
+  std::vector<datastore::ScheduledJob> repairs;
 };
 
 // A replica's checksum (CalculateChecksum's answer); tests substitute one.
@@ -62,9 +67,10 @@ class ContentVerifier {
   void Start();
   void Stop();
 
-  // Verifies batch after batch until `budget` is spent, `max_repositories`
-  // were claimed (0: no limit) or a pass over every repository ended. On
-  // the calling thread.
+  // Verifies batch after batch, from wherever the cluster's walk stands,
+  // until `budget` is spent, `max_repositories` were claimed (0: no limit)
+  // or the run went once round every repository (past the end and back to
+  // the first it checked). On the calling thread.
   StatusOr<ContentResult> Run(std::chrono::milliseconds budget, int64_t max_repositories);
 
  private:

@@ -27,6 +27,7 @@
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
 #include "reconcile/content_verifier.h"
+#include "reconcile/repository_cleaner.h"
 #include "reconcile/reconciler.h"
 #include "reconcile/verifier.h"
 #include "replication/replicator.h"
@@ -144,6 +145,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   datastore::ReconciliationStore* reconciliation_store = nullptr;
   datastore::ContentVerificationStore* content_store = nullptr;
   datastore::VerificationStore* verification_store = nullptr;
+  datastore::PostgresDatastore* cleanup_store = nullptr;
   if (!config.database.host.empty() || !config.database.dbname.empty()) {
     auto postgres_store = std::make_unique<datastore::PostgresDatastore>(
         datastore::postgres::NewPool(config.database), datastore::postgres::NewListener(config.database));
@@ -151,6 +153,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     reconciliation_store = postgres_store.get();
     content_store = postgres_store.get();
     verification_store = postgres_store.get();
+    cleanup_store = postgres_store.get();
     store_owner = std::move(postgres_store);
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
@@ -340,6 +343,24 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
                {"delete_invalid_records", verification.delete_invalid_records}});
   }
 
+  // Repository cleanup (Praefect's repocleaner): reports repositories on
+  // the nodes that the database does not know; deletes nothing.
+  std::unique_ptr<reconcile::RepositoryCleaner> cleaner;
+  const config::RepositoriesCleanup& cleanup = config.repositories_cleanup;
+  if (cleanup.run_interval.count() <= 0) {
+    log::Info("Repository cleanup background task disabled as \"repositories_cleanup.run_interval\" is not set or 0.");
+  } else if (cleanup_store == nullptr) {
+    log::Info("Repository cleanup background task disabled as there is no database connection configured.");
+  } else {
+    reconcile::CleanerOptions cleaner_options;
+    cleaner_options.run_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cleanup.run_interval);
+    cleaner_options.check_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cleanup.check_interval);
+    cleaner_options.repositories_in_batch = cleanup.repositories_in_batch;
+    cleaner = std::make_unique<reconcile::RepositoryCleaner>(cleanup_store, cleanup_store, nodes->get(), &metrics,
+                                                             cleaner_options);
+    cleaner->Start();
+  }
+
   for (const auto& vs : (*nodes)->virtual_storages()) {
     for (const auto& node : vs.nodes) {
       if (!node->healthy.load())
@@ -438,6 +459,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // which let go of their calls when the data plane is destroyed.
   work_pool.Drain();
   if (content_verifier) content_verifier->Stop();
+  if (cleaner) cleaner->Stop();
   if (verifier) verifier->Stop();
   if (reconciler) reconciler->Stop();
   replicator.Stop();

@@ -33,8 +33,9 @@ ${want:-(nothing)}"
 # The subcommands; reconcile, removed from Praefect, is not offered.
 expect "praefect " serve configuration dial-nodes sql-ping sql-migrate sql-migrate-status sql-migrate-down \
   replication-backlog set-replication-factor dataloss accept-dataloss list-storages metadata remove-repository \
-  track-repository track-repositories list-untracked-repositories check verify version
+  track-repository track-repositories list-untracked-repositories check verify maintenance version
 expect "praefect dat" dataloss
+expect "praefect -config x maintenance -" -content-budget -content-max -wait -untracked-older-than -help
 expect "praefect -config x sql-migrate-" sql-migrate-status sql-migrate-down
 expect "praefect track-repositor" track-repository track-repositories
 expect "praefect recon"

@@ -833,7 +833,7 @@ class OperatorCommandsTest(unittest.TestCase):
         self.addCleanup(other_ntp.close)
         code, out, err = self.check("-q", env={"NTP_HOST": other_ntp.address}, config=fresh)
         self.assertEqual(code, 1)
-        self.assertIn("Checking praefect migrations...Failed (fatal) error: 9 migrations have not been run\n", out)
+        self.assertIn("Checking praefect migrations...Failed (fatal) error: 10 migrations have not been run\n", out)
         self.assertRegex(out, "Checking database read/write...Failed \\(fatal\\) error: error reading from table: .*"
                               "hello_world")
 

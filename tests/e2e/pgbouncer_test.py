@@ -166,7 +166,7 @@ class PgBouncerSetup:
                 node.start()
             cls.write_config()
             code, out = cls.cmd("sql-migrate")
-            assert code == 0 and "OK (applied 9 migrations)" in out, out
+            assert code == 0 and "OK (applied 10 migrations)" in out, out
             cls.start_praefect()
         except BaseException:
             cls.cleanup()

@@ -72,7 +72,7 @@ class PraefectPostgresTest(unittest.TestCase):
                 f.write('[[virtual_storage.node]]\nstorage = "%s"\naddress = "tcp://127.0.0.1:%d"\ntoken = "%s"\n'
                         % (node["name"], node["port"], NODE_TOKEN))
         out = cls.praefect_cmd("sql-migrate")
-        assert "OK (applied 9 migrations)" in out, out
+        assert "OK (applied 10 migrations)" in out, out
         out = cls.praefect_cmd("sql-migrate")
         assert "OK (applied 0 migrations)" in out, out
         cls.log = open(os.path.join(cls.root, "praefect.log"), "a")

@@ -23,108 +23,31 @@ usage: reconciliation_test.py BIN_DIR PROTO_DIR WORK_DIR
 import json
 import os
 import re
-import shutil
-import sys
-import tempfile
 import subprocess
-import threading
+import sys
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import praefect_failover_test as fo  # noqa: E402  (its Praefect and helpers; argv alike)
-from harness import Postgres, StorageNode, generate_stubs  # noqa: E402
+from selfheal import SelfHealingCluster  # noqa: E402
 
-WORK = fo.WORK
 CONVERGENCE_TARGET = 5.0
 CONVERGENCE_BOUND = 30.0
 
 
-def reconciliation_config(praefect, interval):
-    """Appends [reconciliation] and [content_verification] to the
-    praefect's config."""
-    with open(praefect.config, "a") as f:
-        f.write('[reconciliation]\nscheduling_interval = "%s"\n' % interval)
-        f.write('[content_verification]\nrepositories_per_minute = 1200\n')
-
-
-class ReconciliationTest(unittest.TestCase):
-    # The failover test's helpers (database, git, waits), on this cluster.
-    sql = fo.PraefectFailoverTest.sql
-    repo_info = fo.PraefectFailoverTest.repo_info
-    generations = fo.PraefectFailoverTest.generations
-    all_latest = fo.PraefectFailoverTest.all_latest
-    git = fo.PraefectFailoverTest.git
-    url = fo.PraefectFailoverTest.url
-    create = fo.PraefectFailoverTest.create
-    work = fo.PraefectFailoverTest.work
-    commit = fo.PraefectFailoverTest.commit
-    push = fo.PraefectFailoverTest.push
-    new_repo = fo.PraefectFailoverTest.new_repo
-    replica_dir = fo.PraefectFailoverTest.replica_dir
-    refs = fo.PraefectFailoverTest.refs
-    wait_until = fo.PraefectFailoverTest.wait_until
-    wait_replicated = fo.PraefectFailoverTest.wait_replicated
-
-    @classmethod
-    def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="e2e-reconciliation-", dir=WORK)
-        generate_stubs(fo.PROTO_DIR, os.path.join(cls.root, "gen"))
-        cls.pg = Postgres(cls.root)
-        cls.home = os.path.join(cls.root, "home")
-        os.makedirs(cls.home)
-        cls.env = dict(os.environ, PATH=fo.BIN + ":" + os.environ["PATH"], HOME=cls.home, GIT_CONFIG_NOSYSTEM="1",
-                       GIT_AUTHOR_NAME="E2E", GIT_AUTHOR_EMAIL="e2e@example.com", GIT_COMMITTER_NAME="E2E",
-                       GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=fo.CLIENT_TOKEN,
-                       GIT_TERMINAL_PROMPT="0")
-        cls.nodes = [StorageNode(fo.BIN, cls.root, i, fo.NODE_TOKEN) for i in (1, 2, 3)]
-        cls.praefects = [fo.Praefect(cls.root, "praefect-%d" % i, cls.pg.dir) for i in (1, 2, 3)]
-        try:
-            for node in cls.nodes:
-                node.start()
-            cls.configure("1h")
-            code, out = cls.praefects[0].cmd("sql-migrate")
-            assert code == 0 and "OK (applied" in out, out
-            cls.start_all()
-        except BaseException:
-            cls.stop_all()
-            for node in cls.nodes:
-                node.stop()
-            cls.pg.destroy()
-            raise
+class ReconciliationTest(SelfHealingCluster):
+    PREFIX = "e2e-reconciliation-"
+    PRAEFECTS = 3
+    CONFIGURATION = {"interval": "1h"}
 
     @classmethod
     def configure(cls, interval):
+        """[reconciliation] every `interval`, [content_verification] fast."""
         for p in cls.praefects:
-            p.write_config([(n.name, n.address) for n in cls.nodes], replication_factors=(("default", 0),))
-            reconciliation_config(p, interval)
-
-    @classmethod
-    def start_all(cls):
-        threads = [threading.Thread(target=p.start) for p in cls.praefects]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-    @classmethod
-    def stop_all(cls):
-        return {p.name: p.stop() for p in cls.praefects}
-
-    @classmethod
-    def tearDownClass(cls):
-        codes = cls.stop_all()
-        for node in cls.nodes:
-            node.stop()
-        cls.pg.destroy()
-        bad = {name: code for name, code in codes.items() if code not in (0, None)}
-        for p in cls.praefects:
-            if p.name in bad or os.environ.get("PRAEFECT_E2E_LOG") == "1":
-                print("--- %s.log (tail)\n%s" % (p.name, p.log()[-20000:]), file=sys.stderr)
-        assert not bad, "praefect exit codes after SIGTERM (want 0): %r" % bad
-        if os.environ.get("PRAEFECT_E2E_KEEP") != "1":
-            shutil.rmtree(cls.root)
+            cls.write_base_config(p)
+            with open(p.config, "a") as f:
+                f.write('[reconciliation]\nscheduling_interval = "%s"\n' % interval)
+                f.write('[content_verification]\nrepositories_per_minute = 1200\n')
 
     def setUp(self):
         for node in self.nodes:
@@ -268,19 +191,15 @@ class ReconciliationTest(unittest.TestCase):
         took = time.monotonic() - changed
         self.assertEqual(self.refs(primary, rel), primary_refs, "the primary never changes")
         self.wait_replicated(rel)
-        found = [line for p in self.praefects for line in p.log().splitlines()
-                 if "replica content differs from the primary's" in line and rel in line]
+        found = [line for line in self.log_lines("replica content differs from the primary's") if rel in line]
         self.assertTrue(found, "the mismatch logged")
         self.assertIn("storage=" + secondary.name, found[0])
         self.assertIn("primary=" + primary.name, found[0])
         # (Hex without leading zeros: 38 or 39 digits happen.)
         self.assertRegex(found[0], r" checksum=[0-9a-f]{30,40} ")
         self.assertRegex(found[0], r" primary_checksum=[0-9a-f]{30,40} ")
-        counted = sum(float(v) for p in self.praefects for v in re.findall(
-            r'^gitaly_praefect_content_verification_replicas_total\{result="mismatch",storage="%s",'
-            r'virtual_storage="default"\} (\S+)$' % secondary.name,
-            urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p.metrics_port, timeout=30).read().decode(),
-            re.M))
+        counted = self.metric("gitaly_praefect_content_verification_replicas_total", result="mismatch",
+                              storage=secondary.name, virtual_storage="default")
         self.assertGreaterEqual(counted, 1, "the mismatch counted")
         print("\ncontent changed on %s to repaired from %s: %.2f s (%d repositories in the walk)" % (
             secondary.name, primary.name, took, len(self.sql("SELECT 1 FROM repositories"))), file=sys.stderr)

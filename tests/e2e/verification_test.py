@@ -17,67 +17,21 @@ Each missing replica is found by one praefect only (the leases).
 usage: verification_test.py BIN_DIR PROTO_DIR WORK_DIR
 """
 import os
-import re
 import shutil
 import sys
-import tempfile
-import threading
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import praefect_failover_test as fo  # noqa: E402  (its Praefect and helpers; argv alike)
-from harness import Postgres, StorageNode, generate_stubs  # noqa: E402
+from selfheal import SelfHealingCluster  # noqa: E402
 
-WORK = fo.WORK
 REPAIR_BOUND = 30.0
 
 
-class VerificationTest(unittest.TestCase):
-    # The failover test's helpers (database, git, waits), on this cluster.
-    sql = fo.PraefectFailoverTest.sql
-    repo_info = fo.PraefectFailoverTest.repo_info
-    generations = fo.PraefectFailoverTest.generations
-    all_latest = fo.PraefectFailoverTest.all_latest
-    git = fo.PraefectFailoverTest.git
-    url = fo.PraefectFailoverTest.url
-    create = fo.PraefectFailoverTest.create
-    work = fo.PraefectFailoverTest.work
-    commit = fo.PraefectFailoverTest.commit
-    push = fo.PraefectFailoverTest.push
-    new_repo = fo.PraefectFailoverTest.new_repo
-    replica_dir = fo.PraefectFailoverTest.replica_dir
-    refs = fo.PraefectFailoverTest.refs
-    wait_until = fo.PraefectFailoverTest.wait_until
-    wait_replicated = fo.PraefectFailoverTest.wait_replicated
-
-    @classmethod
-    def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="e2e-verification-", dir=WORK)
-        generate_stubs(fo.PROTO_DIR, os.path.join(cls.root, "gen"))
-        cls.pg = Postgres(cls.root)
-        cls.home = os.path.join(cls.root, "home")
-        os.makedirs(cls.home)
-        cls.env = dict(os.environ, PATH=fo.BIN + ":" + os.environ["PATH"], HOME=cls.home, GIT_CONFIG_NOSYSTEM="1",
-                       GIT_AUTHOR_NAME="E2E", GIT_AUTHOR_EMAIL="e2e@example.com", GIT_COMMITTER_NAME="E2E",
-                       GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=fo.CLIENT_TOKEN,
-                       GIT_TERMINAL_PROMPT="0")
-        cls.nodes = [StorageNode(fo.BIN, cls.root, i, fo.NODE_TOKEN) for i in (1, 2, 3)]
-        cls.praefects = [fo.Praefect(cls.root, "praefect-%d" % i, cls.pg.dir) for i in (1, 2)]
-        try:
-            for node in cls.nodes:
-                node.start()
-            cls.configure(delete_invalid_records=True)
-            code, out = cls.praefects[0].cmd("sql-migrate")
-            assert code == 0 and "OK (applied" in out, out
-            cls.start_all()
-        except BaseException:
-            cls.stop_all()
-            for node in cls.nodes:
-                node.stop()
-            cls.pg.destroy()
-            raise
+class VerificationTest(SelfHealingCluster):
+    PREFIX = "e2e-verification-"
+    PRAEFECTS = 2
+    CONFIGURATION = {"delete_invalid_records": True}
 
     @classmethod
     def configure(cls, delete_invalid_records):
@@ -85,61 +39,26 @@ class VerificationTest(unittest.TestCase):
         verified replica due again); reconciliation every 2 s, so the repair
         follows the removal of a record within seconds."""
         for p in cls.praefects:
-            p.write_config([(n.name, n.address) for n in cls.nodes], replication_factors=(("default", 0),))
+            cls.write_base_config(p)
             with open(p.config, "a") as f:
                 f.write('[reconciliation]\nscheduling_interval = "2s"\n'
                         '[background_verification]\ndelete_invalid_records = %s\n'
                         % ("true" if delete_invalid_records else "false"))
 
-    @classmethod
-    def start_all(cls):
-        threads = [threading.Thread(target=p.start) for p in cls.praefects]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-    @classmethod
-    def stop_all(cls):
-        return {p.name: p.stop() for p in cls.praefects}
-
-    @classmethod
-    def tearDownClass(cls):
-        codes = cls.stop_all()
-        for node in cls.nodes:
-            node.stop()
-        cls.pg.destroy()
-        bad = {name: code for name, code in codes.items() if code not in (0, None)}
-        for p in cls.praefects:
-            if p.name in bad or os.environ.get("PRAEFECT_E2E_LOG") == "1":
-                print("--- %s.log (tail)\n%s" % (p.name, p.log()[-20000:]), file=sys.stderr)
-        assert not bad, "praefect exit codes after SIGTERM (want 0): %r" % bad
-        if os.environ.get("PRAEFECT_E2E_KEEP") != "1":
-            shutil.rmtree(cls.root)
-
-    def node(self, name):
-        return next(n for n in self.nodes if n.name == name)
-
     def completed(self, result, storage=None):
         """gitaly_praefect_verification_jobs_completed_total{result} summed
         over the praefects (and the storages, or one)."""
-        total = 0.0
-        for p in self.praefects:
-            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p.metrics_port, timeout=30).read().decode()
-            for labels, value in re.findall(
-                    r'^gitaly_praefect_verification_jobs_completed_total\{([^}]*)\} (\S+)$', text, re.M):
-                fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-                if fields["result"] == result and storage in (None, fields["storage"]):
-                    total += float(value)
-        return total
+        labels = {"result": result}
+        if storage is not None:
+            labels["storage"] = storage
+        return self.metric("gitaly_praefect_verification_jobs_completed_total", **labels)
 
     def unverified(self):
         """Replicas never verified or marked unverified."""
         return int(self.sql("SELECT count(*) FROM storage_repositories WHERE verified_at IS NULL")[0][0])
 
     def removal_lines(self):
-        return [line for p in self.praefects for line in p.log().splitlines()
-                if "removing metadata records of non-existent replicas" in line]
+        return self.log_lines("removing metadata records of non-existent replicas")
 
     def verify(self, rel):
         code, out = self.praefects[0].cmd("verify", "-repository-id", str(self.repo_info(rel)["id"]))

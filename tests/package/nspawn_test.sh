@@ -25,7 +25,11 @@
 #    7. dpkg -i of a newer version (+pkgtest1, one more migration) under a
 #       client loop: zero failed calls (idem), the migration applied,
 #       praefect running the new binary, the socket never closed;
-#    8. praefect-maintenance.timer listed, its service run and successful;
+#    8. praefect-maintenance.timer listed; its service runs the maintenance
+#       pass and succeeds (summary OK in the journal); with a mismatch it
+#       cannot get repaired (praefect stopped; a drop-in's short -wait) it
+#       fails with exit status 2, listed by systemctl --failed, the summary
+#       in systemctl status; once praefect runs the repair, it succeeds;
 #    9. /metrics (loopback) shows no repository path and no node address;
 #       the access log entries' fields in journalctl -o json;
 #   10. dpkg --purge: units gone, nothing listening, /etc/praefect and
@@ -506,15 +510,66 @@ exe=$(ct readlink "/proc/$newpid/exe")
 [ "$(prop praefect.socket ActiveEnterTimestampMonotonic)" = "$socket_since" ] ||
   fail "praefect.socket to stay open across the upgrade (it was restarted)"
 
-step "praefect-maintenance.timer and its service"
+step "praefect-maintenance.timer and its service: the maintenance pass"
 ct systemctl list-timers --all --no-pager praefect-maintenance.timer | tee "$work/timers"
 grep -q 'praefect-maintenance.timer' "$work/timers" || fail "systemctl list-timers to list praefect-maintenance.timer"
+psql_praefect() { ct runuser -u postgres -- psql -Atqd praefect_production -c "$1"; }
+backlog_empty() { [ "$(psql_praefect "SELECT count(*) FROM replication_queue WHERE state IN ('ready', 'in_progress', 'failed')")" = 0 ]; }
+wait_for 60 "the replication queue to drain before the pass" backlog_empty
 t0=$(date +%s)
-ct systemctl start praefect-maintenance.service || fail "praefect-maintenance.service failed: $(journal_since "$t0" -u praefect-maintenance.service)"
+ct systemctl start praefect-maintenance.service ||
+  fail "praefect-maintenance.service failed: $(journal_since "$t0" -u praefect-maintenance.service)"
 [ "$(prop praefect-maintenance.service Result)" = success ] || fail "praefect-maintenance.service Result=success"
 journal_since "$t0" -u praefect-maintenance.service | tee "$work/maintenance"
-[ "$(grep -c 'SUCCESS' "$work/maintenance")" -ge 3 ] || fail "dial-nodes to report SUCCESS for the three nodes"
-grep -q 'replication-backlog' "$work/maintenance" || fail "replication-backlog to run"
+grep -q 'praefect maintenance: nodes: 3 of 3 healthy' "$work/maintenance" || fail "the pass to find the three nodes healthy"
+grep -Eq '^praefect maintenance: OK: nodes_healthy=3/3 .*mismatches_found=0 .*unrepaired=0 ' "$work/maintenance" ||
+  fail "the pass's one-line summary (OK, nothing unrepaired) in the journal"
+
+# A mismatch the pass cannot get repaired: a branch added on a secondary
+# behind praefect's back while no praefect runs the replication workers
+# (praefect.service stopped; nothing calls it meanwhile). A drop-in gives
+# the pass a short -wait, as praefect(8) shows how to change its limits.
+ct systemctl stop praefect.service
+IFS='|' read -r replica primary <<<"$(psql_praefect "SELECT replica_path, \"primary\" FROM repositories WHERE relative_path = 'pkgtest/loop.git'")"
+[ -n "$replica" ] && [ -n "$primary" ] || fail "pkgtest/loop.git's replica path and primary in the database"
+secondary=gitaly-1
+[ "$primary" = gitaly-1 ] && secondary=gitaly-2
+git_dir="/srv/$secondary/$replica"
+ct git --git-dir="$git_dir" update-ref refs/heads/behind-the-back "$(ct git --git-dir="$git_dir" rev-parse refs/heads/loop)"
+mkdir -p "$root/etc/systemd/system/praefect-maintenance.service.d"
+cat >"$root/etc/systemd/system/praefect-maintenance.service.d/short-wait.conf" <<'DROPIN'
+[Service]
+ExecStart=
+ExecStart=/usr/sbin/praefect -config /etc/praefect/config.toml maintenance -content-budget 1m -wait 5s
+DROPIN
+ct systemctl daemon-reload
+t0=$(date +%s)
+ct systemctl start praefect-maintenance.service && fail "praefect-maintenance.service to fail with a mismatch left unrepaired"
+[ "$(prop praefect-maintenance.service Result)" = exit-code ] ||
+  fail "praefect-maintenance.service Result=exit-code, got $(prop praefect-maintenance.service Result)"
+[ "$(prop praefect-maintenance.service ExecMainStatus)" = 2 ] ||
+  fail "the pass to exit 2, got $(prop praefect-maintenance.service ExecMainStatus)"
+ct systemctl --failed --no-pager --plain | tee "$work/failed"
+grep -q 'praefect-maintenance.service' "$work/failed" || fail "systemctl --failed to list praefect-maintenance.service"
+status=$(ct systemctl status --no-pager -n 20 praefect-maintenance.service || true)
+echo "$status"
+grep -Eq 'praefect maintenance: UNREPAIRED: .*mismatches_found=1 mismatches_repaired=0 .*unrepaired=1 ' <<<"$status" ||
+  fail "systemctl status praefect-maintenance to show the UNREPAIRED summary"
+grep -q "replica content differs from the primary's at the same generation" <<<"$(journal_since "$t0" -u praefect-maintenance.service)" ||
+  fail "the mismatch logged in the journal"
+# The queued repair runs once praefect does; the next pass finds nothing.
+ct systemctl start praefect.service
+wait_for 60 "the mismatch's repair to run once praefect is back" backlog_empty
+ct systemctl reset-failed praefect-maintenance.service
+t0=$(date +%s)
+ct systemctl start praefect-maintenance.service ||
+  fail "the pass after the repair failed: $(journal_since "$t0" -u praefect-maintenance.service)"
+grep -Eq '^praefect maintenance: OK: .*mismatches_found=0 .*unrepaired=0 ' <<<"$(journal_since "$t0" -u praefect-maintenance.service)" ||
+  fail "the pass after the repair to find nothing"
+[ -z "$(ct git --git-dir="$git_dir" for-each-ref refs/heads/behind-the-back)" ] ||
+  fail "the branch made behind praefect's back to be gone from $secondary after the repair"
+rm -r "$root/etc/systemd/system/praefect-maintenance.service.d"
+ct systemctl daemon-reload
 
 step "/metrics on loopback: no repository path, no node address"
 metrics=$(ct python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9652/metrics", timeout=10).read().decode())')

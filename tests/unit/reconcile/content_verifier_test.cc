@@ -197,8 +197,12 @@ void ARunStopsAtItsLimit(void**) {
               "batches of 2 until 3 were claimed: 4");
   result = verifier.Run(milliseconds(0), 0);
   expect_that(result.ok() && result->repositories == 0, "no budget, no batch");
+  // From where the walk stands (5): to the end, then from the start up to
+  // the first repository this run saw.
   result = verifier.Run(std::chrono::seconds(10), 0);
-  expect_that(result.ok() && result->pass_completed && result->repositories == 4, "the rest of the pass");
+  expect_that(result.ok() && result->pass_completed && result->repositories == 8,
+              "once round every repository: 8, got " + std::to_string(result.ok() ? result->repositories : -1));
+  expect_that(store.next == 6, "the walk left after the batch that came back round (5, 6)");
 }
 
 }  // namespace

@@ -105,6 +105,10 @@ class FakeStore : public praefect::datastore::ReconciliationStore {
     job.correlation_id = "c";
     return std::vector<ScheduledJob>{job};
   }
+  StatusOr<std::vector<praefect::datastore::PendingRepair>> PendingRepairs(const std::vector<ScheduledJob>&) override {
+    return std::vector<praefect::datastore::PendingRepair>{};
+  }
+  StatusOr<int64_t> ActiveReplicationJobs() override { return int64_t{0}; }
 
   std::mutex mu;
   bool leader = true;

@@ -272,6 +272,48 @@ void TheLeaseIsSharedByThePraefects(void**) {
               "the old holder learns it lost the lease");
 }
 
+// What a maintenance pass waits for: an update counts as repaired once its
+// replica reached the repository's generation, a delete_replica once the
+// replica's record is gone; a deleted repository needs nothing.
+void PendingRepairsAreThoseNotInEffectYet(void**) {
+  TestDb db;
+  auto store = db.Store();
+  int64_t behind = Repo(*store, "behind.git", {{"gitaly-2", 0}, {"gitaly-3", 0}}, 2);
+  auto jobs = Schedule(*store);
+  expect_text(Describe(jobs), "update:behind.git:gitaly-1>gitaly-2,update:behind.git:gitaly-1>gitaly-3");
+  ScheduledJob deletion;
+  deletion.change = ChangeType::kDeleteReplica;
+  deletion.repository_id = behind;
+  deletion.relative_path = "behind.git";
+  deletion.target_storage = "gitaly-3";
+  ScheduledJob gone;
+  gone.repository_id = 999999;
+  gone.target_storage = "gitaly-2";
+  std::vector<ScheduledJob> asked = jobs;
+  asked.push_back(deletion);
+  asked.push_back(gone);
+  auto pending = store->PendingRepairs(asked);
+  assert_status_ok(pending.status());
+  expect_that(pending->size() == 3, "both updates and the deletion pending, got " + std::to_string(pending->size()));
+  expect_that((*pending)[0].job_active && (*pending)[1].job_active && (*pending)[2].job_active,
+              "the updates' jobs active (gitaly-3's counts for the deletion on gitaly-3 too)");
+  // gitaly-2 caught up; gitaly-3's job died (removed) while it is behind.
+  assert_status_ok(store->SetGeneration(behind, "gitaly-2", 2));
+  db.Scalar("DELETE FROM replication_queue WHERE job->>'target_node_storage' = 'gitaly-3'");
+  pending = store->PendingRepairs(asked);
+  assert_status_ok(pending.status());
+  expect_that(pending->size() == 2 && (*pending)[0].job.target_storage == "gitaly-3" &&
+                  !(*pending)[0].job_active && (*pending)[1].job.change == ChangeType::kDeleteReplica,
+              "gitaly-3's update (no job left) and the deletion pending");
+  db.Scalar("DELETE FROM storage_repositories WHERE storage = 'gitaly-3'");
+  pending = store->PendingRepairs({deletion});
+  assert_status_ok(pending.status());
+  expect_that(pending->empty(), "the deletion in effect once the record is gone");
+  pending = store->PendingRepairs({});
+  assert_status_ok(pending.status());
+  expect_that(pending->empty(), "nothing asked, nothing pending");
+}
+
 }  // namespace
 
 int main() {
@@ -285,6 +327,7 @@ int main() {
       cmocka_unit_test(AdvisoryLockHeldElsewhereAborts),
       cmocka_unit_test(ThreeSchedulersAtOnceNeverDuplicate),
       cmocka_unit_test(TheLeaseIsSharedByThePraefects),
+      cmocka_unit_test(PendingRepairsAreThoseNotInEffectYet),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

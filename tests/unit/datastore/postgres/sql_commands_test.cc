@@ -127,7 +127,7 @@ void test_migrate_twice(void**) {
   Run first = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(first, 0, "sql-migrate");
   auto l = Lines(first.out);
-  expect_that(l.size() == 22 && l[0] == "praefect sql-migrate: migrations to apply: 9" && l[1].empty() &&
+  expect_that(l.size() == 24 && l[0] == "praefect sql-migrate: migrations to apply: 10" && l[1].empty() &&
                   IsStep(l[2], "= ", "0001_initial_schema", "migrating") &&
                   IsStep(l[3], "==", "0001_initial_schema", "applied") &&
                   IsStep(l[4], "= ", "0002_notify_triggers", "migrating") &&
@@ -145,8 +145,10 @@ void test_migrate_twice(void**) {
                   IsStep(l[16], "= ", "0008_content_verify", "migrating") &&
                   IsStep(l[17], "==", "0008_content_verify", "applied") &&
                   IsStep(l[18], "= ", "0009_verification_leases", "migrating") &&
-                  IsStep(l[19], "==", "0009_verification_leases", "applied") && l[20].empty() &&
-                  l[21] == "praefect sql-migrate: OK (applied 9 migrations)",
+                  IsStep(l[19], "==", "0009_verification_leases", "applied") &&
+                  IsStep(l[20], "= ", "0010_storage_cleanups", "migrating") &&
+                  IsStep(l[21], "==", "0010_storage_cleanups", "applied") && l[22].empty() &&
+                  l[23] == "praefect sql-migrate: OK (applied 10 migrations)",
               "Praefect's sql-migrate lines, got\n" + first.out);
   Run second = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(second, 0, "sql-migrate again");
@@ -184,7 +186,7 @@ void test_down_dry_run_then_force_round_trips(void**) {
   Run dry = Praefect({"-config", cfg, "sql-migrate-down", "1"});
   expect_run(dry, 0, "sql-migrate-down 1");
   expect_that(dry.out ==
-                  "DRY RUN -- would roll back:\n\n- 0009_verification_leases\n\nTo apply these migrations run with -f\n",
+                  "DRY RUN -- would roll back:\n\n- 0010_storage_cleanups\n\nTo apply these migrations run with -f\n",
               "the dry run, got " + dry.out);
   Run still = Praefect({"-config", cfg, "sql-migrate"});
   expect_that(still.out == "praefect sql-migrate: OK (applied 0 migrations)\n", "a dry run to change nothing");
@@ -194,7 +196,7 @@ void test_down_dry_run_then_force_round_trips(void**) {
   Run up = Praefect({"-config", cfg, "sql-migrate"});
   expect_run(up, 0, "sql-migrate after down");
   expect_that(up.out.ends_with("praefect sql-migrate: OK (applied 1 migrations)\n") &&
-                  up.out.find("0009_verification_leases: applied") != std::string::npos,
+                  up.out.find("0010_storage_cleanups: applied") != std::string::npos,
               "the rolled back migration applied again, got " + up.out);
   Run bad = Praefect({"-config", cfg, "sql-migrate-down"});
   expect_run(bad, 1, "sql-migrate-down without N");
@@ -212,7 +214,7 @@ void test_concurrent_migrates_do_not_collide(void**) {
   expect_run(ra, 0, "the first concurrent sql-migrate");
   expect_run(rb, 0, "the second concurrent sql-migrate");
   int total = AppliedCount(ra.out) + AppliedCount(rb.out);
-  expect_that(total == 9, "the two runs to apply 9 migrations between them, got\n" + ra.out + "---\n" + rb.out);
+  expect_that(total == 10, "the two runs to apply 10 migrations between them, got\n" + ra.out + "---\n" + rb.out);
   // The run that waited for the lock reports what was left for it: nothing.
   const std::string idle = "praefect sql-migrate: OK (applied 0 migrations)\n";
   expect_that(ra.out == idle || rb.out == idle, "the waiting run to report 0 to apply, got\n" + ra.out + "---\n" + rb.out);
@@ -230,10 +232,10 @@ void test_serve_refuses_an_outdated_schema(void**) {
   std::string cfg = FreshConfig();
   Run refused = Praefect({"-config", cfg});
   expect_run(refused, 1, "serve on an empty database");
-  expect_that(refused.err.find("praefect: the database schema is outdated: 9 migration(s) not applied "
+  expect_that(refused.err.find("praefect: the database schema is outdated: 10 migration(s) not applied "
                                "(0001_initial_schema, 0002_notify_triggers, 0003_health_views, 0004_hello_world, "
                                "0005_notify_bulk, 0006_dataloss_index, 0007_reconciliation, "
-                               "0008_content_verify, 0009_verification_leases); run praefect -config " +
+                               "0008_content_verify, 0009_verification_leases, 0010_storage_cleanups); run praefect -config " +
                                cfg + " sql-migrate\n") != std::string::npos,
               "the command to run, got " + refused.err);
   assert_int_equal(Praefect({"-config", cfg, "sql-migrate"}).rc, 0);
