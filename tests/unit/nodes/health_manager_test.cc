@@ -4,8 +4,8 @@
 // test sets each node's local verdict itself).
 #include "nodes/health_manager.h"
 
-#include "config/load.h"
 #include "datastore/memory_datastore.h"
+#include "nodes/three_nodes.h"
 #include "test_support.h"
 
 #include <thread>
@@ -14,43 +14,20 @@ namespace {
 
 using praefect::nodes::HealthManager;
 using praefect::nodes::NodeSet;
-
-constexpr char kConfig[] = R"(
-listen_addr = "127.0.0.1:2305"
-[[virtual_storage]]
-name = "default"
-[[virtual_storage.node]]
-storage = "gitaly-1"
-address = "tcp://127.0.0.1:1"
-[[virtual_storage.node]]
-storage = "gitaly-2"
-address = "tcp://127.0.0.1:2"
-[[virtual_storage.node]]
-storage = "gitaly-3"
-address = "tcp://127.0.0.1:3"
-)";
+using praefect::nodes::testing::SetHealthy;
+using praefect::nodes::testing::ThreeNodes;
 
 // One praefect: its own node set (its local view) and health manager.
 struct Praefect {
   Praefect(praefect::datastore::Datastore* store, const std::string& name) {
-    auto loaded = praefect::config::LoadString(kConfig, "health_manager_test.toml", praefect::config::Environment{});
-    expect_that(loaded.ok(), "test config loads");
-    auto created = NodeSet::Create(*loaded.config, grpc::ChannelArguments());
-    expect_that(created.ok(), "node set");
-    nodes = std::move(*created);
+    nodes = ThreeNodes();
     praefect::nodes::HealthManagerOptions options;
     options.praefect_name = name;
     options.window = std::chrono::seconds(10);
     health = std::make_unique<HealthManager>(store, nodes.get(), options);
   }
   // Sets this praefect's local verdicts.
-  void Sees(std::initializer_list<const char*> healthy) {
-    for (const auto& node : nodes->virtual_storages()[0].nodes) {
-      bool up = false;
-      for (const char* h : healthy) up = up || node->storage == h;
-      node->healthy = up;
-    }
-  }
+  void Sees(std::initializer_list<const char*> healthy) { SetHealthy(*nodes, healthy); }
   std::unique_ptr<NodeSet> nodes;
   std::unique_ptr<HealthManager> health;
 };

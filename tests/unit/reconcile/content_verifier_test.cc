@@ -9,8 +9,8 @@
 #include <map>
 #include <mutex>
 
-#include "config/load.h"
 #include "metrics/metrics.h"
+#include "nodes/three_nodes.h"
 #include "test_support.h"
 
 namespace {
@@ -21,33 +21,18 @@ using praefect::StatusOr;
 using praefect::datastore::ContentBatch;
 using praefect::datastore::ContentCandidate;
 using praefect::nodes::NodeSet;
+using praefect::nodes::testing::SetHealthy;
+using praefect::nodes::testing::ThreeNodes;
 using praefect::reconcile::ContentOptions;
 using praefect::reconcile::ContentResult;
 using praefect::reconcile::ContentVerifier;
 using std::chrono::milliseconds;
 
-constexpr char kConfig[] = R"(
-listen_addr = "127.0.0.1:2305"
-[[virtual_storage]]
-name = "default"
-[[virtual_storage.node]]
-storage = "gitaly-1"
-address = "tcp://127.0.0.1:1"
-[[virtual_storage.node]]
-storage = "gitaly-2"
-address = "tcp://127.0.0.1:2"
-[[virtual_storage.node]]
-storage = "gitaly-3"
-address = "tcp://127.0.0.1:3"
-)";
-
+// The three nodes, all healthy.
 std::unique_ptr<NodeSet> Nodes() {
-  auto loaded = praefect::config::LoadString(kConfig, "content_verifier_test.toml", praefect::config::Environment{});
-  expect_that(loaded.ok(), "test config loads");
-  auto created = NodeSet::Create(*loaded.config, grpc::ChannelArguments());
-  expect_that(created.ok(), "node set");
-  for (const auto& node : (*created)->virtual_storages()[0].nodes) node->healthy.store(true);
-  return std::move(*created);
+  auto nodes = ThreeNodes();
+  SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
+  return nodes;
 }
 
 ContentCandidate Candidate(int64_t id) {

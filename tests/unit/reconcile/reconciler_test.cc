@@ -9,8 +9,8 @@
 #include <mutex>
 #include <thread>
 
-#include "config/load.h"
 #include "metrics/metrics.h"
+#include "nodes/three_nodes.h"
 #include "test_support.h"
 
 namespace {
@@ -21,40 +21,11 @@ using praefect::StatusOr;
 using praefect::datastore::ScheduledJob;
 using praefect::datastore::StoragePairs;
 using praefect::nodes::NodeSet;
+using praefect::nodes::testing::SetHealthy;
+using praefect::nodes::testing::ThreeNodes;
 using praefect::reconcile::Options;
 using praefect::reconcile::Reconciler;
 using std::chrono::milliseconds;
-
-constexpr char kConfig[] = R"(
-listen_addr = "127.0.0.1:2305"
-[[virtual_storage]]
-name = "default"
-[[virtual_storage.node]]
-storage = "gitaly-1"
-address = "tcp://127.0.0.1:1"
-[[virtual_storage.node]]
-storage = "gitaly-2"
-address = "tcp://127.0.0.1:2"
-[[virtual_storage.node]]
-storage = "gitaly-3"
-address = "tcp://127.0.0.1:3"
-)";
-
-std::unique_ptr<NodeSet> Nodes() {
-  auto loaded = praefect::config::LoadString(kConfig, "reconciler_test.toml", praefect::config::Environment{});
-  expect_that(loaded.ok(), "test config loads");
-  auto created = NodeSet::Create(*loaded.config, grpc::ChannelArguments());
-  expect_that(created.ok(), "node set");
-  return std::move(*created);
-}
-
-void SetHealthy(NodeSet& nodes, std::initializer_list<const char*> healthy) {
-  for (const auto& node : nodes.virtual_storages()[0].nodes) {
-    bool up = false;
-    for (const char* h : healthy) up = up || node->storage == h;
-    node->healthy.store(up);
-  }
-}
 
 // A store that answers as scripted and records what it was asked.
 class FakeStore : public praefect::datastore::ReconciliationStore {
@@ -134,7 +105,7 @@ Options TestOptions() {
 
 void ARoundCoversEveryRangeUnderTheLease(void**) {
   FakeStore store;
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
   praefect::metrics::Metrics metrics({});
   Reconciler reconciler(&store, nodes.get(), &metrics, TestOptions());
@@ -157,7 +128,7 @@ void ARoundCoversEveryRangeUnderTheLease(void**) {
 
 void TooFewHealthyStoragesSkipTheVirtualStorage(void**) {
   FakeStore store;
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1"});
   Reconciler reconciler(&store, nodes.get(), nullptr, TestOptions());
   auto round = reconciler.RunRound(true);
@@ -173,7 +144,7 @@ void TooFewHealthyStoragesSkipTheVirtualStorage(void**) {
 void AnotherHolderMeansNoRound(void**) {
   FakeStore store;
   store.leader = false;
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
   Reconciler reconciler(&store, nodes.get(), nullptr, TestOptions());
   auto round = reconciler.RunRound(false);
@@ -186,7 +157,7 @@ void AnotherHolderMeansNoRound(void**) {
 void TheAdvisoryLockIsRetriedAndALostLeaseStopsTheRound(void**) {
   FakeStore store;
   store.aborts_left = 3;
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
   Reconciler reconciler(&store, nodes.get(), nullptr, TestOptions());
   auto round = reconciler.RunRound(true);
@@ -201,7 +172,7 @@ void TheAdvisoryLockIsRetriedAndALostLeaseStopsTheRound(void**) {
 
 void ANodeReturningStartsARoundAtOnce(void**) {
   FakeStore store;
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-2"});
   Reconciler reconciler(&store, nodes.get(), nullptr, TestOptions());
   reconciler.Start();

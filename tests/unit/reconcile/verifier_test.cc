@@ -12,9 +12,9 @@
 #include <mutex>
 #include <thread>
 
-#include "config/load.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "nodes/three_nodes.h"
 #include "test_support.h"
 
 namespace {
@@ -27,42 +27,13 @@ using praefect::datastore::VerificationJob;
 using praefect::datastore::VerificationRecorded;
 using praefect::datastore::VerificationResult;
 using praefect::nodes::NodeSet;
+using praefect::nodes::testing::SetHealthy;
+using praefect::nodes::testing::ThreeNodes;
 using praefect::reconcile::ExistenceCheck;
 using praefect::reconcile::Verifier;
 using praefect::reconcile::VerifierOptions;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-constexpr char kConfig[] = R"(
-listen_addr = "127.0.0.1:2305"
-[[virtual_storage]]
-name = "default"
-[[virtual_storage.node]]
-storage = "gitaly-1"
-address = "tcp://127.0.0.1:1"
-[[virtual_storage.node]]
-storage = "gitaly-2"
-address = "tcp://127.0.0.1:2"
-[[virtual_storage.node]]
-storage = "gitaly-3"
-address = "tcp://127.0.0.1:3"
-)";
-
-std::unique_ptr<NodeSet> Nodes() {
-  auto loaded = praefect::config::LoadString(kConfig, "verifier_test.toml", praefect::config::Environment{});
-  expect_that(loaded.ok(), "test config loads");
-  auto created = NodeSet::Create(*loaded.config, grpc::ChannelArguments());
-  expect_that(created.ok(), "node set");
-  return std::move(*created);
-}
-
-void SetHealthy(NodeSet& nodes, std::initializer_list<const char*> healthy) {
-  for (const auto& node : nodes.virtual_storages()[0].nodes) {
-    bool up = false;
-    for (const char* h : healthy) up = up || node->storage == h;
-    node->healthy.store(up);
-  }
-}
 
 VerificationJob Job(int64_t id, const std::string& storage) {
   VerificationJob j;
@@ -183,7 +154,7 @@ void ABatchChecksRecordsLogsAndCounts(void**) {
   CaptureLogs logs;
   FakeStore store;
   store.batches = {{Job(1, "gitaly-1"), Job(2, "gitaly-2"), Job(2, "gitaly-1"), Job(3, "gitaly-3")}};
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
   praefect::metrics::Metrics metrics({});
   ExistenceCheck check = [](const VerificationJob& job, milliseconds t, const std::atomic<bool>* a) {
@@ -232,7 +203,7 @@ void WithoutDeletionsTheLossIsOnlyReported(void**) {
   CaptureLogs logs;
   FakeStore store;
   store.batches = {{Job(2, "gitaly-2")}};
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
   VerifierOptions options = TestOptions();
   options.delete_invalid_records = false;
@@ -249,7 +220,7 @@ void ResultsThatCouldNotBeRecordedAreNotCounted(void**) {
   FakeStore store;
   store.fail_record = true;
   store.batches = {{Job(1, "gitaly-1"), Job(2, "gitaly-1")}};
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1"});
   praefect::metrics::Metrics metrics({});
   Verifier verifier(&store, nodes.get(), Scripted, &metrics, TestOptions());
@@ -268,7 +239,7 @@ void ResultsThatCouldNotBeRecordedAreNotCounted(void**) {
 
 void OnlyLocallyHealthyStoragesAreVerified(void**) {
   FakeStore store;
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-3"});
   Verifier verifier(&store, nodes.get(), Scripted, nullptr, TestOptions());
   assert_status_ok(verifier.RunBatch().status());
@@ -286,7 +257,7 @@ void ChecksRunInParallelWithinTheLease(void**) {
   for (int i = 0; i < 25; ++i) batch.push_back(Job(100 + i, "gitaly-1"));
   batch.push_back(Job(3, "gitaly-2"));  // hangs until its deadline
   store.batches = {batch};
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1", "gitaly-2"});
   VerifierOptions options = TestOptions();
   options.lease = milliseconds(1500);
@@ -329,7 +300,7 @@ void FullBatchesComeBackToBack(void**) {
     store.batches.push_back(full);
   }
   store.batches.push_back({Job(7, "gitaly-1")});
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1"});
   VerifierOptions options = TestOptions();
   options.poll = milliseconds(600);
@@ -355,7 +326,7 @@ void StaleLeasesAreReleasedWhileBatchesComeFull(void**) {
   CaptureLogs logs;
   FakeStore store;
   store.stale = 53;
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   praefect::metrics::Metrics metrics({});
   Verifier verifier(&store, nodes.get(), Scripted, &metrics, TestOptions());
   auto released = verifier.ReleaseStaleLeases();
@@ -373,7 +344,7 @@ void StaleLeasesAreReleasedWhileBatchesComeFull(void**) {
 void StartCreatesTheSeriesAndStopCancelsTheChecks(void**) {
   FakeStore store;
   store.batches = {{Job(1, "gitaly-1")}};
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   SetHealthy(*nodes, {"gitaly-1"});
   VerifierOptions options = TestOptions();
   options.poll = milliseconds(10);
@@ -404,7 +375,7 @@ void StartCreatesTheSeriesAndStopCancelsTheChecks(void**) {
 }
 
 void TheNodeCheckNamesWhatFailed(void**) {
-  auto nodes = Nodes();
+  auto nodes = ThreeNodes();
   ExistenceCheck check = praefect::reconcile::NodeExistenceCheck(nodes.get());
   auto unknown = check(Job(1, "gitaly-9"), milliseconds(1000), nullptr);
   expect_that(!unknown.ok() && Has(unknown.status().message(), "gitaly-9") &&
