@@ -169,6 +169,14 @@ StatusOr<RoundResult> Reconciler::Round(std::optional<std::chrono::milliseconds>
   return finish(Status::Ok());
 }
 
+void Reconciler::RequestRound() {
+  {
+    std::lock_guard lock(mu_);
+    requested_ = true;
+  }
+  cv_.notify_all();
+}
+
 void Reconciler::Loop() {
   std::map<std::string, bool> was_healthy;  // "<virtual storage>/<storage>"
   auto look = [&](bool first) {
@@ -206,8 +214,24 @@ void Reconciler::Loop() {
       next_forced = Clock::now();
     }
     std::optional<StatusOr<RoundResult>> outcome;
+    bool requested = false;
+    {
+      std::lock_guard relock(mu_);
+      requested = requested_;
+    }
     const bool forced = return_pending && Clock::now() >= next_forced;
-    if (forced) {
+    if (requested && Clock::now() >= next_forced) {
+      // A round that starts from now on covers the request: forced past
+      // the interval (the lease still keeps it one at a time).
+      outcome = Round(std::nullopt, true);
+      if (outcome->ok() && (*outcome)->ran) {
+        std::lock_guard relock(mu_);
+        requested_ = false;
+        return_pending = false;
+      } else {
+        next_forced = Clock::now() + kRetry;
+      }
+    } else if (forced) {
       outcome = Round(Since(returned_at), false);
       if (outcome->ok() && ((*outcome)->ran || (*outcome)->skipped == "a round ran recently")) {
         return_pending = false;  // this round, or one that started after the return, covered it

@@ -71,6 +71,11 @@ class Reconciler {
   // verdicts.
   StatusOr<RoundResult> RunRound(bool force);
 
+  // Asks the daemon for a round within about health_poll, whatever the
+  // interval (the verifier removed records of missing replicas). Cheap;
+  // from any thread.
+  void RequestRound();
+
  private:
   void Loop();
   datastore::StoragePairs HealthyStorages(std::vector<std::string>* skipped_virtual_storages) const;
@@ -83,7 +88,8 @@ class Reconciler {
   const Options options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool stopping_ = false;   // GUARDED_BY(mu_)
+  bool requested_ = false;  // GUARDED_BY(mu_)
   std::mutex round_mu_;    // one round at a time in this process
   std::thread thread_;
 };

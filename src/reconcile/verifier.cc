@@ -171,6 +171,7 @@ StatusOr<BatchResult> Verifier::RunBatch() {
                                                 " replicas (their leases expire by themselves): " +
                                                 recorded.status().message());
   out.removed = recorded->removed;
+  if (out.removed > 0 && options_.on_records_removed) options_.on_records_removed();
   // Counted once recorded, as Praefect: a batch whose results were lost is
   // checked again and counted then.
   if (metrics_ != nullptr) {

@@ -46,6 +46,10 @@ struct VerifierOptions {
   // running then is an error, and the replica stays due.
   std::chrono::milliseconds lease{30000};
   int batch = 25;
+  // Called (on the verifier's thread) after a batch removed records of
+  // missing replicas: serve asks the reconciler for a round, so that they
+  // are made again within seconds rather than at its next interval.
+  std::function<void()> on_records_removed;
 };
 
 // Whether the replica `job` names exists on its node: true or false when

@@ -334,6 +334,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     verifier_options.interval =
         std::chrono::duration_cast<std::chrono::milliseconds>(verification.verification_interval);
     verifier_options.delete_invalid_records = verification.delete_invalid_records;
+    if (reconciler) verifier_options.on_records_removed = [r = reconciler.get()] { r->RequestRound(); };
     verifier = std::make_unique<reconcile::Verifier>(verification_store, nodes->get(),
                                                      reconcile::NodeExistenceCheck(nodes->get()), &metrics,
                                                      verifier_options);

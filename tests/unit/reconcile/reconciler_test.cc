@@ -196,6 +196,29 @@ void ANodeReturningStartsARoundAtOnce(void**) {
   expect_that(store.last_healthy.size() == 3, "the returned node is among the healthy storages");
 }
 
+// The verifier's request (records of missing replicas removed): a round
+// within a health poll, forced past the interval, once.
+void ARequestedRoundRunsAtOnceAndOnce(void**) {
+  FakeStore store;
+  auto nodes = ThreeNodes();
+  SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
+  Reconciler reconciler(&store, nodes.get(), nullptr, TestOptions());
+  reconciler.Start();
+  reconciler.RequestRound();
+  bool ran = false;
+  for (int i = 0; i < 100 && !ran; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+    std::lock_guard lock(store.mu);
+    ran = !store.ranges.empty();
+  }
+  std::this_thread::sleep_for(milliseconds(200));
+  reconciler.Stop();
+  expect_that(ran, "a round within 2 s of the request");
+  std::lock_guard lock(store.mu);
+  expect_that(store.last_interval == milliseconds(0), "forced past the interval");
+  expect_that(store.starts == 1, "one round for one request, got " + std::to_string(store.starts));
+}
+
 }  // namespace
 
 int main() {
@@ -205,6 +228,7 @@ int main() {
       cmocka_unit_test(AnotherHolderMeansNoRound),
       cmocka_unit_test(TheAdvisoryLockIsRetriedAndALostLeaseStopsTheRound),
       cmocka_unit_test(ANodeReturningStartsARoundAtOnce),
+      cmocka_unit_test(ARequestedRoundRunsAtOnceAndOnce),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
