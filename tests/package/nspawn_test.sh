@@ -559,6 +559,7 @@ grep -q "replica content differs from the primary's at the same generation" <<<"
   fail "the mismatch logged in the journal"
 # The queued repair runs once praefect does; the next pass finds nothing.
 ct systemctl start praefect.service
+client size pkgtest/loop.git >/dev/null || fail "praefect to serve again after the pass"
 wait_for 60 "the mismatch's repair to run once praefect is back" backlog_empty
 ct systemctl reset-failed praefect-maintenance.service
 t0=$(date +%s)
