@@ -138,7 +138,20 @@ struct Metrics::Impl {
         stale_verification_leases(prometheus::BuildCounter()
                                       .Name("gitaly_praefect_stale_verification_leases_released_total")
                                       .Help("Verification leases of stopped verifiers released.")
-                                      .Register(registry)) {}
+                                      .Register(registry)),
+        // Help texts as Praefect's.
+        transactions(prometheus::BuildCounter()
+                         .Name("gitaly_praefect_transactions_total")
+                         .Help("Total number of transaction actions")
+                         .Register(registry)),
+        transactions_delay(prometheus::BuildHistogram()
+                               .Name("gitaly_praefect_transactions_delay_seconds")
+                               .Help("Delay between casting a vote and reaching quorum")
+                               .Register(registry)),
+        subtransactions(prometheus::BuildHistogram()
+                            .Name("gitaly_praefect_subtransactions_per_transaction_total")
+                            .Help("The number of subtransactions created for a single registered transaction")
+                            .Register(registry)) {}
 
   const std::vector<double> node_latency_buckets;
   prometheus::Registry registry;
@@ -158,6 +171,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& verification_dequeued;
   prometheus::Family<prometheus::Counter>& verification_completed;
   prometheus::Family<prometheus::Counter>& stale_verification_leases;
+  prometheus::Family<prometheus::Counter>& transactions;
+  prometheus::Family<prometheus::Histogram>& transactions_delay;
+  prometheus::Family<prometheus::Histogram>& subtransactions;
   CounterMemo method_types_memo{method_types};
   CounterMemo authentications_memo{authentications};
   CounterMemo read_distribution_memo{read_distribution};
@@ -243,6 +259,18 @@ Counter Metrics::VerificationJobsCompleted(std::string_view virtual_storage, std
 }
 
 Counter Metrics::StaleVerificationLeasesReleased() { return Counter(&impl_->stale_verification_leases.Add({})); }
+
+Counter Metrics::TransactionActions(std::string_view action) {
+  return Counter(&impl_->transactions.Add({{"action", std::string(action)}}));
+}
+
+Histogram Metrics::TransactionDelay(std::string_view action) {
+  return Histogram(&impl_->transactions_delay.Add({{"action", std::string(action)}}, impl_->node_latency_buckets));
+}
+
+Histogram Metrics::SubtransactionsPerTransaction() {
+  return Histogram(&impl_->subtransactions.Add({}, prometheus::Histogram::BucketBoundaries{0, 1, 2, 4, 8, 16, 32}));
+}
 
 uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }
 

@@ -46,11 +46,12 @@ std::string GrpcCodeName(int code);
 using GrpcTypeLookup = std::function<std::optional<GrpcType>(std::string_view full_method)>;
 
 struct Options {
-  // Buckets (seconds) of grpc_server_handling_seconds and
-  // gitaly_praefect_node_latency: Praefect's [prometheus] grpc_latency_buckets.
-  // Empty: no grpc_server_handling_seconds at all (as Praefect), and
-  // gitaly_praefect_node_latency gets client_golang's DefBuckets (as Go does
-  // for a histogram declared with nil buckets).
+  // Buckets (seconds) of grpc_server_handling_seconds,
+  // gitaly_praefect_node_latency and gitaly_praefect_transactions_delay_seconds:
+  // Praefect's [prometheus] grpc_latency_buckets. Empty: no
+  // grpc_server_handling_seconds at all (as Praefect), and the other two get
+  // client_golang's DefBuckets (as Go does for a histogram declared with nil
+  // buckets).
   std::vector<double> grpc_latency_buckets;
   // Called once per distinct known method (the answer is cached), from the
   // data plane's loops. Empty: every method counted under its own name, as
@@ -184,6 +185,18 @@ class Metrics {
   // verifiers this praefect released. The verifier creates the three
   // families' series when it starts (verification on), as in Praefect.
   Counter StaleVerificationLeasesReleased();
+
+  // gitaly_praefect_transactions_total{action}: what reference transactions
+  // did: "registered" (+ the number of voters), "started" (a vote arrived),
+  // then per vote "committed", "failed", "canceled", "stopped" or
+  // "invalid", and "stopped" once per StopTransaction.
+  Counter TransactionActions(std::string_view action);
+  // gitaly_praefect_transactions_delay_seconds{action}: seconds a vote
+  // waited for its answer (action "vote"); buckets of grpc_latency_buckets.
+  Histogram TransactionDelay(std::string_view action);
+  // gitaly_praefect_subtransactions_per_transaction_total: subtransactions of
+  // each finished transaction (buckets 0, 1, 2, 4, 8, 16, 32).
+  Histogram SubtransactionsPerTransaction();
 
   // Calls the data plane handled since start (the sum of
   // grpc_server_handled_total), read without walking the registry.

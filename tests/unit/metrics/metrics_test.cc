@@ -90,6 +90,26 @@ static void test_node_latency_uses_configured_buckets(void**) {
   ExpectLine(text, "gitaly_praefect_node_latency_count{gitaly_storage=\"gitaly-1\"} 1");
 }
 
+static void test_transaction_series(void**) {
+  Options options;
+  options.grpc_latency_buckets = {0.1, 1};
+  Metrics metrics(std::move(options));
+  metrics.TransactionActions("registered").Increment(3);
+  metrics.TransactionDelay("vote").Observe(0.5);
+  metrics.SubtransactionsPerTransaction().Observe(3);
+  std::string text = metrics.Render();
+  ExpectLine(text, "# TYPE gitaly_praefect_transactions_total counter");
+  ExpectLine(text, "gitaly_praefect_transactions_total{action=\"registered\"} 3");
+  // The delay has the configured gRPC latency buckets.
+  ExpectLine(text, "gitaly_praefect_transactions_delay_seconds_bucket{action=\"vote\",le=\"0.1\"} 0");
+  ExpectLine(text, "gitaly_praefect_transactions_delay_seconds_bucket{action=\"vote\",le=\"1\"} 1");
+  // Praefect's fixed buckets 0, 1, 2, 4, 8, 16, 32.
+  ExpectLine(text, "gitaly_praefect_subtransactions_per_transaction_total_bucket{le=\"2\"} 0");
+  ExpectLine(text, "gitaly_praefect_subtransactions_per_transaction_total_bucket{le=\"4\"} 1");
+  ExpectLine(text, "gitaly_praefect_subtransactions_per_transaction_total_bucket{le=\"32\"} 1");
+  ExpectNoText(text, "gitaly_praefect_subtransactions_per_transaction_total_bucket{le=\"64\"}");
+}
+
 static void test_without_buckets_no_handling_histogram(void**) {
   Metrics metrics(Options{});
   metrics.PreregisterMethod("/pkg.Svc/Method");
@@ -131,6 +151,7 @@ int main(void) {
       cmocka_unit_test(test_method_type_counter),
       cmocka_unit_test(test_counter_is_thread_safe),
       cmocka_unit_test(test_node_latency_uses_configured_buckets),
+      cmocka_unit_test(test_transaction_series),
       cmocka_unit_test(test_without_buckets_no_handling_histogram),
       cmocka_unit_test(test_preregister_creates_zero_series),
   };
