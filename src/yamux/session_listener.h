@@ -12,7 +12,8 @@ namespace praefect::yamux {
 // Receive or ReceiveEof, never from the owner's own calls (Open, Write, ...),
 // so an owner can act on the session from inside a callback: Accept, Write,
 // Consume, Close, Reset, Open, Ping, GoAway are allowed there; Receive and
-// ReceiveEof are not. Every method does nothing by default.
+// ReceiveEof are not, nor destroying the session. Every method does nothing
+// by default.
 class SessionListener {
  public:
   virtual ~SessionListener() = default;
