@@ -57,8 +57,8 @@ struct SessionOptions {
 // an offset, and pass the buffer to TakeOutput again only once it is empty
 // (TakeOutput then swaps instead of appending). Write copies the bytes into
 // the output once; received data is handed to OnData in place, from the
-// bytes given to Receive. No heap allocation per frame: only the output
-// buffer grows, and a stream costs one map node.
+// bytes given to Receive. No heap allocation per frame (allocation_test):
+// only the output buffer grows, and a stream costs one map node.
 //
 // Where the spec allows it, the session is stricter than hashicorp/yamux
 // (which never sends any of these): a frame for a stream never opened, a SYN
@@ -70,11 +70,12 @@ struct SessionOptions {
 //
 // Errors are sticky: after a protocol error, a GoAway with an error code or
 // the end of the connection every call returns the same UNAVAILABLE Status
-// ("yamux session with gitaly-1:8075: protocol error: Data on stream 3 of
-// 300000 bytes exceeds its receive window (262144 bytes)"); after a protocol
-// error, write what TakeOutput still gives (a GoAway telling the peer why),
-// then close. Misuse of a stream (writing after Close, accepting a stream that
-// is not waiting) returns FAILED_PRECONDITION and does not end the session.
+// ("yamux session with gitaly-1:8075: protocol error: Data none stream 3
+// length 300000: 300000 bytes on stream 3 exceed its receive window (262144
+// bytes)"); after a protocol error, write what TakeOutput still gives (a
+// GoAway telling the peer why), then close. Misuse of a stream (writing
+// after Close, accepting a stream that is not waiting) returns
+// FAILED_PRECONDITION and does not end the session.
 //
 // Not thread-safe: used by one event loop.
 class Session {
