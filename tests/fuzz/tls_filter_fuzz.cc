@@ -23,16 +23,9 @@
 #include "http2/tls_context.h"
 #include "http2/tls_filter.h"
 #include "test_certificates.h"
+#include "fuzz_check.h"
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
 
 using praefect::Status;
 using praefect::StatusCode;

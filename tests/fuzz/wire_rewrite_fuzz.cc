@@ -29,18 +29,11 @@
 #include <vector>
 
 #include "wire/rewriter.h"
+#include "fuzz_check.h"
 
 namespace pb = google::protobuf;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
 
 struct Target {
   const char* message;  // null: raw target, path from the input, no differential

@@ -1,12 +1,13 @@
 #!/bin/sh
-# Builds one interop peer with Debian's Go and Debian's grpc-go sources,
-# offline: GOPATH mode over /usr/share/gocode (golang-google-grpc-dev and
-# its dependencies), no module downloads.
+# Builds one interop peer with Debian's Go and Debian's Go sources, offline:
+# GOPATH mode over /usr/share/gocode (golang-google-grpc-dev,
+# golang-github-hashicorp-yamux-dev and their dependencies), no module
+# downloads.
 #
 # usage: build.sh SOURCE_DIR WORK_DIR PACKAGE OUTPUT
-#   SOURCE_DIR  tests/interop (holds wire/, goclient/, gonode/)
+#   SOURCE_DIR  tests/interop (holds wire/, goclient/, gonode/, yamuxpeer/)
 #   WORK_DIR    a directory of the build tree for the GOPATH link and Go's cache
-#   PACKAGE     goclient or gonode
+#   PACKAGE     goclient, gonode or yamuxpeer
 set -eu
 src=$1 work=$2 pkg=$3 out=$4
 mkdir -p "$work/gopath/src"
