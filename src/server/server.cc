@@ -40,6 +40,8 @@
 #include "server/systemd_supervision.h"
 #include "server/work_pool.h"
 #include "services/local_director.h"
+#include "services/ref_transaction.h"
+#include "transactions/manager.h"
 #include "systemd/activation.h"
 #include "systemd/notify.h"
 
@@ -212,7 +214,11 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
   // RepositoryExists, ServerInfo, PraefectInfoService and the health service are answered by
   // praefect itself, on the data plane, admitted like every other call.
+  // Reference transactions: the nodes' votes (gitaly.RefTransaction).
+  transactions::Manager transaction_manager(&metrics);
+  services::RefTransactionService ref_transactions(&transaction_manager);
   services::LocalDirectorOptions local_options;
+  local_options.ref_transactions = &ref_transactions;
   local_options.executor = coordinator_options.executor;
   local_options.operator_store = operator_store;
   local_options.health_window = health_options.window;
@@ -456,6 +462,8 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
                                                           .count())}});
   director.set_serving(false);
   server.Stop(std::chrono::duration_cast<std::chrono::milliseconds>(stop_timeout));
+  // Votes still waiting after the graceful stop are withdrawn (CANCELLED).
+  ref_transactions.Shutdown();
   // Answers the Director still owes (work pool) reach the stopped loops,
   // which let go of their calls when the data plane is destroyed.
   work_pool.Drain();

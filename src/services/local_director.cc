@@ -8,6 +8,7 @@
 #include "services/praefect_info.h"
 #include "services/repository_exists.h"
 #include "services/server_info.h"
+#include "http2/grpc.h"
 #include "wire/rewriter.h"
 
 namespace praefect::services {
@@ -23,7 +24,8 @@ constexpr std::string_view kDataloss = "/gitaly.PraefectInfoService/Dataloss";
 constexpr size_t kDatalossHeld = 2 * 1024 * 1024 + 4096;
 
 bool AnsweredHere(std::string_view method) {
-  return method == kRepositoryExists || method == kServerInfo || IsPraefectInfoMethod(method);
+  return method == kRepositoryExists || method == kServerInfo || IsPraefectInfoMethod(method) ||
+         IsRefTransactionMethod(method);
 }
 bool IsHealth(std::string_view method) { return method == kHealthCheck || method == kHealthWatch; }
 
@@ -63,6 +65,7 @@ void LocalDirector::Direct(const http2::CallInfo& call, Done done) {
     return done(std::move(*route));
   }
   if (!AnsweredHere(call.method)) return coordinator_->Direct(call, std::move(done));
+  if (IsRefTransactionMethod(call.method)) return AnswerRefTransaction(call, std::move(done));
   // The views in `call` stay valid until `done` runs (proxy/director.h).
   options_.executor([this, call, done = std::move(done)] {
     if (call.method == kDataloss) return StreamDataloss(call, done);
@@ -84,6 +87,25 @@ void LocalDirector::Direct(const http2::CallInfo& call, Done done) {
     route.local_response = std::move(response).value();
     done(std::move(route));
   });
+}
+
+void LocalDirector::AnswerRefTransaction(const http2::CallInfo& call, Done done) {
+  if (options_.ref_transactions == nullptr)
+    return done(Status(StatusCode::kUnimplemented, "this praefect runs no transactions"));
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  if (auto timeout = call.Get("grpc-timeout")) {
+    if (auto t = http2::rpc::ParseTimeout(*timeout))
+      deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*t);
+  }
+  // The request is copied: the vote outlives the call's views only until
+  // `done`, but runs on a thread of its own.
+  options_.ref_transactions->Answer(call.method, std::string(call.first_message.value_or("")), deadline,
+                                    [done = std::move(done)](StatusOr<std::string> response) {
+                                      if (!response.ok()) return done(response.status());
+                                      http2::Route route;
+                                      route.local_response = std::move(response).value();
+                                      done(std::move(route));
+                                    });
 }
 
 void LocalDirector::StreamDataloss(const http2::CallInfo& call, const Done& done) {
