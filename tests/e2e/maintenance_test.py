@@ -56,22 +56,6 @@ class MaintenanceTest(SelfHealingCluster):
         fields = dict(re.findall(r"(\w+)=(\S+)", summary[0]))
         return code, out, summary[0], fields
 
-    def make_mismatch(self, rel):
-        """Moves main back a commit on a secondary and adds a stray branch
-        there; returns (primary node, secondary node, the primary's refs)."""
-        info = self.repo_info(rel)
-        primary = self.node(info["primary"])
-        secondary = next(n for n in self.nodes if n.name != info["primary"])
-        primary_refs = self.refs(primary, rel)
-        git_dir = self.replica_dir(secondary, rel)
-        old = subprocess.run(["git", "--git-dir=" + git_dir, "rev-parse", "refs/heads/main~1"],
-                             stdout=subprocess.PIPE, env=self.env, check=True).stdout.decode().strip()
-        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/main", old], env=self.env, check=True)
-        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/stray", old], env=self.env,
-                       check=True)
-        self.assertNotEqual(self.refs(secondary, rel), primary_refs)
-        return primary, secondary, primary_refs
-
     def repo_with_history(self, rel, commits=2):
         work = self.new_repo(self.praefects[0], rel)
         for i in range(commits):

@@ -23,7 +23,6 @@ usage: reconciliation_test.py BIN_DIR PROTO_DIR WORK_DIR
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import unittest
@@ -171,20 +170,8 @@ class ReconciliationTest(SelfHealingCluster):
             self.commit(work, "c%d" % i)
             self.assertTrue(self.push(p1, rel, work))
         self.wait_replicated(rel)
-        info = self.repo_info(rel)
-        primary = next(n for n in self.nodes if n.name == info["primary"])
-        secondary = next(n for n in self.nodes if n.name != info["primary"])
-        primary_refs = self.refs(primary, rel)
-        # Behind praefect's back: main moved back one commit on the secondary,
-        # and a branch that exists nowhere else.
-        git_dir = self.replica_dir(secondary, rel)
-        old = subprocess.run(["git", "--git-dir=" + git_dir, "rev-parse", "refs/heads/main~1"],
-                             stdout=subprocess.PIPE, env=self.env, check=True).stdout.decode().strip()
-        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/main", old], env=self.env, check=True)
-        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/stray", old], env=self.env,
-                       check=True)
+        primary, secondary, primary_refs = self.make_mismatch(rel)
         changed = time.monotonic()
-        self.assertNotEqual(self.refs(secondary, rel), primary_refs)
         self.wait_until(lambda: self.refs(secondary, rel) == primary_refs, 120,
                         lambda: "%s's refs on %s repaired: %r vs %r" % (
                             rel, secondary.name, self.refs(secondary, rel), primary_refs))

@@ -11,6 +11,7 @@ defines configure(cls, **kwargs), which writes every praefect's config
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -125,3 +126,21 @@ class SelfHealingCluster(unittest.TestCase):
                 if all(fields.get(k) == v for k, v in labels.items()):
                     total += float(value)
         return total
+
+    def make_mismatch(self, rel):
+        """Behind praefect's back, on a secondary of `rel`: main moved back
+        one commit and a branch that exists nowhere else (same generation,
+        other content). Returns (primary node, that secondary, the
+        primary's refs)."""
+        info = self.repo_info(rel)
+        primary = self.node(info["primary"])
+        secondary = next(n for n in self.nodes if n.name != info["primary"])
+        primary_refs = self.refs(primary, rel)
+        git_dir = self.replica_dir(secondary, rel)
+        old = subprocess.run(["git", "--git-dir=" + git_dir, "rev-parse", "refs/heads/main~1"],
+                             stdout=subprocess.PIPE, env=self.env, check=True).stdout.decode().strip()
+        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/main", old], env=self.env, check=True)
+        subprocess.run(["git", "--git-dir=" + git_dir, "update-ref", "refs/heads/stray", old], env=self.env,
+                       check=True)
+        self.assertNotEqual(self.refs(secondary, rel), primary_refs)
+        return primary, secondary, primary_refs

@@ -7,9 +7,8 @@
 
 #include <thread>
 
-#include "config/load.h"
 #include "datastore/postgres/test_db.h"
-#include "test_support.h"
+#include "nodes/three_nodes.h"
 
 namespace {
 
@@ -23,31 +22,12 @@ namespace datastore = praefect::datastore;
 // machine; the test waits it out twice.
 constexpr milliseconds kWindow{1500};
 
-constexpr char kConfig[] = R"(
-listen_addr = "127.0.0.1:2305"
-[[virtual_storage]]
-name = "default"
-[[virtual_storage.node]]
-storage = "gitaly-1"
-address = "tcp://127.0.0.1:1"
-[[virtual_storage.node]]
-storage = "gitaly-2"
-address = "tcp://127.0.0.1:2"
-[[virtual_storage.node]]
-storage = "gitaly-3"
-address = "tcp://127.0.0.1:3"
-)";
-
 // One praefect over `store`: its nodes (never dialed; every one locally
 // healthy), health manager and router.
 struct Praefect {
   Praefect(datastore::Datastore* store, milliseconds await_health) {
-    auto loaded = praefect::config::LoadString(kConfig, "repository_router_test.toml", praefect::config::Environment{});
-    expect_that(loaded.ok(), "test config loads");
-    auto created = praefect::nodes::NodeSet::Create(*loaded.config, grpc::ChannelArguments());
-    expect_that(created.ok(), "node set");
-    nodes = std::move(*created);
-    for (const auto& node : nodes->virtual_storages()[0].nodes) node->healthy = true;
+    nodes = praefect::nodes::testing::ThreeNodes();
+    praefect::nodes::testing::SetHealthy(*nodes, {"gitaly-1", "gitaly-2", "gitaly-3"});
     praefect::nodes::HealthManagerOptions health_options;
     health_options.praefect_name = "p1";
     health_options.window = kWindow;
