@@ -109,6 +109,7 @@ class MaintenanceTest(SelfHealingCluster):
                  "WHERE r.repository_id = s.repository_id AND r.relative_path = 'm/behind.git' "
                  "AND s.storage = r.\"primary\"")
         primary, secondary, primary_refs = self.make_mismatch("m/mismatch.git")
+        self.assertNotEqual(self.refs(secondary, "m/mismatch.git"), primary_refs, "the content differs")
 
         code, out, summary, fields = self.maintenance("-content-budget", "60s", "-wait", "60s")
         self.assertEqual(code, 0, "exit 0: everything repaired")
@@ -144,6 +145,7 @@ class MaintenanceTest(SelfHealingCluster):
         self.stop_all()
         try:
             primary, secondary, primary_refs = self.make_mismatch(rel)
+            self.assertNotEqual(self.refs(secondary, rel), primary_refs, "the content differs")
             code, out, summary, fields = self.maintenance("-wait", "3s")
             self.assertEqual(code, 2, "exit 2: a mismatch left unrepaired")
             self.assertTrue(summary.startswith("praefect maintenance: UNREPAIRED: "), summary)
