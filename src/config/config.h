@@ -191,7 +191,18 @@ struct RepositoriesCleanup {
   friend bool operator==(const RepositoriesCleanup&, const RepositoriesCleanup&) = default;
 };
 
-// [yamux]: accepted and checked, not acted upon.
+// [backchannel] (praefect's own): node connections as Praefect v16 dials
+// Gitaly: yamux over the connection, praefect's calls on its first stream,
+// and the nodes' votes (RefTransaction) on the streams they open back.
+// Off until every node speaks it (Gitaly v14 and newer do); [yamux] applies.
+struct Backchannel {
+  bool enabled = false;
+
+  friend bool operator==(const Backchannel&, const Backchannel&) = default;
+};
+
+// [yamux]: the sessions of [backchannel]; accepted and checked, not acted
+// upon without it.
 struct Yamux {
   uint32_t maximum_stream_window_size_bytes = 262144;
   uint32_t accept_backlog = 256;
@@ -271,6 +282,7 @@ struct Config {
   BackgroundVerification background_verification;
   RepositoriesCleanup repositories_cleanup;
   ContentVerification content_verification;
+  Backchannel backchannel;
   Yamux yamux;
   Limits limits;
   std::vector<VirtualStorage> virtual_storages;

@@ -224,13 +224,18 @@ void SimpleSections(TableReader& root, Config* c) {
     r.Uint32("repositories_per_minute", &c->content_verification.repositories_per_minute);
     r.Finish();
   }
+  if (const toml::table* t = root.Table("backchannel")) {
+    TableReader r(*t, {"backchannel"}, diag);
+    r.Bool("enabled", &c->backchannel.enabled);
+    r.Finish();
+  }
   if (const toml::table* t = root.Table("yamux")) {
     TableReader r(*t, {"yamux"}, diag);
     r.Uint32("maximum_stream_window_size_bytes", &c->yamux.maximum_stream_window_size_bytes);
     r.Uint32("accept_backlog", &c->yamux.accept_backlog);
-    if (!t->empty()) {
+    if (!t->empty() && !c->backchannel.enabled) {
       diag->Warning({"yamux"}, root.PosOf("yamux"),
-                    "not acted upon: praefect does not multiplex node connections with yamux");
+                    "not acted upon: node connections are multiplexed with yamux only with [backchannel] enabled = true");
     }
     r.Finish();
   }

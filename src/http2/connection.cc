@@ -72,6 +72,7 @@ Connection::~Connection() {
 
 Status Connection::Start(Handler* handler) {
   handler_ = handler;
+  if (secure_ != nullptr) secure_->Attach(this);
   notify_sendable_ = true;  // the first OnSendable, once the socket is writable
   interest_ = EPOLLIN | EPOLLRDHUP | EPOLLOUT;
   if (Status st = loop_->Add(fd_, interest_, this); !st.ok()) return st;

@@ -36,6 +36,10 @@ class SecureLayer {
   virtual bool handshake_done() const = 0;
   // The protocol ALPN agreed on ("h2"), or "".
   virtual std::string_view alpn() const = 0;
+  // The connection the layer is in, once it starts: a layer that makes
+  // output outside the connection's own calls (a backchannel's streams)
+  // flushes it through this.
+  virtual void Attach(class Connection* connection) { (void)connection; }
 };
 
 // One connected stream socket (TCP or unix), non-blocking, driven by one

@@ -165,7 +165,8 @@ Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, std::chrono::m
 
 StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
                                                    const grpc::ChannelArguments& args,
-                                                   const MakeClientTls& make_tls) {
+                                                   const MakeClientTls& make_tls,
+                                                   const MakeBackchannel& make_backchannel) {
   std::unique_ptr<NodeSet> set(new NodeSet());
   for (const auto& vs_config : config.virtual_storages) {
     VirtualStorage vs;
@@ -185,6 +186,14 @@ StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
       auto upstream = UpstreamFor(n.address, node->Label(), make_tls);
       if (!upstream.ok())
         return InvalidArgument(node->Label() + ": address \"" + n.address + "\": " + upstream.status().message());
+      if (make_backchannel && !(*upstream)->tls()) {
+        auto with_backchannel = std::make_shared<http2::Upstream>(**upstream);
+        with_backchannel->make_secure = [make_backchannel, peer = (*upstream)->target.Describe()] {
+          return make_backchannel(peer);
+        };
+        *upstream = std::move(with_backchannel);
+        node->backchannel = true;
+      }
       node->upstream = std::move(*upstream);
       if (n.primary) vs.primary = i;
       vs.nodes.push_back(std::move(node));

@@ -47,6 +47,9 @@ struct Node {
   std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<const http2::Upstream> upstream;
   std::atomic<bool> healthy{false};
+  // The data plane's connections to the node carry a backchannel: the node
+  // can vote in transactions.
+  bool backchannel = false;
   // "virtual storage \"default\", node \"gitaly-1\"" for messages.
   std::string Label() const;
 
@@ -85,6 +88,9 @@ struct DialTarget {
 // Makes the TLS layer of a data-plane connection to a tls:// node, verifying
 // the node's certificate for `server_name`.
 using MakeClientTls = std::function<StatusOr<std::unique_ptr<http2::SecureLayer>>(const std::string& server_name)>;
+// Makes the backchannel layer of a data-plane connection to a plain node
+// (src/backchannel/client_layer.h); `peer` names the node in errors.
+using MakeBackchannel = std::function<StatusOr<std::unique_ptr<http2::SecureLayer>>(const std::string& peer)>;
 
 // The data plane's view of a node address: where to connect, the
 // :authority of its requests, TLS or not. dns: targets are resolved with
@@ -101,9 +107,13 @@ class NodeSet {
   // cannot be resolved to a target (config validation catches those first).
   // `make_tls` serves tls:// nodes on the data plane (may be empty when
   // there are none; a tls:// node then fails to start with why).
+  // `make_backchannel` (may be empty) gives the connections to the nodes
+  // that are not tls:// a backchannel ([backchannel] enabled): their Node's
+  // `backchannel` is set.
   [[nodiscard]] static StatusOr<std::unique_ptr<NodeSet>> Create(const config::Config& config,
                                                                  const grpc::ChannelArguments& args,
-                                                                 const MakeClientTls& make_tls = nullptr);
+                                                                 const MakeClientTls& make_tls = nullptr,
+                                                                 const MakeBackchannel& make_backchannel = nullptr);
   ~NodeSet();
   NodeSet(const NodeSet&) = delete;
   NodeSet& operator=(const NodeSet&) = delete;

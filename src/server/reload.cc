@@ -132,6 +132,8 @@ std::vector<std::string> RestartRequired(const config::Config& running, const co
   check(running.background_verification == next.background_verification, "background_verification");
   check(running.repositories_cleanup == next.repositories_cleanup, "repositories_cleanup");
   check(running.limits == next.limits, "limits");
+  check(running.backchannel == next.backchannel, "backchannel");
+  check(running.yamux == next.yamux, "yamux");
   // Node channels and addresses are fixed when the node set is built; the
   // nodes' tokens alone change live (ApplyReload).
   check(WithoutNodeTokens(running.virtual_storages) == WithoutNodeTokens(next.virtual_storages),

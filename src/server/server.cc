@@ -17,6 +17,8 @@
 #include "datastore/postgres_datastore.h"
 #include "datastore/repository_cache.h"
 #include "http2/server.h"
+#include "backchannel/client_layer.h"
+#include "backchannel/server.h"
 #include "http2/sockets.h"
 #include "http2/tls_layer.h"
 #include "log/log.h"
@@ -118,7 +120,24 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   } else {
     log::Warn("no TLS for tls:// nodes: " + ctx.status().message());
   }
-  auto nodes = nodes::NodeSet::Create(config, nodes::NodeChannelArguments(), make_node_tls);
+  // [backchannel]: node connections as Praefect v16 dials Gitaly (yamux,
+  // the nodes' votes back on them). The server they reach is made below,
+  // before any data-plane connection is (they are made on the first call).
+  std::unique_ptr<backchannel::Server> backchannel_server;
+  nodes::MakeBackchannel make_backchannel;
+  if (config.backchannel.enabled) {
+    make_backchannel = [&backchannel_server, yamux_config = config.yamux](
+                           const std::string& peer) -> StatusOr<std::unique_ptr<http2::SecureLayer>> {
+      yamux::SessionOptions session;
+      session.max_stream_window = yamux_config.maximum_stream_window_size_bytes;
+      session.accept_backlog = yamux_config.accept_backlog;
+      session.peer = peer;
+      auto layer = backchannel::ClientLayer::Create(backchannel_server.get(), std::move(session));
+      if (!layer.ok()) return layer.status();
+      return std::unique_ptr<http2::SecureLayer>(std::move(*layer));
+    };
+  }
+  auto nodes = nodes::NodeSet::Create(config, nodes::NodeChannelArguments(), make_node_tls, make_backchannel);
   if (!nodes.ok()) return Fail(err, nodes.status().message());
 
   metrics::Options metrics_options;
@@ -217,6 +236,11 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // Reference transactions: the nodes' votes (gitaly.RefTransaction).
   transactions::Manager transaction_manager(&metrics);
   services::RefTransactionService ref_transactions(&transaction_manager);
+  if (config.backchannel.enabled) {
+    auto made = backchannel::Server::Create(&ref_transactions);
+    if (!made.ok()) return Fail(err, made.status().message());
+    backchannel_server = std::move(*made);
+  }
   services::LocalDirectorOptions local_options;
   local_options.ref_transactions = &ref_transactions;
   local_options.executor = coordinator_options.executor;
@@ -463,6 +487,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   director.set_serving(false);
   server.Stop(std::chrono::duration_cast<std::chrono::milliseconds>(stop_timeout));
   // Votes still waiting after the graceful stop are withdrawn (CANCELLED).
+  if (backchannel_server) backchannel_server->Shutdown();
   ref_transactions.Shutdown();
   // Answers the Director still owes (work pool) reach the stopped loops,
   // which let go of their calls when the data plane is destroyed.

@@ -183,14 +183,14 @@ class GoNode:
     grpc-go whose behaviour each call's metadata scripts, and which reports
     what it saw of each call on an HTTP side channel."""
 
-    def __init__(self, bin_dir, storage, token, log_path):
+    def __init__(self, bin_dir, storage, token, log_path, flags=()):
         import json
         import urllib.request
         self._json, self._urlopen = json, urllib.request.urlopen
         self.storage = storage
         self.log = open(log_path, "a")
-        self.proc = subprocess.Popen([os.path.join(bin_dir, "interop-gonode"), "-storage", storage, "-token", token],
-                                     stdout=subprocess.PIPE, stderr=self.log)
+        self.proc = subprocess.Popen([os.path.join(bin_dir, "interop-gonode"), "-storage", storage, "-token", token]
+                                     + list(flags), stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode()
         assert line.startswith("listening on tcp://"), "interop-gonode did not start: %r" % line
         grpc_url, control_url = line.split()[2], line.split()[4]

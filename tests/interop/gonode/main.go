@@ -11,7 +11,10 @@
 // and their checksum, how the call ended) is served as JSON on a separate
 // HTTP port, the side channel the tests read.
 //
-// usage: interop-gonode -storage NAME -token SECRET [-listen ADDR] [-control ADDR]
+// With -backchannel it also serves connections that start with a
+// backchannel, and votes through them (backchannel.go).
+//
+// usage: interop-gonode -storage NAME -token SECRET [-listen ADDR] [-control ADDR] [-backchannel]
 // prints "listening on tcp://HOST:PORT control http://HOST:PORT" once ready.
 package main
 
@@ -76,6 +79,7 @@ type barrier struct {
 type node struct {
 	storage string
 	token   string
+	mux     *muxListener // -backchannel
 
 	mu          sync.Mutex
 	records     map[string]*Record
@@ -91,6 +95,7 @@ func main() {
 	control := flag.String("control", "127.0.0.1:0", "side channel (HTTP) listen address")
 	storage := flag.String("storage", "", "the storage name this node serves")
 	token := flag.String("token", "", "Gitaly auth token (empty: no authentication)")
+	backchannel := flag.Bool("backchannel", false, "serve backchannel connections too (yamux; votes back)")
 	flag.Parse()
 	if *storage == "" {
 		fmt.Fprintln(os.Stderr, "interop-gonode: -storage is required")
@@ -99,10 +104,15 @@ func main() {
 	n := &node{storage: *storage, token: *token, records: map[string]*Record{}, barriers: map[string]*barrier{},
 		handled: map[string]map[string]int{}, peers: map[string]bool{}}
 
+	var lis net.Listener
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "interop-gonode:", err)
 		os.Exit(1)
+	}
+	if *backchannel {
+		n.mux = newMuxListener(lis)
+		lis = n.mux
 	}
 	clis, err := net.Listen("tcp", *control)
 	if err != nil {
@@ -218,6 +228,14 @@ func (n *node) handle(_ interface{}, stream grpc.ServerStream) (err error) {
 		resp = wire.AppendBytes(resp, 2, []byte("2.39.2"))
 		resp = wire.AppendBytes(resp, 3, st)
 		return stream.SendMsg(&resp)
+	}
+	if len(md.Get("x-test-vote")) > 0 {
+		var req []byte
+		if err := stream.RecvMsg(&req); err != nil {
+			return err
+		}
+		scriptedStatus = true
+		return n.vote(stream.Context(), md)
 	}
 	scriptedStatus, err = n.scripted(method, stream, md)
 	return err

@@ -77,7 +77,7 @@ void TestEveryKeyIsDocumented(void**) {
   for (const char* section :
        {"[auth]", "[tls]", "[logging]", "[sentry]", "[prometheus]", "[failover]", "[database]",
         "[database.session_pooled]", "[reconciliation]", "[replication]", "[background_verification]",
-        "[repositories_cleanup]", "[content_verification]", "[limits]", "[yamux]", "[[virtual_storage]]", "[[virtual_storage.node]]",
+        "[repositories_cleanup]", "[content_verification]", "[limits]", "[backchannel]", "[yamux]", "[[virtual_storage]]", "[[virtual_storage.node]]",
         "[[registry.method]]", "[gitlab]", "[[node]]"}) {
     check_that(example.find(section) != std::string::npos, std::string("the example mentions ") + section);
     check_that(man.find(section) != std::string::npos, std::string("the man page mentions ") + section);
