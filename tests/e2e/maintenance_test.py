@@ -121,8 +121,10 @@ class MaintenanceTest(SelfHealingCluster):
         self.assertEqual(fields["nodes_healthy"], "3/3")
         self.assertEqual(fields["unrepaired"], "0")
         self.assertEqual(fields["untracked_repositories"], "1", "test 1's stray/old.git, reported again")
-        # m/behind.git has its jobs queued when content verification comes: left alone.
-        self.assertEqual(fields["repositories_checked"], "2")
+        # m/behind.git is left alone if its reconciliation jobs are still
+        # queued when content verification comes to it (2), checked if they
+        # are done (3): CI saw both.
+        self.assertIn(fields["repositories_checked"], ("2", "3"))
         self.assertIn('untracked repository: {"relative_path":"stray/old.git","storage":"gitaly-1",'
                       '"virtual_storage":"default"}', out)
         found = [line for line in out.splitlines() if "replica content differs from the primary's" in line]
