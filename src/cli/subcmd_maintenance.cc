@@ -21,7 +21,9 @@
 // 1: the pass could not run.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -143,11 +145,13 @@ int RunMaintenance(const Invocation& inv) {
 
   // 1. Nodes.
   nodes.CheckAll(std::chrono::seconds(5));
+  std::set<const nodes::Node*> unhealthy_at_start;
   for (const auto& vs : nodes.virtual_storages()) {
     for (const auto& node : vs.nodes) {
       ++tally.nodes;
       if (node->healthy.load()) continue;
       ++tally.unhealthy_nodes;
+      unhealthy_at_start.insert(node.get());
       inv.out << kPrefix << "node " << GoQuote(node->storage) << " of virtual storage " << GoQuote(vs.name)
               << " at " << node->address
               << " is unhealthy: its replicas are neither verified nor repaired; see praefect -config FILE dial-nodes\n";
@@ -155,6 +159,9 @@ int RunMaintenance(const Invocation& inv) {
   }
   inv.out << kPrefix << "nodes: " << tally.nodes - tally.unhealthy_nodes << " of " << tally.nodes << " healthy\n"
           << std::flush;
+  // Checked every second for the rest of the pass, as the daemon does: a
+  // node that hangs meanwhile is left alone within about two seconds.
+  nodes.StartHealthChecks(std::chrono::seconds(1), std::chrono::seconds(1));
 
   // 2. Reconciliation.
   std::vector<datastore::ScheduledJob> reconciled, content_repairs;
@@ -187,7 +194,10 @@ int RunMaintenance(const Invocation& inv) {
   // 3. Content verification.
   if (budget.count() > 0) {
     const auto content_started = Clock::now();
-    reconcile::ContentVerifier verifier(store->get(), &nodes, nullptr, reconcile::ContentOptions{});
+    // A checksum that hangs costs at most 10 s (or the budget).
+    reconcile::ContentOptions content_options;
+    content_options.call_timeout = std::min(Millis(budget), content_options.call_timeout / 3);
+    reconcile::ContentVerifier verifier(store->get(), &nodes, nullptr, content_options);
     auto result = verifier.Run(Millis(budget), content_max);
     if (!result.ok()) return PlainError(inv, "content verification: " + result.status().message());
     tally.repositories_checked = result->repositories;
@@ -263,6 +273,18 @@ int RunMaintenance(const Invocation& inv) {
                                                                .message());
     tally.jobs_done = tally.jobs_scheduled - static_cast<int64_t>(pending_reconciled->size());
     tally.mismatches_repaired = tally.mismatches_found - static_cast<int64_t>(pending_content->size());
+  }
+
+  // A node that became unhealthy during the pass left its replicas
+  // unverified or unrepaired too.
+  nodes.StopHealthChecks();
+  for (const auto& vs : nodes.virtual_storages()) {
+    for (const auto& node : vs.nodes) {
+      if (node->healthy.load() || unhealthy_at_start.count(node.get()) != 0) continue;
+      ++tally.unhealthy_nodes;
+      inv.out << kPrefix << "node " << GoQuote(node->storage) << " of virtual storage " << GoQuote(vs.name)
+              << " at " << node->address << " became unhealthy during the pass; see praefect -config FILE dial-nodes\n";
+    }
   }
 
   // 6. Backlog.

@@ -2,9 +2,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "auth/token.h"
+#include "common/duration.h"
 #include "common/json.h"
 #include "praefect/internal.grpc.pb.h"
 
@@ -45,22 +49,51 @@ Status WalkUntracked(const UntrackedWalk& walk, datastore::TrackingStore* store,
     }
     return Status::Ok();
   };
+  // The watchdog: a node silent for `stall` (our own database queries not
+  // counted) has its walk cancelled.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;  // GUARDED_BY(mu)
+  bool stalled = false;   // GUARDED_BY(mu)
+  auto heard = std::chrono::steady_clock::now();
+  auto progress = [&] {
+    std::lock_guard lock(mu);
+    heard = std::chrono::steady_clock::now();
+  };
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu);
+    while (!cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished; })) {
+      if (std::chrono::steady_clock::now() - heard >= walk.stall) {
+        stalled = true;
+        ctx.TryCancel();
+        return;
+      }
+    }
+  });
   gitaly::WalkReposResponse response;
   Status ended = Status::Ok();
   while (reader->Read(&response)) {
+    progress();
     if (!(ModifiedAt(response) < walk.cutoff)) continue;
     batch.push_back(response.relative_path());
     if (batch.size() >= walk.batch) {
       ended = check();
+      progress();
       if (!ended.ok()) break;
     }
   }
-  if (!ended.ok()) {
-    ctx.TryCancel();
-    (void)reader->Finish();
-    return ended;
-  }
+  if (!ended.ok()) ctx.TryCancel();
   grpc::Status st = reader->Finish();
+  {
+    std::lock_guard lock(mu);
+    finished = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  if (!ended.ok()) return ended;
+  if (stalled)
+    return DeadlineExceeded("walking storage " + JsonQuote(walk.storage) + " at " + walk.address + ": no answer for " + FormatGoDuration(walk.stall) +
+                            ": is the node hung? (praefect -config FILE dial-nodes)");
   if (!st.ok())
     return Status(static_cast<StatusCode>(st.error_code()),
                   "walking storage " + JsonQuote(walk.storage) + " at " + walk.address + ": rpc error: code = " +

@@ -27,6 +27,9 @@ struct UntrackedWalk {
   // is on disk before it is recorded).
   std::chrono::system_clock::time_point cutoff;
   size_t batch = 16;  // paths asked about per database query, as Praefect
+  // A node that sends nothing for this long (hung, or its disk stuck) ends
+  // the walk with DEADLINE_EXCEEDED instead of holding it forever.
+  std::chrono::milliseconds stall{std::chrono::seconds(30)};
 };
 
 // Streams InternalGitaly/WalkRepos of the walk's storage and calls `found`

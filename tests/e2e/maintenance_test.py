@@ -23,6 +23,7 @@ usage: maintenance_test.py BIN_DIR PROTO_DIR WORK_DIR
 """
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -172,6 +173,25 @@ class MaintenanceTest(SelfHealingCluster):
         self.assertEqual(fields["nodes_healthy"], "2/3")
         self.assertIn('node "gitaly-3" of virtual storage "default"', out)
         self.assertIn("content verification: skipped (-content-budget 0)", out)
+
+    def test_3b_a_hung_node_does_not_hold_the_pass(self):
+        """A node stopped with SIGSTOP (it accepts connections and never
+        answers): the pass ends within its bounds, the node counted
+        unhealthy, exit 2."""
+        rel = "m/hung.git"
+        self.repo_with_history(rel)
+        gitaly2 = self.node("gitaly-2")
+        gitaly2.proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            code, out, summary, fields = self.maintenance("-content-budget", "10s", "-wait", "5s")
+        finally:
+            gitaly2.proc.send_signal(signal.SIGCONT)
+        took = time.monotonic() - started
+        self.assertEqual(code, 2, "exit 2: a node unreachable")
+        self.assertEqual(fields["nodes_healthy"], "2/3")
+        self.assertLess(took, 60, "the pass ended within its bounds")
+        print("\nmaintenance with a SIGSTOPped node: %.1f s" % took, file=sys.stderr)
 
     def test_4_bad_input(self):
         code, out = self.praefects[0].cmd("maintenance", "-content-max", "-1")
