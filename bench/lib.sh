@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2154  # the REQUIRES variables below come from the sourcing script
-# bench/lib.sh: what bench/run and bench/more share: starting and stopping a
-# storage node, nginx grpc_pass and praefect in a temporary directory, v2
-# tokens, and reading a process's memory and CPU. Sourced, not run.
+# bench/lib.sh: what the bench scripts share: starting and stopping a
+# storage node, nginx grpc_pass, praefect and a throwaway PostgreSQL in a
+# temporary directory, v2 tokens, replica paths, and reading a process's
+# memory and CPU. Sourced, not run.
 #
 # REQUIRES, set by the script before sourcing: root, bin (the directory of
 # praefect-storage-node and grpc_load), praefect_bin, node_token,
@@ -55,6 +56,21 @@ cpu_ticks() {
   if [ -z "$1" ]; then echo 0; return; fi
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
+# children_ticks PID: user + system clock ticks of PID's reaped children. For
+# the postmaster: the CPU of the backends that have exited; for a storage
+# node: its git processes.
+children_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$1/stat"; }
+clk_tck=$(getconf CLK_TCK)
+ticks_s() { awk -v t="$1" -v hz="$clk_tck" 'BEGIN { printf "%.2f", t / hz }'; }
+
+# replica_path_sql ID: the SQL expression of the replica path praefect
+# derives for repository id ID (datastore::DeriveReplicaPath:
+# @cluster/repositories/<aa>/<bb>/<id>, aa and bb the first byte and the
+# second of the SHA-256 of the decimal id, in hex).
+replica_path_sql() {
+  echo "'@cluster/repositories/' || substr(encode(sha256($1::text::bytea), 'hex'), 1, 2) || '/' ||
+  substr(encode(sha256($1::text::bytea), 'hex'), 3, 2) || '/' || $1"
+}
 
 # bearer SECRET: Gitaly's v2 token ("Bearer v2.<hmac-sha256(secret, ts)>.<ts>"),
 # valid for 30 s from now.
@@ -68,19 +84,23 @@ bearer() {
 # Each start_* function sets started_pid and started_port. Under valgrind
 # (the callgrind sections) start-up takes seconds, hence the longer waits.
 
-# start_node NAME: a storage node with storage gitaly-1 in $work/NAME.
+# start_node NAME [STORAGE [WRAPPER ARGS...]]: a storage node with storage
+# STORAGE (default gitaly-1) in $work/NAME, run under WRAPPER when one is
+# given (e.g. perf stat ... --). Also sets started_node_pid: the node's own
+# process (a child of a WRAPPER that forks; started_pid otherwise).
 start_node() {
-  local dir="$work/$1" deadline
+  local dir="$work/$1" storage=${2:-gitaly-1} deadline
+  shift $(($# < 2 ? $# : 2))
   mkdir -p "$dir/storage"
   cat >"$dir/node.toml" <<EOF
 listen_addr = "127.0.0.1:0"
 [[storage]]
-name = "gitaly-1"
+name = "$storage"
 path = "$dir/storage"
 [auth]
 token = "$node_token"
 EOF
-  spawn "$bin/praefect-storage-node" -config "$dir/node.toml" >"$dir/node.out" 2>"$dir/node.err" &
+  spawn "$@" "$bin/praefect-storage-node" -config "$dir/node.toml" >"$dir/node.out" 2>"$dir/node.err" &
   started_pid=$!
   pids+=("$started_pid")
   deadline=$((SECONDS + 30))
@@ -90,6 +110,8 @@ EOF
     sleep 0.05
   done
   started_port=$(sed -n 's/^listening on tcp:\/\/.*:\([0-9]*\)$/\1/p' "$dir/node.out" | head -n1)
+  started_node_pid=$(pgrep -P "$started_pid" -x praefect-storag || true)  # comm: 15 characters
+  if [ -n "$started_node_pid" ]; then pids+=("$started_node_pid"); else started_node_pid=$started_pid; fi
 }
 
 # start_nginx NAME UPSTREAM_PORT [valgrind ARGS...]: nginx grpc_pass in
@@ -220,4 +242,67 @@ create_repo() {
     git clone -q --bare "$source" "$storage/$replica"
   fi
   echo "$replica"
+}
+
+# --- PostgreSQL ---------------------------------------------------------------
+# start_pg [POSTGRES OPTION...]: a throwaway PostgreSQL in $work/pg (initdb,
+# then postgres on a unix socket only, fsync off, OPTIONS added), with an
+# empty database praefect. Sets pg_dir (the socket's directory), pg_pid (the
+# postmaster) and pgbin; defines psql_q (psql on the socket, unaligned, as
+# postgres) and db (psql_q on the database praefect). Optional global:
+# PRAEFECT_PG_BINDIR (default /usr/lib/postgresql/15/bin), as the
+# end-to-end tests.
+#
+# PostgreSQL refuses to run as root: then initdb and the server run as
+# nobody, in a directory nobody owns (the temporary directory is made
+# traversable for it). On exit, cleanup_pg replaces lib.sh's cleanup: it
+# stops the servers first (so that no client holds a session while
+# PostgreSQL shuts down), then PostgreSQL (fast shutdown), then removes the
+# directory (unless keep=1); --pdeathsig stops PostgreSQL should the script
+# be killed with SIGKILL.
+pg_pid=""
+stop_pg() {
+  local i
+  [ -n "$pg_pid" ] || return 0
+  kill -INT "$pg_pid" 2>/dev/null || true
+  for ((i = 0; i < 300; i++)); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pg_pid" 2>/dev/null || true
+  wait "$pg_pid" 2>/dev/null || true
+  pg_pid=""
+}
+cleanup_pg() {
+  local rc=$? keep_asked=$keep
+  keep=1
+  cleanup 2>/dev/null
+  stop_pg
+  if [ "$keep_asked" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+  exit "$rc"
+}
+psql_q() { psql -h "$pg_dir" -U postgres -X -v ON_ERROR_STOP=1 -At "$@"; }
+db() { psql_q -d praefect "$@"; }
+start_pg() {
+  local pg_user=() deadline opts=() opt
+  pgbin=${PRAEFECT_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+  pg_dir="$work/pg"
+  mkdir -p "$pg_dir"
+  if [ "$(id -u)" = 0 ]; then
+    pg_user=(--reuid=nobody --regid=nogroup --clear-groups)
+    chmod 755 "$work"
+    chown nobody:nogroup "$pg_dir"
+  fi
+  trap cleanup_pg EXIT
+  for opt in "$@"; do opts+=(-c "$opt"); done
+  [ -x "$pgbin/initdb" ] || fail "no $pgbin/initdb (Debian's postgresql package; or set PRAEFECT_PG_BINDIR)"
+  setpriv "${pg_user[@]}" -- "$pgbin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 --no-sync \
+    >"$pg_dir/initdb.log" 2>&1 || { cat "$pg_dir/initdb.log" >&2; fail "initdb failed"; }
+  setpriv --pdeathsig TERM "${pg_user[@]}" -- "$pgbin/postgres" -D "$pg_dir/data" -k "$pg_dir" \
+    -c listen_addresses= -c fsync=off -c unix_socket_permissions=0777 "${opts[@]}" >"$pg_dir/postgres.log" 2>&1 &
+  pg_pid=$!
+  deadline=$((SECONDS + 30))
+  until psql_q -d postgres -c "SELECT 1" >/dev/null 2>&1; do
+    kill -0 "$pg_pid" 2>/dev/null || { cat "$pg_dir/postgres.log" >&2; fail "PostgreSQL exited"; }
+    [ $SECONDS -lt $deadline ] || fail "PostgreSQL does not answer within 30 s"
+    sleep 0.1
+  done
+  psql_q -d postgres -c "CREATE DATABASE praefect" >/dev/null
 }

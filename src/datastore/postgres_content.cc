@@ -5,18 +5,21 @@
 #include "datastore/postgres_sql.h"
 
 namespace praefect::datastore {
-namespace {
-
-using sql::P;
+namespace sql {
 
 // Moves the cursor past the next $1 repositories and returns them with their
 // up-to-date storages; `moved` always returns its one row, so a batch whose
-// repositories were all skipped still reports the passes.
-constexpr const char* kClaimSql = R"(
+// repositories were all skipped still reports the passes. The cursor is a
+// scalar subquery, not a join with `cur`: then it is the index scan's start
+// (Index Cond) and a claim reads its batch wherever the walk stands; joined,
+// it was a filter on a scan from the first repository, so a pass over N
+// repositories cost O(N^2) (at 1,000,000 repositories, 270 ms per claim at
+// the end of the walk instead of 0.4 ms; bench/content-verification).
+const char* const kContentClaim = R"(
 WITH cur AS MATERIALIZED (
   SELECT next_repository_id AS next FROM content_verification WHERE id = 1 FOR UPDATE
 ), batch AS MATERIALIZED (
-  SELECT r.repository_id FROM repositories r, cur WHERE r.repository_id >= cur.next
+  SELECT r.repository_id FROM repositories r WHERE r.repository_id >= (SELECT next FROM cur)
   ORDER BY r.repository_id LIMIT $1
 ), n AS MATERIALIZED (
   SELECT count(*) AS found, max(repository_id) AS last FROM batch
@@ -48,10 +51,12 @@ SELECT moved.passes, moved.ended, c.repository_id, c.virtual_storage, c.relative
 FROM moved LEFT JOIN candidates c ON true
 ORDER BY c.repository_id)";
 
-}  // namespace
+}  // namespace sql
+
+using sql::P;
 
 StatusOr<ContentBatch> PostgresDatastore::ClaimContentBatch(int count) {
-  auto rows = pool_->Exec(kClaimSql, {P(static_cast<int64_t>(count))}, Deadline());
+  auto rows = pool_->Exec(sql::kContentClaim, {P(static_cast<int64_t>(count))}, Deadline());
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return FailedPrecondition("the content_verification row is missing: run praefect sql-migrate");
   ContentBatch out;

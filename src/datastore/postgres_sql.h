@@ -2,7 +2,7 @@
 
 // SQL fragments the PostgresDatastore's files share (postgres_datastore.cc,
 // postgres_election.cc, postgres_replication_factor.cc). Internal: only
-// those files include it.
+// those files and their tests include it.
 
 #include <string>
 #include <string_view>
@@ -30,5 +30,9 @@ std::string HealthyCtes(std::string_view window);
 
 // `window` as the interval expression of parameter `$n` (milliseconds).
 std::string WindowParam(int n);
+
+// Content verification's claim of the next $1 repositories of the walk
+// (postgres_content.cc); here for its test, which reads its plan.
+extern const char* const kContentClaim;
 
 }  // namespace praefect::datastore::sql

@@ -1,11 +1,14 @@
 // PostgresDatastore as the ContentVerificationStore, against a real
 // PostgreSQL: the shared walk (batches in id order, passes, two praefects
 // never claiming one repository twice, repositories being replicated
-// skipped) and the marking of a mismatching replica (outdated, an update
-// job from the primary, nothing when a write intervened, never the primary).
+// skipped, a claim's cost independent of where the walk stands) and the
+// marking of a mismatching replica (outdated, an update job from the primary,
+// nothing when a write intervened, never the primary).
 #include <algorithm>
+#include <regex>
 #include <set>
 
+#include "datastore/postgres_sql.h"
 #include "test_db.h"
 #include "test_support.h"
 
@@ -84,6 +87,52 @@ void RepositoriesBeingReplicatedAreLeftAlone(void**) {
               "no pass over nothing");
 }
 
+// Pages a claim of 10 touches (shared buffers hit or read, the whole
+// statement), from EXPLAIN (ANALYZE, BUFFERS) of the store's own statement
+// with the walk standing at `next`.
+int ClaimPages(TestDb& db, int64_t next) {
+  db.Scalar("UPDATE content_verification SET next_repository_id = " + std::to_string(next));
+  std::string claim = praefect::datastore::sql::kContentClaim;
+  claim = std::regex_replace(claim, std::regex("\\$1\\b"), "10");
+  auto rows = db.sql->Exec("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + claim, {},
+                           praefect::testing::In(std::chrono::milliseconds(10000)));
+  assert_status_ok(rows.status());
+  const std::string plan = rows->Text(0, 0);
+  std::smatch hit, read;
+  const bool found = std::regex_search(plan, hit, std::regex("\"Shared Hit Blocks\": (\\d+)")) &&
+                     std::regex_search(plan, read, std::regex("\"Shared Read Blocks\": (\\d+)"));
+  expect_that(found, "buffer counts in the plan: " + plan.substr(0, 300));
+  return found ? std::stoi(hit[1]) + std::stoi(read[1]) : 0;
+}
+
+// On a large cluster the walk must not get slower as it goes: a claim near
+// the end of 20,000 repositories reads about as many pages as one at the
+// start (a scan from the first repository would read every index page
+// before the cursor: ~50 more here, thousands at millions of repositories).
+void AClaimReadsOnlyItsBatchWhereverTheWalkStands(void**) {
+  TestDb db;
+  // Repositories and their primaries' replicas, made in SQL (no NOTIFY
+  // triggers, no foreign-key checks): all a claim needs.
+  expect_text(db.Scalar("SET session_replication_role = replica"), "");
+  expect_text(db.Scalar("INSERT INTO repositories (repository_id, virtual_storage, relative_path, replica_path, "
+                        "\"primary\", generation) "
+                        "SELECT i, 'default', 'r' || i || '.git', '@cluster/' || i, 'gitaly-1', 1 "
+                        "FROM generate_series(1, 20000) AS i"),
+              "");
+  expect_text(db.Scalar("INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, "
+                        "generation) SELECT repository_id, virtual_storage, relative_path, 'gitaly-1', 1 "
+                        "FROM repositories"),
+              "");
+  expect_text(db.Scalar("VACUUM ANALYZE repositories"), "");
+  expect_text(db.Scalar("VACUUM ANALYZE storage_repositories"), "");
+  ClaimPages(db, 1);  // caches warm, the plan's statistics in place
+  const int at_start = ClaimPages(db, 1);
+  const int at_end = ClaimPages(db, 19990);
+  expect_that(at_start > 0 && at_end <= at_start + 10,
+              "a claim at repository 19,990 touched " + std::to_string(at_end) + " pages, one at the start " +
+                  std::to_string(at_start));
+}
+
 void AMismatchIsMarkedAndRepairedFromThePrimary(void**) {
   TestDb db;
   auto store = db.Store();
@@ -127,6 +176,7 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(TheWalkGoesByIdAndStartsOver),
       cmocka_unit_test(RepositoriesBeingReplicatedAreLeftAlone),
+      cmocka_unit_test(AClaimReadsOnlyItsBatchWhereverTheWalkStands),
       cmocka_unit_test(AMismatchIsMarkedAndRepairedFromThePrimary),
       cmocka_unit_test(AWriteMeanwhileOrThePrimaryChangesNothing),
   };
