@@ -103,14 +103,38 @@ class Praefect:
         return r.returncode, r.stdout.decode()
 
     def start(self):
+        """Starts praefect and waits until it serves. A port free_port()
+        found free can be taken by a test running beside this one before
+        praefect binds it (CI saw it): praefect then exits saying so, and
+        it is started again on new ports."""
         import grpc
-        with open(self.logpath, "a") as log:
-            log.write("=== start %s\n" % time.strftime("%H:%M:%S"))
-            log.flush()
-            self.proc = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", self.config], stdout=log,
-                                         stderr=subprocess.STDOUT)
-        self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
-        grpc.channel_ready_future(self.channel).result(timeout=30)
+        for attempt in range(3):
+            with open(self.logpath, "a") as log:
+                log.write("=== start %s\n" % time.strftime("%H:%M:%S"))
+                log.flush()
+                self.proc = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", self.config], stdout=log,
+                                             stderr=subprocess.STDOUT)
+            self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
+            try:
+                grpc.channel_ready_future(self.channel).result(timeout=30)
+                return
+            except grpc.FutureTimeoutError:
+                if self.proc.poll() is None or "Address already in use" not in self.log().split("=== start")[-1] \
+                        or attempt == 2:
+                    raise
+            self.channel.close()
+            self.move_ports()
+
+    def move_ports(self):
+        """New listen and metrics ports, in the config file too."""
+        with open(self.config) as f:
+            text = f.read()
+        old = (self.port, self.metrics_port)
+        self.port, self.metrics_port = free_port(), free_port()
+        text = text.replace("127.0.0.1:%d" % old[0], "127.0.0.1:%d" % self.port)
+        text = text.replace("127.0.0.1:%d" % old[1], "127.0.0.1:%d" % self.metrics_port)
+        with open(self.config, "w") as f:
+            f.write(text)
 
     def stop(self):
         """SIGTERM; returns the exit code (None when not running)."""
