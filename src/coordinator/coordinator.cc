@@ -8,6 +8,7 @@
 #include "common/quote.h"
 #include "coordinator/record.h"
 #include "coordinator/request_paths.h"
+#include "coordinator/transaction_call.h"
 #include "log/log.h"
 #include "wire/rewriter.h"
 
@@ -350,28 +351,34 @@ StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
       metrics_->ReadDistribution(vs.name, target->storage).Increment();
   }
 
-  auto rewritten = wire::RewriteRepository(message, info.target_repository,
-                                           wire::RepositoryRewrite{target->storage, replica_path});
-  if (!rewritten.ok()) return rewritten.status();
-  if (!info.additional_repository.empty()) {
+  // The first message for the node of `storage`: the target repository and
+  // the additional one (when on this virtual storage) rewritten to their
+  // replicas there.
+  std::optional<std::string> additional_replica;
+  auto rewrite_for = [&](const std::string& storage) -> StatusOr<std::string> {
+    auto rewritten = wire::RewriteRepository(message, info.target_repository,
+                                             wire::RepositoryRewrite{storage, replica_path});
+    if (!rewritten.ok() || info.additional_repository.empty()) return rewritten;
     auto additional = wire::ReadRepository(*rewritten, info.additional_repository);
     if (!additional.ok()) return additional.status();
-    if (additional->present && !additional->storage_name.empty()) {
-      if (additional->storage_name != vs.name)
-        return InvalidArgument(method + ": the additional repository is on virtual storage " +
-                               Quoted(additional->storage_name) + ", not on " + Quoted(vs.name) +
-                               " with the target repository");
+    if (!additional->present || additional->storage_name.empty()) return rewritten;
+    if (additional->storage_name != vs.name)
+      return InvalidArgument(method + ": the additional repository is on virtual storage " +
+                             Quoted(additional->storage_name) + ", not on " + Quoted(vs.name) +
+                             " with the target repository");
+    if (!additional_replica) {
       auto other = store_->GetRepository(vs.name, additional->relative_path);
       if (!other.ok()) return other.status();
       if (!other->has_value())
         return NotFound("additional repository " + Quoted(additional->relative_path) +
                         " not found in virtual storage " + Quoted(vs.name));
-      auto both = wire::RewriteRepository(*rewritten, info.additional_repository,
-                                          wire::RepositoryRewrite{target->storage, (*other)->replica_path});
-      if (!both.ok()) return both.status();
-      rewritten = std::move(both);
+      additional_replica = (*other)->replica_path;
     }
-  }
+    return wire::RewriteRepository(*rewritten, info.additional_repository,
+                                   wire::RepositoryRewrite{storage, *additional_replica});
+  };
+  auto rewritten = rewrite_for(target->storage);
+  if (!rewritten.ok()) return rewritten.status();
 
   http2::Route route = RouteTo(*target, call);
   route.log_fields.emplace_back("relative_path", std::string(relative_path));
@@ -381,6 +388,12 @@ StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   const nodes::Node& primary = *target;
   std::vector<std::string> others =
       creating ? creation.outdated : repository_router_->ReplicationTargets(vs, **existing, primary);
+  std::shared_ptr<TransactionCall> tx;
+  if (options_.transactions != nullptr && primary.backchannel && IsTransactional(method)) {
+    auto made = StartTransaction(vs, primary, creating ? nullptr : &**existing, others, rewrite_for, call, &route);
+    if (!made.ok()) return made.status();
+    tx = std::move(*made);
+  }
   // After its own record, this praefect drops its cached entry before the
   // client hears back, so the client's next read sees its write; other
   // praefects hear of it through the datastore's notifications.
@@ -395,7 +408,14 @@ StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     datastore::NewRepository repo{repository_id, vs.name,      std::string(relative_path), replica_path,
                                   primary.storage, others, correlation_id, creation.assigned};
     const nodes::Node* node = &primary;  // Lives as long as the NodeSet.
-    commit = [store, repo, node, invalidate](const Status& st, http2::Route::CommitDone done) {
+    commit = [store, repo, node, invalidate, tx](const Status& st, http2::Route::CommitDone done) mutable {
+      if (tx) {
+        Replicas replicas = tx->Finish(st, repo.correlation_id);
+        if (!replicas.record) return done(std::nullopt);
+        repo.updated = std::move(replicas.updated);
+        repo.outdated.clear();
+        for (auto& [storage, reason] : replicas.outdated) repo.outdated.push_back(storage);
+      }
       CommitCreation(store, repo, *node, invalidate, st, std::move(done));
     };
   } else if (method == kRemoveRepository) {
@@ -412,8 +432,26 @@ StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
     };
   } else {
     datastore::Write write{repository_id, primary.storage, {}, others, correlation_id};
-    commit = [store, write, invalidate](const Status& st, http2::Route::CommitDone done) {
-      if (!st.ok()) return done(std::nullopt);
+    commit = [store, write, invalidate, tx](const Status& st, http2::Route::CommitDone done) mutable {
+      if (tx) {
+        // What the votes say (§8): a primary that voted changed its
+        // replica even if its call then failed.
+        Replicas replicas = tx->Finish(st, write.correlation_id);
+        if (!replicas.record) return done(std::nullopt);
+        write.updated = std::move(replicas.updated);
+        write.outdated.clear();
+        for (auto& [storage, reason] : replicas.outdated) write.outdated.push_back(storage);
+        if (!st.ok()) {
+          Status recorded = store->RecordWrite(write);
+          invalidate();
+          if (!recorded.ok())
+            log::Warn("a failed transactional write could not be recorded",
+                      {{"correlation_id", write.correlation_id}, {"error", recorded.message()}});
+          return done(std::nullopt);
+        }
+      } else if (!st.ok()) {
+        return done(std::nullopt);
+      }
       Status recorded = store->RecordWrite(write);
       invalidate();
       if (recorded.code() == StatusCode::kFailedPrecondition)
@@ -431,7 +469,95 @@ StatusOr<http2::Route> Coordinator::RouteRegisteredCall(const MethodInfo& info, 
   } else {
     route.commit = std::move(commit);
   }
+  if (tx) CommitEvenIfAbandoned(&route);
   return route;
+}
+
+StatusOr<std::shared_ptr<TransactionCall>> Coordinator::StartTransaction(
+    const nodes::VirtualStorage& vs, const nodes::Node& primary, const datastore::RepositoryMetadata* existing,
+    std::vector<std::string>& others, const std::function<StatusOr<std::string>(const std::string&)>& rewrite_for,
+    const http2::CallInfo& call, http2::Route* route) {
+  // Voters: the replicas that can vote now (healthy here, holding the
+  // latest generation, reachable over a backchannel); the others stay
+  // replication targets.
+  const std::vector<std::string> up_to_date = existing != nullptr ? existing->UpToDate() : std::vector<std::string>();
+  std::vector<const nodes::Node*> voters;
+  std::vector<std::string> targets;
+  for (const std::string& storage : others) {
+    const nodes::Node* node = vs.FindNode(storage);
+    const bool current = existing == nullptr ||
+                         std::find(up_to_date.begin(), up_to_date.end(), storage) != up_to_date.end();
+    if (node != nullptr && node->backchannel && node->healthy.load() && current) {
+      voters.push_back(node);
+    } else {
+      targets.push_back(storage);
+    }
+  }
+  std::vector<std::string> names;
+  for (const nodes::Node* node : voters) names.push_back(node->storage);
+  auto tx = TransactionCall::Register(options_.transactions, metrics_, vs.name, vs.nodes.size(), primary.storage,
+                                      names, targets);
+  if (!tx.ok()) return tx.status();
+  const uint64_t id = (*tx)->id();
+  route->set_metadata.emplace_back(std::string(kReferenceTransactionKey),
+                                   ReferenceTransactionMetadata(id, primary.storage, true));
+  // Each secondary gets its own token; a client's never reaches any node.
+  const std::string auth_key(auth::kAuthorizationMetadataKey);
+  route->drop_metadata.push_back(auth_key);
+  for (const nodes::Node* node : voters) {
+    http2::Route::Secondary secondary;
+    secondary.upstream = node->upstream;
+    secondary.label = node->Label();
+    auto first = rewrite_for(node->storage);
+    if (!first.ok()) return first.status();
+    secondary.first_message = std::move(*first);
+    for (const auto& [key, value] : route->set_metadata) {
+      if (key != auth_key && key != kReferenceTransactionKey) secondary.set_metadata.emplace_back(key, value);
+    }
+    if (std::shared_ptr<const auth::SigningKey> key = node->Key(); !key->empty())
+      secondary.set_metadata.emplace_back(auth_key, key->BearerV2(Now()));
+    secondary.set_metadata.emplace_back(std::string(kReferenceTransactionKey),
+                                        ReferenceTransactionMetadata(id, node->storage, false));
+    route->secondaries.push_back(std::move(secondary));
+  }
+  std::shared_ptr<TransactionCall> shared = *tx;
+  route->secondary_finished = [shared](size_t index, const Status& st) { shared->SecondaryFinished(index, st); };
+  route->wait_for_secondary = [shared](size_t index) { return shared->WaitFor(index); };
+  route->secondary_grace = options_.secondary_grace;
+  route->log_fields.emplace_back("transaction.id", std::to_string(id));
+  (void)call;
+  others = std::move(targets);
+  return shared;
+}
+
+void Coordinator::CommitEvenIfAbandoned(http2::Route* route) {
+  // Holds the commit until the route dies: a call the proxy ended before
+  // its commit (the client went away, its deadline passed) still records
+  // what its votes changed, with the primary's status as the finalizer
+  // heard it.
+  struct Once {
+    std::function<void(const Status&, http2::Route::CommitDone)> commit;
+    std::mutex mu;
+    Status primary = Cancelled("the call ended before the primary's status");
+    bool ran = false;
+    ~Once() {
+      if (!ran) commit(primary, [](std::optional<Status>) {});
+    }
+  };
+  auto once = std::make_shared<Once>();
+  once->commit = std::move(route->commit);
+  route->commit = [once](const Status& st, http2::Route::CommitDone done) {
+    {
+      std::lock_guard lock(once->mu);
+      once->ran = true;
+    }
+    once->commit(st, std::move(done));
+  };
+  route->finalizer = [once, inner = std::move(route->finalizer)](const Status& st) {
+    if (inner) inner(st);
+    std::lock_guard lock(once->mu);
+    once->primary = st;
+  };
 }
 
 StatusOr<http2::Route> Coordinator::RouteStorageCall(const MethodInfo& info, std::string_view message,

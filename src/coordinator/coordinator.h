@@ -12,7 +12,9 @@
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
 #include "http2/director.h"
+#include "coordinator/transaction_call.h"
 #include "routing/repository_router.h"
+#include "transactions/manager.h"
 
 // The Director of praefect's proxy: the one place where the Gitaly-agnostic
 // forwarder meets Gitaly's semantics. For each call it authenticates the
@@ -60,6 +62,17 @@ struct Options {
   // database round trip); writes always read the datastore, and invalidate
   // the entry after their own record. Null: no cache.
   datastore::RepositoryCache* cache = nullptr;
+  // Reference transactions (../shared/reference/transactions.md): with a
+  // manager and a datastore, a transactional mutator whose primary has a
+  // backchannel goes to the primary and to every healthy, up-to-date
+  // secondary with a backchannel at once, and the replicas that committed
+  // with the primary are recorded up to date. Null: writes go to the
+  // primary alone.
+  transactions::Manager* transactions = nullptr;
+  // How long, once the primary's call ended, the secondaries still in the
+  // transaction may take to end theirs (they only finish what they
+  // committed); those that have not are cancelled and replicated.
+  std::chrono::milliseconds secondary_grace{5000};
 };
 
 // With a datastore, repositories are registered: a creating call reserves
@@ -108,6 +121,16 @@ class Coordinator final : public http2::Director {
   StatusOr<http2::Route> RouteRegisteredCall(const protoregistry::MethodInfo& info, std::string_view message,
                                              const http2::CallInfo& call, const nodes::VirtualStorage& vs,
                                              std::string_view relative_path);
+  // Registers the transaction of a transactional mutator on `primary` and
+  // adds its voters to `route` as secondaries; `others` (the replicas but
+  // the primary) keeps those that are not voters. `existing`: null for a
+  // creation.
+  StatusOr<std::shared_ptr<TransactionCall>> StartTransaction(
+      const nodes::VirtualStorage& vs, const nodes::Node& primary, const datastore::RepositoryMetadata* existing,
+      std::vector<std::string>& others, const std::function<StatusOr<std::string>(const std::string&)>& rewrite_for,
+      const http2::CallInfo& call, http2::Route* route);
+  // Makes `route`'s commit run even when the proxy ends the call without it.
+  static void CommitEvenIfAbandoned(http2::Route* route);
   StatusOr<http2::Route> RouteStorageCall(const protoregistry::MethodInfo& info, std::string_view message,
                                           const http2::CallInfo& call);
   // Channel, label, authorization and correlation id for `node`.

@@ -90,6 +90,9 @@ struct NewRepository {
   // The replication factor's assignments (the primary among them); empty:
   // none recorded, every configured storage holds the repository.
   std::vector<std::string> assigned;
+  // Other storages that created it with the primary (a transaction's
+  // voters): recorded at generation 0 too.
+  std::vector<std::string> updated = {};
 };
 
 // A write acknowledged by `primary` (and by `updated`, when several replicas

@@ -67,6 +67,9 @@ Status MemoryDatastore::CreateRepository(const NewRepository& repo) {
     meta.primary = repo.primary;
     meta.generation = 0;
     meta.replicas.push_back(Replica{repo.primary, 0});
+    for (const auto& storage : repo.updated) {
+      if (storage != repo.primary) meta.replicas.push_back(Replica{storage, 0});
+    }
     meta.assigned = repo.assigned;
     std::sort(meta.assigned.begin(), meta.assigned.end());
     repositories_.emplace(repo.repository_id, meta);

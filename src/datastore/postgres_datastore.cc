@@ -163,7 +163,7 @@ WITH r AS (
   RETURNING repository_id, virtual_storage, relative_path, replica_path
 ), replica AS (
   INSERT INTO storage_repositories (repository_id, virtual_storage, relative_path, storage, generation)
-  SELECT repository_id, virtual_storage, relative_path, $5, 0 FROM r
+  SELECT DISTINCT repository_id, virtual_storage, relative_path, s, 0 FROM r, unnest($5::text || $9::text[]) AS s
 ), assigned AS (
   INSERT INTO repository_assignments (repository_id, virtual_storage, relative_path, storage)
   SELECT DISTINCT r.repository_id, r.virtual_storage, r.relative_path, a FROM r, unnest($8::text[]) AS a
@@ -174,7 +174,8 @@ SELECT )" + std::string(sql::kLockId) +
 FROM r, unnest($6::text[]) AS t)";
   auto rows = pool_->Exec(sql,
                           {P(repo.repository_id), P(repo.virtual_storage), P(repo.relative_path), P(repo.replica_path),
-                           P(repo.primary), TextArray(repo.outdated), P(repo.correlation_id), TextArray(repo.assigned)},
+                           P(repo.primary), TextArray(repo.outdated), P(repo.correlation_id), TextArray(repo.assigned),
+                           TextArray(repo.updated)},
                           Deadline());
   if (rows.status().code() == StatusCode::kAlreadyExists)
     return Status(StatusCode::kAlreadyExists, "repository \"" + repo.relative_path +

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -101,6 +102,32 @@ struct Route {
   // final status (before the label is added), or with why the upstream call
   // was never made or was abandoned. Must not block.
   std::function<void(const Status& upstream_status)> finalizer;
+
+  // Nodes that take the same request stream as `upstream` (a transaction's
+  // secondary voters), each with its own first message and metadata: their
+  // responses are read and dropped, only the upstream's reach the client.
+  // A secondary's failure does not fail the call. When the upstream fails,
+  // or the call does, the secondaries are cancelled; when it succeeds, the
+  // call waits for those `wait_for_secondary` names (all, when unset) at
+  // most `secondary_grace`, and cancels the others. `commit` runs once every
+  // secondary ended, and `secondary_finished` heard each one's status.
+  struct Secondary {
+    std::shared_ptr<const Upstream> upstream;
+    std::string label;
+    std::string first_message;
+    // Replaces the route's set_metadata for this node; drop_metadata applies.
+    std::vector<std::pair<std::string, std::string>> set_metadata;
+  };
+  std::vector<Secondary> secondaries;
+  // Called on the loop, once per secondary, with its final status (or why
+  // it was never called or was cancelled). Must not block.
+  std::function<void(size_t index, const Status& status)> secondary_finished;
+  std::function<bool(size_t index)> wait_for_secondary;
+  std::chrono::milliseconds secondary_grace{5000};
+  // A secondary that holds the request stream back this long (its stream
+  // not opened, or its node not reading) is cancelled instead of stalling
+  // the call.
+  std::chrono::milliseconds secondary_stall{2000};
 
   // Called once when an upstream call ended, after the finalizer, with the
   // upstream's status. The client's status waits until `done` is called

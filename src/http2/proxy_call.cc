@@ -111,6 +111,8 @@ ProxyCall::ProxyCall(EventLoop* loop, const ProxyOptions* options, UpstreamPool*
 
 ProxyCall::~ProxyCall() {
   if (deadline_timer_ != 0) loop_->CancelTimer(deadline_timer_);
+  if (grace_timer_ != 0) loop_->CancelTimer(grace_timer_);
+  if (stall_timer_ != 0) loop_->CancelTimer(stall_timer_);
   if (options_->stats != nullptr) {
     options_->stats->bytes_held.fetch_sub(held_, std::memory_order_relaxed);
     options_->stats->calls_active.fetch_sub(1, std::memory_order_relaxed);
@@ -119,8 +121,11 @@ ProxyCall::~ProxyCall() {
 
 void ProxyCall::UpdateHeld() {
   if (options_->stats == nullptr) return;
-  const int64_t now = static_cast<int64_t>(first_.size() + request_held_.size() + response_held_.size() +
-                                           (down_ != nullptr ? down_->queued() : 0) + (up_ != nullptr ? up_->queued() : 0));
+  size_t queued = (down_ != nullptr ? down_->queued() : 0) + (up_ != nullptr ? up_->queued() : 0);
+  for (const SecondaryCall& secondary : secondaries_) {
+    if (secondary.stream != nullptr) queued += secondary.stream->queued();
+  }
+  const int64_t now = static_cast<int64_t>(first_.size() + request_held_.size() + response_held_.size() + queued);
   if (now == held_) return;
   const int64_t total = options_->stats->bytes_held.fetch_add(now - held_, std::memory_order_relaxed) + now - held_;
   held_ = now;
@@ -226,7 +231,7 @@ void ProxyCall::OnRequestData(const Slice& slice) {
     }
     return;
   }
-  if (phase_ == Phase::kForwarding && request_held_.empty() && up_ != nullptr &&
+  if (phase_ == Phase::kForwarding && request_held_.empty() && up_ != nullptr && secondaries_.empty() &&
       up_->queued() < options_->forward_high_water) {
     up_->SendData(slice);  // by reference to the block it was read into
     down_->Consume(bytes.size());
@@ -247,17 +252,30 @@ void ProxyCall::OnRequestEnd() {
   if (phase_ == Phase::kForwarding) MoveRequestBytes();
 }
 
+// With secondaries, the bytes go to every node at once, as fast as the
+// slowest takes them: the client's window reopens only for bytes every
+// node's stream took.
 void ProxyCall::MoveRequestBytes() {
   if (up_ == nullptr || down_ == nullptr) return;
+  if (!secondaries_.empty()) {
+    const bool waiting = !request_held_.empty() || (client_half_closed_ && !upstream_end_sent_);
+    WatchStall(waiting && up_->queued() < options_->forward_high_water &&
+               (secondary_opens_pending_ > 0 || SecondaryRoom() == 0));
+    if (secondary_opens_pending_ > 0) return;
+  }
   while (!request_held_.empty() && up_->queued() < options_->forward_high_water) {
-    const size_t n = std::min(request_held_.size(), options_->forward_high_water - up_->queued());
-    up_->SendData(std::string_view(request_held_).substr(0, n));
+    const size_t n = std::min({request_held_.size(), options_->forward_high_water - up_->queued(), SecondaryRoom()});
+    if (n == 0) break;
+    const std::string_view chunk = std::string_view(request_held_).substr(0, n);
+    up_->SendData(chunk);
+    SendToSecondaries(chunk);
     down_->Consume(n);
     request_held_.erase(0, n);
   }
   if (request_held_.empty() && client_half_closed_ && !upstream_end_sent_) {
     upstream_end_sent_ = true;
     up_->EndStream();
+    EndSecondaries();
   }
 }
 
@@ -334,44 +352,19 @@ void ProxyCall::OpenUpstream() {
   for (const auto& [key, value] : route_.set_metadata) {
     if (Status st = CheckSettable(key, value, method_); !st.ok()) return Fail(st);
   }
-  phase_ = Phase::kOpening;
-  const http2::Upstream& upstream = *route_.upstream;
-  // By reference to the strings this call holds: nghttp2 copies them when
-  // the stream opens (and the pool when the open has to wait).
-  HeaderRefs headers;
-  headers.reserve(7 + metadata_.size() + route_.set_metadata.size());
-  headers.push_back({":method", "POST"});
-  headers.push_back({":scheme", upstream.tls() ? "https" : "http"});
-  headers.push_back({":path", method_});
-  headers.push_back({":authority", upstream.authority});
-  headers.push_back({"content-type", content_type_});
-  headers.push_back({"te", "trailers"});
-  std::string timeout;
-  if (deadline_) {
-    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - EventLoop::Clock::now());
-    timeout = rpc::FormatTimeout(left);
-    headers.push_back({"grpc-timeout", timeout});
-  }
-  auto edited = [&](const std::string& name) {
-    for (const auto& d : route_.drop_metadata)
-      if (d == name) return true;
-    for (const auto& [k, v] : route_.set_metadata)
-      if (k == name) return true;
-    return false;
-  };
-  for (const HeaderField& f : metadata_) {
-    if (!IsTransportHeader(f.name) && !edited(f.name)) headers.push_back({f.name, f.value});
-  }
-  std::vector<std::string> encoded;  // -bin values, base64 on the wire
-  encoded.reserve(route_.set_metadata.size());  // no reallocation: the views stay valid
-  for (const auto& [k, v] : route_.set_metadata) {
-    if (k.ends_with("-bin")) {
-      encoded.push_back(Base64Encode(v));
-      headers.push_back({k, encoded.back()});
-    } else {
-      headers.push_back({k, v});
+  for (const Route::Secondary& secondary : route_.secondaries) {
+    for (const auto& [key, value] : secondary.set_metadata) {
+      if (Status st = CheckSettable(key, value, method_); !st.ok()) return Fail(st);
     }
   }
+  phase_ = Phase::kOpening;
+  // Before the upstream's open, which may answer inline and start moving
+  // request bytes: they must wait for the secondaries' streams.
+  secondaries_.resize(route_.secondaries.size());
+  secondaries_running_ = secondary_opens_pending_ = secondaries_.size();
+  std::string timeout;
+  std::vector<std::string> encoded;
+  HeaderRefs headers = UpstreamHeaders(*route_.upstream, route_.set_metadata, &timeout, &encoded);
   Ref();  // released when the pool answers (or the open is cancelled)
   opening_ = true;
   const uint64_t ticket = pool_->Open(route_.upstream, headers, false, up_listener_.get(),
@@ -384,6 +377,47 @@ void ProxyCall::OpenUpstream() {
   // The pool may have answered already (a connection was ready): only a
   // pending open has a ticket to cancel.
   if (opening_) open_ticket_ = ticket;
+  if (!route_.secondaries.empty()) OpenSecondaries();
+}
+
+HeaderRefs ProxyCall::UpstreamHeaders(const Upstream& upstream,
+                                      const std::vector<std::pair<std::string, std::string>>& set_metadata,
+                                      std::string* timeout, std::vector<std::string>* encoded) {
+  // By reference to the strings this call holds: nghttp2 copies them when
+  // the stream opens (and the pool when the open has to wait).
+  HeaderRefs headers;
+  headers.reserve(7 + metadata_.size() + set_metadata.size());
+  headers.push_back({":method", "POST"});
+  headers.push_back({":scheme", upstream.tls() ? "https" : "http"});
+  headers.push_back({":path", method_});
+  headers.push_back({":authority", upstream.authority});
+  headers.push_back({"content-type", content_type_});
+  headers.push_back({"te", "trailers"});
+  if (deadline_) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - EventLoop::Clock::now());
+    *timeout = rpc::FormatTimeout(left);
+    headers.push_back({"grpc-timeout", *timeout});
+  }
+  auto edited = [&](const std::string& name) {
+    for (const auto& d : route_.drop_metadata)
+      if (d == name) return true;
+    for (const auto& [k, v] : set_metadata)
+      if (k == name) return true;
+    return false;
+  };
+  for (const HeaderField& f : metadata_) {
+    if (!IsTransportHeader(f.name) && !edited(f.name)) headers.push_back({f.name, f.value});
+  }
+  encoded->reserve(set_metadata.size());  // -bin values, base64 on the wire; no reallocation: the views stay valid
+  for (const auto& [k, v] : set_metadata) {
+    if (k.ends_with("-bin")) {
+      encoded->push_back(Base64Encode(v));
+      headers.push_back({k, encoded->back()});
+    } else {
+      headers.push_back({k, v});
+    }
+  }
+  return headers;
 }
 
 void ProxyCall::OnUpstreamOpened(StatusOr<Stream*> stream) {
@@ -534,8 +568,39 @@ void ProxyCall::UpstreamFinished(rpc::CallStatus status) {
   if (upstream_done_) return;
   upstream_done_ = true;
   if (phase_ == Phase::kDone) return;  // the call was failed already; the upstream was reset
+  Finalize(Status(status.code, status.message));
+  if (secondaries_running_ > 0) {
+    // The secondaries end first: the commit needs their statuses. A failed
+    // upstream ends them at once (Praefect cancels every stream).
+    phase_ = Phase::kCommitting;
+    const bool ok = status.code == StatusCode::kOk;
+    upstream_status_ = std::move(status);
+    if (!ok) {
+      CancelSecondaries(false, Cancelled("the primary's call failed; this node's call was cancelled"));
+      return;
+    }
+    CancelSecondaries(true, Cancelled("the primary's call ended while this node's transaction had failed"));
+    if (secondaries_running_ > 0 && upstream_status_) {
+      grace_timer_ = loop_->AddTimer(route_.secondary_grace, [this] {
+        grace_timer_ = 0;
+        CancelSecondaries(false, DeadlineExceeded("the node's call had not ended " +
+                                                  std::to_string(route_.secondary_grace.count()) +
+                                                  " ms after the primary's"));
+      });
+    }
+    return;
+  }
+  Conclude(std::move(status));
+}
+
+void ProxyCall::Conclude(rpc::CallStatus status) {
+  WatchStall(false);
+  if (grace_timer_ != 0) {
+    loop_->CancelTimer(grace_timer_);
+    grace_timer_ = 0;
+  }
+  if (phase_ == Phase::kDone) return;  // failed while the secondaries ended
   const Status plain(status.code, status.message);
-  Finalize(plain);
   if (route_.commit) {
     phase_ = Phase::kCommitting;
     Ref();  // released by OnCommitted

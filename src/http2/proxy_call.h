@@ -91,6 +91,7 @@ class ProxyCall final {
  private:
   class DownListener;
   class UpListener;
+  class SecondaryListener;
   class DirectorReply;
 
   ProxyCall(EventLoop* loop, const ProxyOptions* options, UpstreamPool* pool, Stream* down);
@@ -113,7 +114,36 @@ class ProxyCall final {
   void Direct();
   void OnDirected(StatusOr<Route> route);
   void OpenUpstream();
+  // The request headers for `upstream` with `set_metadata` (the route's
+  // drop_metadata applied); the views point into this call, `timeout` and
+  // `encoded`, which must outlive the pool's Open.
+  HeaderRefs UpstreamHeaders(const Upstream& upstream,
+                             const std::vector<std::pair<std::string, std::string>>& set_metadata,
+                             std::string* timeout, std::vector<std::string>* encoded);
   void OnUpstreamOpened(StatusOr<Stream*> stream);
+  // The secondaries of a fan-out (Route::secondaries; proxy_call_fanout.cc).
+  void OpenSecondaries();
+  void OnSecondaryOpened(size_t index, StatusOr<Stream*> stream);
+  void OnSecondaryHeaders(size_t index, const HeaderList& headers, bool end_stream);
+  void OnSecondaryData(size_t index, const Slice& slice);
+  void OnSecondaryTrailers(size_t index, const HeaderList& trailers);
+  void OnSecondaryClosed(size_t index, uint32_t error_code);
+  void SecondaryFinished(size_t index, const Status& status);
+  // Resets every secondary still running (`only_unwanted`: those the route
+  // does not wait for) and cancels the opens still pending.
+  void CancelSecondaries(bool only_unwanted, const Status& why);
+  // What every secondary can take now: 0 when one is full; SIZE_MAX
+  // without secondaries.
+  size_t SecondaryRoom() const;
+  void SendToSecondaries(std::string_view bytes);
+  void EndSecondaries();
+  // Arms or disarms the stall timer: `stalled` says whether secondaries
+  // hold back request bytes the upstream could take.
+  void WatchStall(bool stalled);
+  void OnStall();
+  // The upstream ended and so did every secondary: the commit, or the
+  // client's status.
+  void Conclude(rpc::CallStatus status);
   void MoveRequestBytes();
   void MoveResponseBytes();
   // Takes what the Route's local_stream has made (on the loop).
@@ -169,6 +199,24 @@ class ProxyCall final {
   std::optional<rpc::CallStatus> final_status_;  // waits for held response bytes
   bool opening_ = false;     // the pool has not answered Open yet
   uint64_t open_ticket_ = 0;  // its ticket, while opening_
+
+  struct SecondaryCall {
+    std::unique_ptr<Stream::Listener> listener;
+    Stream* stream = nullptr;
+    bool opening = false;
+    uint64_t ticket = 0;
+    bool finished = false;
+    bool end_sent = false;
+  };
+  std::vector<SecondaryCall> secondaries_;
+  size_t secondary_opens_pending_ = 0;
+  size_t secondaries_running_ = 0;
+  // The upstream's status while the call waits for its secondaries.
+  std::optional<rpc::CallStatus> upstream_status_;
+  EventLoop::TimerId grace_timer_ = 0;
+  // Runs while secondaries hold the request back (an open not answered,
+  // a full stream): those still holding it when it fires are cancelled.
+  EventLoop::TimerId stall_timer_ = 0;
 
   Route route_;
   std::shared_ptr<LocalStream> local_stream_;  // route_.local_stream, until it finished

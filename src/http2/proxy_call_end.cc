@@ -41,6 +41,8 @@ void ProxyCall::Fail(const Status& status) {
   }
   if (up_ != nullptr) up_->Reset(kCancel);
   if (local_stream_ != nullptr) local_stream_->Cancel();  // its producer stops; PullLocal ends it
+  phase_ = Phase::kDone;  // the secondaries' ends conclude nothing
+  CancelSecondaries(false, Cancelled("the call failed: " + status.message()));
   Finalize(status);
   response_held_.clear();
   final_status_.reset();
@@ -78,6 +80,7 @@ void ProxyCall::OnDownstreamClosed(uint32_t error_code) {
       Unref();  // the pending open's
     }
     if (up_ != nullptr) up_->Reset(kCancel);  // its close finalizes (CANCELLED)
+    CancelSecondaries(false, Cancelled("the client cancelled the call"));
     if (phase_ != Phase::kDirecting && up_ == nullptr && phase_ != Phase::kCommitting) phase_ = Phase::kDone;
     Observe(StatusCode::kCancelled, "the client cancelled the call");
   }

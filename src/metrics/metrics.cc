@@ -151,6 +151,14 @@ struct Metrics::Impl {
         subtransactions(prometheus::BuildHistogram()
                             .Name("gitaly_praefect_subtransactions_per_transaction_total")
                             .Help("The number of subtransactions created for a single registered transaction")
+                            .Register(registry)),
+        voters_per_transaction(prometheus::BuildHistogram()
+                                   .Name("gitaly_praefect_voters_per_transaction_total")
+                                   .Help("The number of voters a given transaction was created with")
+                                   .Register(registry)),
+        tx_replications(prometheus::BuildCounter()
+                            .Name("gitaly_praefect_tx_replications_total")
+                            .Help("The number of replication jobs scheduled after transactions, by reason")
                             .Register(registry)) {}
 
   const std::vector<double> node_latency_buckets;
@@ -174,6 +182,8 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& transactions;
   prometheus::Family<prometheus::Histogram>& transactions_delay;
   prometheus::Family<prometheus::Histogram>& subtransactions;
+  prometheus::Family<prometheus::Histogram>& voters_per_transaction;
+  prometheus::Family<prometheus::Counter>& tx_replications;
   CounterMemo method_types_memo{method_types};
   CounterMemo authentications_memo{authentications};
   CounterMemo read_distribution_memo{read_distribution};
@@ -270,6 +280,17 @@ Histogram Metrics::TransactionDelay(std::string_view action) {
 
 Histogram Metrics::SubtransactionsPerTransaction() {
   return Histogram(&impl_->subtransactions.Add({}, prometheus::Histogram::BucketBoundaries{0, 1, 2, 4, 8, 16, 32}));
+}
+
+Histogram Metrics::VotersPerTransaction(std::string_view virtual_storage, size_t max_voters) {
+  prometheus::Histogram::BucketBoundaries buckets;
+  for (size_t i = 1; i <= std::max<size_t>(max_voters, 1); ++i) buckets.push_back(static_cast<double>(i));
+  return Histogram(
+      &impl_->voters_per_transaction.Add({{"virtual_storage", std::string(virtual_storage)}}, std::move(buckets)));
+}
+
+Counter Metrics::TxReplications(std::string_view reason) {
+  return Counter(&impl_->tx_replications.Add({{"reason", std::string(reason)}}));
 }
 
 uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }

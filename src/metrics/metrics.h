@@ -197,6 +197,16 @@ class Metrics {
   // gitaly_praefect_subtransactions_per_transaction_total: subtransactions of
   // each finished transaction (buckets 0, 1, 2, 4, 8, 16, 32).
   Histogram SubtransactionsPerTransaction();
+  // gitaly_praefect_voters_per_transaction_total{virtual_storage}: voters of
+  // each registered transaction (the primary and its secondaries); buckets
+  // 1, 2, ... up to `max_voters` (the virtual storage's nodes).
+  Histogram VotersPerTransaction(std::string_view virtual_storage, size_t max_voters);
+  // gitaly_praefect_tx_replications_total{reason}: replicas of transactional
+  // writes by what became of them: "updated" (voted and committed, no job)
+  // or the reason of their replication job: "outdated", "no-votes",
+  // "missing-tx-state", "primary-not-committed", "node-error-status",
+  // "node-not-committed".
+  Counter TxReplications(std::string_view reason);
 
   // Calls the data plane handled since start (the sum of
   // grpc_server_handled_total), read without walking the registry.

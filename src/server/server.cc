@@ -223,8 +223,12 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
                 {{"virtual_storage", vs.name}, {"primary", vs.Primary().storage}});
   }
 
+  // Reference transactions: the coordinator registers them, the nodes vote
+  // on them (gitaly.RefTransaction).
+  transactions::Manager transaction_manager(&metrics);
   coordinator::PrimaryRouter router;
   coordinator::Options coordinator_options;
+  if (config.backchannel.enabled) coordinator_options.transactions = &transaction_manager;
   coordinator_options.auth_token = config.auth.token;
   coordinator_options.auth_transitioning = config.auth.transitioning;
   coordinator_options.executor = [&work_pool](std::function<void()> fn) { work_pool.Submit(std::move(fn)); };
@@ -233,8 +237,6 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   coordinator::Coordinator coordinator(reg, nodes->get(), &router, &metrics, coordinator_options, &store);
   // RepositoryExists, ServerInfo, PraefectInfoService and the health service are answered by
   // praefect itself, on the data plane, admitted like every other call.
-  // Reference transactions: the nodes' votes (gitaly.RefTransaction).
-  transactions::Manager transaction_manager(&metrics);
   services::RefTransactionService ref_transactions(&transaction_manager);
   if (config.backchannel.enabled) {
     auto made = backchannel::Server::Create(&ref_transactions);
