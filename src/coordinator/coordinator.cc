@@ -93,6 +93,7 @@ Coordinator::Coordinator(const protoregistry::Registry* registry, const nodes::N
     owned_router_ = std::make_unique<routing::RepositoryRouter>(store_, nullptr, routing::Options{});
     repository_router_ = owned_router_.get();
   }
+  if (options_.transactions != nullptr) primary_watch_ = std::make_unique<PrimaryWatch>();
 }
 
 std::chrono::system_clock::time_point Coordinator::Now() const {
@@ -524,6 +525,8 @@ StatusOr<std::shared_ptr<TransactionCall>> Coordinator::StartTransaction(
   route->secondary_finished = [shared](size_t index, const Status& st) { shared->SecondaryFinished(index, st); };
   route->wait_for_secondary = [shared](size_t index) { return shared->WaitFor(index); };
   route->secondary_grace = options_.secondary_grace;
+  route->abort = std::make_shared<http2::CallAbort>();
+  primary_watch_->Watch(&primary, route->abort);
   route->log_fields.emplace_back("transaction.id", std::to_string(id));
   (void)call;
   others = std::move(targets);

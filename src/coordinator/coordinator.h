@@ -12,6 +12,7 @@
 #include "nodes/node_set.h"
 #include "protoregistry/registry.h"
 #include "http2/director.h"
+#include "coordinator/primary_watch.h"
 #include "coordinator/transaction_call.h"
 #include "routing/repository_router.h"
 #include "transactions/manager.h"
@@ -152,6 +153,7 @@ class Coordinator final : public http2::Director {
   std::atomic<std::shared_ptr<const AuthSettings>> auth_;
   datastore::Datastore* store_;
   std::unique_ptr<routing::RepositoryRouter> owned_router_;
+  std::unique_ptr<PrimaryWatch> primary_watch_;  // with options_.transactions
   routing::RepositoryRouter* repository_router_ = nullptr;
 };
 

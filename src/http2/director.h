@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,26 @@ struct CallInfo {
     const std::string* v = metadata == nullptr ? nullptr : FindHeader(*metadata, name);
     return v == nullptr ? std::nullopt : std::optional<std::string_view>(*v);
   }
+};
+
+class ProxyCall;
+class EventLoop;
+
+// Ends a proxied call from outside, from any thread: the call fails with the
+// given status as if its deadline had passed (every node's stream
+// cancelled, the finalizer and no commit). Harmless once the call is over.
+class CallAbort : public std::enable_shared_from_this<CallAbort> {
+ public:
+  void Abort(const Status& why);
+
+ private:
+  friend class ProxyCall;
+  void Attach(EventLoop* loop, ProxyCall* call);  // on the call's loop
+  void Detach();                                  // on the call's loop, as it dies
+  std::mutex mu_;
+  EventLoop* loop_ = nullptr;  // GUARDED_BY(mu_)
+  ProxyCall* call_ = nullptr;  // GUARDED_BY(mu_)
+  std::optional<Status> early_;  // GUARDED_BY(mu_): Abort before Attach
 };
 
 // Where and how to forward one call.
@@ -128,6 +149,9 @@ struct Route {
   // not opened, or its node not reading) is cancelled instead of stalling
   // the call.
   std::chrono::milliseconds secondary_stall{2000};
+
+  // Set: the Director may end the call with it (CallAbort::Abort).
+  std::shared_ptr<CallAbort> abort;
 
   // Called once when an upstream call ended, after the finalizer, with the
   // upstream's status. The client's status waits until `done` is called

@@ -110,6 +110,7 @@ ProxyCall::ProxyCall(EventLoop* loop, const ProxyOptions* options, UpstreamPool*
 }
 
 ProxyCall::~ProxyCall() {
+  if (route_.abort) route_.abort->Detach();
   if (deadline_timer_ != 0) loop_->CancelTimer(deadline_timer_);
   if (grace_timer_ != 0) loop_->CancelTimer(grace_timer_);
   if (stall_timer_ != 0) loop_->CancelTimer(stall_timer_);
@@ -342,6 +343,7 @@ void ProxyCall::OnDirected(StatusOr<Route> route) {
   } else {
     route_ = std::move(route).value();
     OpenUpstream();
+    if (route_.abort) route_.abort->Attach(loop_, this);
   }
   Unref();
 }

@@ -83,6 +83,9 @@ class ProxyCall final {
   // delivered: its listener is set here).
   static void Start(EventLoop* loop, const ProxyOptions* options, UpstreamPool* pool, Stream* down);
 
+  // CallAbort's: fails the call with `why` (on the loop).
+  void OnAborted(const Status& why);
+
   // Public for EventLoop::DeleteSoon only: a call deletes itself.
   ~ProxyCall();
   ProxyCall(const ProxyCall&) = delete;

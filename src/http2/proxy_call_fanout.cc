@@ -196,4 +196,44 @@ void ProxyCall::OnStall() {
   MoveRequestBytes();
 }
 
+void CallAbort::Abort(const Status& why) {
+  std::lock_guard lock(mu_);
+  if (call_ == nullptr) {
+    if (loop_ == nullptr && !early_) early_ = why;  // not attached yet
+    return;
+  }
+  loop_->Post([self = shared_from_this(), why] {
+    ProxyCall* call = nullptr;
+    {
+      std::lock_guard inner(self->mu_);
+      call = self->call_;
+    }
+    if (call != nullptr) call->OnAborted(why);
+  });
+}
+
+void CallAbort::Attach(EventLoop* loop, ProxyCall* call) {
+  std::optional<Status> early;
+  {
+    std::lock_guard lock(mu_);
+    loop_ = loop;
+    call_ = call;
+    early = std::move(early_);
+    early_.reset();
+  }
+  if (early) call->OnAborted(*early);
+}
+
+void CallAbort::Detach() {
+  std::lock_guard lock(mu_);
+  call_ = nullptr;
+}
+
+void ProxyCall::OnAborted(const Status& why) {
+  // Only while the upstream has not answered: once it has (the commit, the
+  // wait for the secondaries), its answer is the call's.
+  if ((phase_ != Phase::kOpening && phase_ != Phase::kForwarding) || upstream_done_ || trailers_sent_) return;
+  Fail(why);
+}
+
 }  // namespace praefect::http2

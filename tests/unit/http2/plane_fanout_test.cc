@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "plane_harness.h"
@@ -273,6 +274,36 @@ void test_a_secondary_that_stops_reading_is_cut(void**) {
   close(hung);
 }
 
+void test_abort_ends_the_call_and_every_node(void**) {
+  Fixture f;
+  Secondaries s(f);
+  auto abort = std::make_shared<praefect::http2::CallAbort>();
+  f.director.set_decide([&](const TestDirector::Seen& seen) -> StatusOr<Route> {
+    Route route = s.Make(f, seen);
+    route.abort = abort;
+    return route;
+  });
+  BlockingCall call(f.ProxyChannel(), kHang);
+  expect_that(call.Write("x"), "the request to be written");
+  expect_that(Eventually([&] {
+                return f.backend->CallCount() == 1 && s.backends[0]->CallCount() == 1 &&
+                       s.backends[1]->CallCount() == 1;
+              }),
+              "all three nodes to be called");
+  std::thread([abort] { abort->Abort(praefect::Unavailable("the primary stopped answering")); }).join();
+  grpc::Status st = call.Finish();
+  expect_that(st.error_code() == grpc::StatusCode::UNAVAILABLE && st.error_message() == "test backend: the primary stopped answering",
+              "the client to get the abort's status, got " + st.error_message());
+  expect_that(Eventually([&] {
+                return f.backend->Calls()[0].cancelled && s.backends[0]->Calls()[0].cancelled &&
+                       s.backends[1]->Calls()[0].cancelled;
+              }),
+              "every node's call to be cancelled");
+  std::lock_guard lock(s.mu);
+  expect_that(s.commits == 0, "no commit for an aborted call");
+  abort->Abort(praefect::Unavailable("again"));  // harmless once over
+}
+
 void test_client_cancel_ends_everything(void**) {
   Fixture f;
   Secondaries s(f);
@@ -312,6 +343,7 @@ int main() {
       cmocka_unit_test(test_a_secondary_that_never_ends_is_cut_after_the_grace),
       cmocka_unit_test(test_unwanted_secondary_is_cut_at_once),
       cmocka_unit_test(test_a_secondary_that_stops_reading_is_cut),
+      cmocka_unit_test(test_abort_ends_the_call_and_every_node),
       cmocka_unit_test(test_client_cancel_ends_everything),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
