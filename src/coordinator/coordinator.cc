@@ -524,6 +524,10 @@ StatusOr<std::shared_ptr<TransactionCall>> Coordinator::StartTransaction(
   std::shared_ptr<TransactionCall> shared = *tx;
   route->secondary_finished = [shared](size_t index, const Status& st) { shared->SecondaryFinished(index, st); };
   route->wait_for_secondary = [shared](size_t index) { return shared->WaitFor(index); };
+  route->finalizer = [shared, inner = std::move(route->finalizer)](const Status& st) {
+    shared->PrimaryFinished(st);
+    if (inner) inner(st);
+  };
   route->secondary_grace = options_.secondary_grace;
   route->abort = std::make_shared<http2::CallAbort>();
   primary_watch_->Watch(&primary, route->abort);

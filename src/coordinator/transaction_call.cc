@@ -75,6 +75,29 @@ Replicas DecideReplicas(const std::optional<transactions::Outcome>& outcome, std
   if (subtransactions == 1 && !outcome->Voted(primary)) return out;
   out.record = true;
   for (const std::string& target : targets) out.outdated.emplace_back(target, "outdated");
+  if (!primary_status.ok() && outcome) {
+    // A departure from Praefect, which marks every secondary outdated when
+    // the primary's call failed after voting (its status differs from
+    // theirs), so that a primary that died or hung just after committing is
+    // the only replica at the latest generation and the repository waits
+    // for it. A node changes its references only once a subtransaction it
+    // voted in committed, and no subtransaction commits without the
+    // primary; so a secondary that committed every subtransaction the
+    // primary committed holds what the primary holds. With none committed,
+    // nothing changed anywhere.
+    const transactions::VoterOutcome* p = outcome->Find(primary);
+    const size_t committed = p != nullptr ? p->committed_subtransactions : 0;
+    if (committed == 0) return Replicas{};
+    for (const auto& [name, status] : secondaries) {
+      const transactions::VoterOutcome* s = outcome->Find(name);
+      if (s != nullptr && s->committed_subtransactions >= committed) {
+        out.updated.push_back(name);
+      } else {
+        out.outdated.emplace_back(name, "node-not-committed");
+      }
+    }
+    return out;
+  }
   auto all = [&](std::string_view reason) {
     for (const auto& [name, status] : secondaries) out.outdated.emplace_back(name, reason);
   };
@@ -139,6 +162,12 @@ void TransactionCall::SecondaryFinished(size_t index, const Status& status) {
   // Its weight no longer counts: the others learn at once whether quorum
   // is still possible.
   if (!status.ok()) (void)manager_->CancelVoter(id_, secondaries_[index]);
+}
+
+void TransactionCall::PrimaryFinished(const Status& status) {
+  // Its weight no longer counts: secondaries still waiting for its vote get
+  // ABORT at once instead of waiting for a vote that will not come.
+  if (!status.ok()) (void)manager_->CancelVoter(id_, primary_);
 }
 
 bool TransactionCall::WaitFor(size_t index) const {

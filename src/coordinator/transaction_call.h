@@ -72,10 +72,14 @@ class TransactionCall {
   const std::string& primary() const { return primary_; }
   const std::vector<std::string>& secondaries() const { return secondaries_; }
 
+  // The primary's call ended with `status`.
+  void PrimaryFinished(const Status& status);
   // Secondary `index`'s call ended with `status`.
   void SecondaryFinished(size_t index, const Status& status);
   // Whether the proxy should wait for secondary `index` once the primary's
-  // call ended: not when it failed or was canceled in the transaction.
+  // call ended (OK or not): not when it failed or was canceled in the
+  // transaction; a secondary that committed with the primary only finishes
+  // its call.
   bool WaitFor(size_t index) const;
 
   // Ends the transaction and says who is up to date; counts the replicas in

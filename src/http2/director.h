@@ -127,10 +127,10 @@ struct Route {
   // Nodes that take the same request stream as `upstream` (a transaction's
   // secondary voters), each with its own first message and metadata: their
   // responses are read and dropped, only the upstream's reach the client.
-  // A secondary's failure does not fail the call. When the upstream fails,
-  // or the call does, the secondaries are cancelled; when it succeeds, the
-  // call waits for those `wait_for_secondary` names (all, when unset) at
-  // most `secondary_grace`, and cancels the others. `commit` runs once every
+  // A secondary's failure does not fail the call. When the call fails, the
+  // secondaries are cancelled; when the upstream ends, the call waits for
+  // those `wait_for_secondary` names at most `secondary_grace`, and cancels
+  // the others (unset: waits for all after an OK, none after a failure). `commit` runs once every
   // secondary ended, and `secondary_finished` heard each one's status.
   struct Secondary {
     std::shared_ptr<const Upstream> upstream;

@@ -573,11 +573,13 @@ void ProxyCall::UpstreamFinished(rpc::CallStatus status) {
   Finalize(Status(status.code, status.message));
   if (secondaries_running_ > 0) {
     // The secondaries end first: the commit needs their statuses. A failed
-    // upstream ends them at once (Praefect cancels every stream).
+    // upstream ends them at once, unless the route says which are worth
+    // waiting for (a transaction's: those that committed with the primary
+    // before it failed only finish their calls).
     phase_ = Phase::kCommitting;
     const bool ok = status.code == StatusCode::kOk;
     upstream_status_ = std::move(status);
-    if (!ok) {
+    if (!ok && !route_.wait_for_secondary) {
       CancelSecondaries(false, Cancelled("the primary's call failed; this node's call was cancelled"));
       return;
     }

@@ -137,7 +137,10 @@ Outcome Transaction::outcome() const {
   outcome.subtransactions = subtransactions_.size();
   outcome.voters.reserve(voters_.size());
   for (size_t i = 0; i < voters_.size(); ++i) {
-    VoterOutcome voter{voters_[i].name, VoterState::kCanceled, false};
+    VoterOutcome voter{voters_[i].name, VoterState::kCanceled, false, 0};
+    while (voter.committed_subtransactions < subtransactions_.size() &&
+           subtransactions_[voter.committed_subtransactions].state(i) == VoterState::kCommitted)
+      ++voter.committed_subtransactions;
     if (!subtransactions_.empty()) {
       voter.state = subtransactions_.back().state(i);
       voter.voted = subtransactions_.back().voted(i);

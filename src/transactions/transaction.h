@@ -32,6 +32,9 @@ struct VoterOutcome {
   // become canceled.
   VoterState state = VoterState::kCanceled;
   bool voted = false;  // cast a vote in the last subtransaction
+  // Subtransactions it committed, from the first on (a voter that did not
+  // commit one commits none after it).
+  size_t committed_subtransactions = 0;
 };
 
 // What the coordinator records after a transactional call (who is up to date).

@@ -100,11 +100,20 @@ void test_decisions_of_section_8(void**) {
                      {{"g2", Status::Ok()}, {"g3", Status::Ok()}, {"g5", praefect::Unavailable("gone")}}, targets);
   expect_that(Describe(r) == "record updated:g2, outdated:g4=outdated,g3=node-not-committed,g5=node-error-status,",
               Describe(r));
-  // A failed primary that committed: the secondaries with the same error
-  // are up to date with it.
-  r = DecideReplicas(Made(2, {{"g1", VoterState::kCommitted}, {"g2", VoterState::kCommitted}}), "g1",
-                     praefect::Internal("hook failed"), {{"g2", praefect::Internal("hook failed")}}, {});
-  expect_that(Describe(r) == "record updated:g2, outdated:", Describe(r));
+  // A primary whose call failed after it committed (it died, or hung and
+  // was aborted): the secondaries that committed as much as it did hold
+  // what it holds, whatever their calls' ends; the others do not.
+  Outcome died = Made(3, {{"g1", VoterState::kCanceled}, {"g2", VoterState::kFailed}, {"g3", VoterState::kFailed}});
+  died.voters[0].committed_subtransactions = 2;
+  died.voters[1].committed_subtransactions = 2;
+  died.voters[2].committed_subtransactions = 1;
+  r = DecideReplicas(died, "g1", praefect::Unavailable("connection lost"),
+                     {{"g2", praefect::Cancelled("cancelled")}, {"g3", Status::Ok()}}, {"g4"});
+  expect_that(Describe(r) == "record updated:g2, outdated:g4=outdated,g3=node-not-committed,", Describe(r));
+  // ... and when it committed nothing, nothing changed anywhere.
+  died.voters[0].committed_subtransactions = 0;
+  r = DecideReplicas(died, "g1", praefect::Unavailable("connection lost"), {{"g2", Status::Ok()}}, {"g4"});
+  expect_that(!r.record, "nothing recorded when the failed primary committed nothing, got " + Describe(r));
 }
 
 void test_call_against_the_manager(void**) {
