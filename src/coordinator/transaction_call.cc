@@ -73,6 +73,16 @@ Replicas DecideReplicas(const std::optional<transactions::Outcome>& outcome, std
   const size_t subtransactions = outcome ? outcome->subtransactions : 0;
   if (subtransactions == 0 && !primary_status.ok()) return out;
   if (subtransactions == 1 && !outcome->Voted(primary)) return out;
+  // A departure from Praefect: a transaction stopped before the primary
+  // committed anything (its pre-receive hook refused the push, perhaps
+  // before any node voted) changed nothing anywhere. Praefect's rules
+  // would take the primary's OK (receive-pack reports the refusal in band)
+  // with no subtransaction as "no votes" and replicate to every secondary.
+  if (outcome) {
+    const transactions::VoterOutcome* p = outcome->Find(primary);
+    if (p != nullptr && p->state == transactions::VoterState::kStopped && p->committed_subtransactions == 0)
+      return out;
+  }
   out.record = true;
   for (const std::string& target : targets) out.outdated.emplace_back(target, "outdated");
   if (!primary_status.ok() && outcome) {

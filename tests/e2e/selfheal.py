@@ -19,46 +19,30 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import praefect_failover_test as fo  # noqa: E402  (its Praefect and helpers; argv alike)
+from cluster import CLIENT_TOKEN, NODE_TOKEN, ClusterHelpers, Praefect  # noqa: E402
 from harness import Postgres, StorageNode, generate_stubs  # noqa: E402
 
-WORK = fo.WORK
+BIN, PROTO_DIR, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
 
 
-class SelfHealingCluster(unittest.TestCase):
+class SelfHealingCluster(ClusterHelpers, unittest.TestCase):
     PREFIX = "e2e-selfheal-"
     PRAEFECTS = 3
     CONFIGURATION = {}
 
-    sql = fo.PraefectFailoverTest.sql
-    repo_info = fo.PraefectFailoverTest.repo_info
-    generations = fo.PraefectFailoverTest.generations
-    all_latest = fo.PraefectFailoverTest.all_latest
-    git = fo.PraefectFailoverTest.git
-    url = fo.PraefectFailoverTest.url
-    create = fo.PraefectFailoverTest.create
-    work = fo.PraefectFailoverTest.work
-    commit = fo.PraefectFailoverTest.commit
-    push = fo.PraefectFailoverTest.push
-    new_repo = fo.PraefectFailoverTest.new_repo
-    replica_dir = fo.PraefectFailoverTest.replica_dir
-    refs = fo.PraefectFailoverTest.refs
-    wait_until = fo.PraefectFailoverTest.wait_until
-    wait_replicated = fo.PraefectFailoverTest.wait_replicated
-
     @classmethod
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix=cls.PREFIX, dir=WORK)
-        generate_stubs(fo.PROTO_DIR, os.path.join(cls.root, "gen"))
+        generate_stubs(PROTO_DIR, os.path.join(cls.root, "gen"))
         cls.pg = Postgres(cls.root)
         cls.home = os.path.join(cls.root, "home")
         os.makedirs(cls.home)
-        cls.env = dict(os.environ, PATH=fo.BIN + ":" + os.environ["PATH"], HOME=cls.home, GIT_CONFIG_NOSYSTEM="1",
+        cls.env = dict(os.environ, PATH=BIN + ":" + os.environ["PATH"], HOME=cls.home, GIT_CONFIG_NOSYSTEM="1",
                        GIT_AUTHOR_NAME="E2E", GIT_AUTHOR_EMAIL="e2e@example.com", GIT_COMMITTER_NAME="E2E",
-                       GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=fo.CLIENT_TOKEN,
+                       GIT_COMMITTER_EMAIL="e2e@example.com", GITALY_TOKEN=CLIENT_TOKEN,
                        GIT_TERMINAL_PROMPT="0")
-        cls.nodes = [StorageNode(fo.BIN, cls.root, i, fo.NODE_TOKEN) for i in (1, 2, 3)]
-        cls.praefects = [fo.Praefect(cls.root, "praefect-%d" % i, cls.pg.dir) for i in range(1, cls.PRAEFECTS + 1)]
+        cls.nodes = [StorageNode(BIN, cls.root, i, NODE_TOKEN) for i in (1, 2, 3)]
+        cls.praefects = [Praefect(BIN, cls.root, "praefect-%d" % i, cls.pg.dir) for i in range(1, cls.PRAEFECTS + 1)]
         try:
             for node in cls.nodes:
                 node.start()

@@ -90,13 +90,13 @@ done
 deb1=$(ls "$debs"/v1/praefect_*_*.deb 2>/dev/null) || true
 deb2=$(ls "$debs"/v2/praefect_*+pkgtest1_*.deb 2>/dev/null) || true
 [ -n "$deb1" ] && [ -n "$deb2" ] || fail "no .debs in $debs/v1 and $debs/v2: run tests/package/build_debs.sh (ctest fixture debs)"
-for bin in praefect-storage-node git-remote-gitaly; do
+for bin in praefect-storage-node praefect-storage-node-hook git-remote-gitaly; do
   [ -x "$build/bin/$bin" ] || fail "$build/bin/$bin is missing: build $build first"
 done
 
 step "the Debian 12 root (cache: $cache)"
 tarball=$("$src/tests/package/nspawn/make_root.sh" "$cache" "$deb1" "$build/bin/praefect-storage-node" \
-  "$build/bin/git-remote-gitaly")
+  "$build/bin/praefect-storage-node-hook" "$build/bin/git-remote-gitaly")
 echo "root: $tarball"
 
 work=$(mktemp -d /var/tmp/praefect-nspawn-XXXXXX)
@@ -156,7 +156,8 @@ tar --zstd --numeric-owner --xattrs -C "$root" -xf "$tarball"
 # stubs generated from the packaged Gitaly protos.
 mkdir -p "$root/opt/pkgtest/bin" "$root/opt/pkgtest/stubs"
 cp "$deb1" "$deb2" "$root/opt/pkgtest/"
-cp "$build/bin/praefect-storage-node" "$build/bin/git-remote-gitaly" "$root/opt/pkgtest/bin/"
+cp "$build/bin/praefect-storage-node" "$build/bin/praefect-storage-node-hook" "$build/bin/git-remote-gitaly" \
+  "$root/opt/pkgtest/bin/"
 cp "$src/tests/package/nspawn/client.py" "$root/opt/pkgtest/"
 proto_dir=$(sed -n 's/^GITALY_PROTO_DIR:[A-Z]*=//p' "$build/CMakeCache.txt")
 [ -d "$proto_dir" ] || fail "GITALY_PROTO_DIR ($proto_dir) from $build/CMakeCache.txt is not a directory"

@@ -7,13 +7,18 @@ namespace praefect::storagenode {
 StatusOr<std::vector<std::string>> PackCommandArgv(const PackCommandOptions& options,
                                                    const google::protobuf::RepeatedPtrField<std::string>& config,
                                                    std::string_view subcommand,
-                                                   const std::vector<std::string>& flags, const std::string& path) {
+                                                   const std::vector<std::string>& flags, const std::string& path,
+                                                   const std::vector<std::string>& forced) {
   std::vector<std::string> argv = {options.git_binary, "-c", "safe.directory=*"};
   for (const std::string& option : config) {
     size_t eq = option.find('=');
     if (eq == std::string::npos || eq == 0) {
       return InvalidArgument("invalid git config option \"" + option + "\": expected key=value");
     }
+    argv.push_back("-c");
+    argv.push_back(option);
+  }
+  for (const std::string& option : forced) {
     argv.push_back("-c");
     argv.push_back(option);
   }

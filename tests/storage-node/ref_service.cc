@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "commit_reader.h"
+#include "transactional_git.h"
 
 namespace praefect::storagenode {
 namespace {
@@ -135,10 +136,26 @@ grpc::Status RefServiceImpl::DeleteRefs(grpc::ServerContext* ctx, const gitaly::
       if (!keep) doomed.push_back(ref);
     }
   }
-  std::string input;
-  for (const auto& ref : doomed) input += "delete " + ref + "\n";
+  auto tx = BeginTransaction(deps_->transactions, *ctx);
+  if (!tx.ok()) return ToGrpc(tx.status());
+  std::string input, names;
+  for (const auto& ref : doomed) {
+    input += "delete " + ref + "\n";
+    names += ref + "\n";
+  }
+  // Deletions without an old value reach the reference-transaction hook as
+  // force deletions (zero to zero), which are not voted on; as Gitaly, the
+  // call votes on the names it deletes itself, before and after.
+  if (*tx != nullptr) {
+    if (Status st = (*tx)->VoteOn(names, gitaly::VoteTransactionRequest::PREPARED_PHASE); !st.ok())
+      return ToGrpc(Status(st.code(), "DeleteRefs: preparatory vote: " + st.message() + "; nothing was deleted"));
+  }
   auto run = RunGit(deps_->git, *path, {"update-ref", "--stdin"}, input);
   if (!run.ok()) return ToGrpc(run.status());
+  if (*tx != nullptr && run->exit_code == 0) {
+    if (Status st = (*tx)->VoteOn(names, gitaly::VoteTransactionRequest::COMMITTED_PHASE); !st.ok())
+      return ToGrpc(Status(st.code(), "DeleteRefs: committing vote: " + st.message()));
+  }
   // Gitaly reports a failed update in the response, not as an error.
   if (run->exit_code != 0) resp->set_git_error("unable to delete refs: " + run->err);
   return grpc::Status::OK;

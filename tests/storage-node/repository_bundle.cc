@@ -10,6 +10,7 @@
 
 #include "fs_util.h"
 #include "repository_service.h"
+#include "transactional_git.h"
 
 namespace praefect::storagenode {
 namespace {
@@ -39,6 +40,8 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromBundle(
     return ToGrpc(Status(StatusCode::kAlreadyExists, "CreateRepositoryFromBundle: repository exists already"));
   auto storage = deps_->locator->StoragePath(msg.repository().storage_name());
   if (!storage.ok()) return ToGrpc(storage.status());
+  auto tx = BeginTransaction(deps_->transactions, *ctx);
+  if (!tx.ok()) return ToGrpc(tx.status());
   auto tmp = MakeTempDir(*storage, "bundle");
   if (!tmp.ok()) return ToGrpc(tmp.status());
   auto fail = [&](Status st) {
@@ -88,8 +91,8 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromBundle(
     if (!chosen.empty()) (void)RunGit(deps_->git, staged, {"symbolic-ref", "HEAD", chosen});
   }
   (void)unlink(bundle.c_str());
-  if (Status st = MoveIntoPlace(staged, *path, "CreateRepositoryFromBundle",
-                                "CreateRepositoryFromBundle: repository exists already");
+  if (Status st = PublishRepository(*deps_, tx->get(), staged, *path, "CreateRepositoryFromBundle",
+                                    "CreateRepositoryFromBundle: repository exists already");
       !st.ok())
     return fail(st);
   (void)RemoveTree(*tmp);

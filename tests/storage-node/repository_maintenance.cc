@@ -2,6 +2,7 @@
 
 #include "ref_checksum.h"
 #include "repository_service.h"
+#include "transactional_git.h"
 
 namespace praefect::storagenode {
 
@@ -92,20 +93,39 @@ grpc::Status RepositoryServiceImpl::WriteRef(grpc::ServerContext* ctx, const git
     if (s->find_first_of(std::string("\n\0", 2)) != std::string::npos || (!s->empty() && (*s)[0] == '-'))
       return ToGrpc(InvalidArgument("WriteRef: Invalid Argument: invalid reference or revision \"" + *s + "\""));
   }
-  if (ref == "HEAD") {
-    auto run = RunGit(deps_->git, *path, {"symbolic-ref", "HEAD", rev});
-    if (!run.ok()) return ToGrpc(run.status());
-    if (run->exit_code != 0) return ToGrpc(Internal("WriteRef: error when running symbolic-ref: " + run->err));
-    return grpc::Status::OK;
-  }
-  if (ref.rfind("refs/", 0) != 0)
+  if (ref != "HEAD" && ref.rfind("refs/", 0) != 0)
     return ToGrpc(InvalidArgument("WriteRef: Invalid Argument: ref has to be a full reference or HEAD: \"" +
                                   ref + "\""));
+  auto tx = BeginTransaction(deps_->transactions, *ctx);
+  if (!tx.ok()) return ToGrpc(tx.status());
+  if (ref == "HEAD") return WriteHead(*path, rev, tx->get());
   std::string line = "update " + ref + " " + rev;
   if (!req->old_revision().empty()) line += " " + req->old_revision();
-  auto run = RunGit(deps_->git, *path, {"update-ref", "--stdin"}, line + "\n");
+  // In a transaction the reference-transaction hook votes on the update.
+  auto run = RunGitUpdatingRefs(*deps_, tx->get(), *path, {"update-ref", "--stdin"}, line + "\n");
   if (!run.ok()) return ToGrpc(run.status());
+  if (Status failed = TransactionFailure(tx->get(), "WriteRef"); !failed.ok()) return ToGrpc(failed);
   if (run->exit_code != 0) return ToGrpc(Internal("WriteRef: error when running update-ref: " + run->err));
+  return grpc::Status::OK;
+}
+
+// git symbolic-ref runs no reference-transaction hook; in a transaction the
+// new content of HEAD is voted on around the write, as Gitaly votes on the
+// files it writes (PREPARED before, COMMITTED after).
+grpc::Status RepositoryServiceImpl::WriteHead(const std::string& path, const std::string& target,
+                                              CallTransaction* tx) {
+  const std::string content = "ref: " + target + "\n";
+  if (tx != nullptr) {
+    if (Status st = tx->VoteOn(content, gitaly::VoteTransactionRequest::PREPARED_PHASE); !st.ok())
+      return ToGrpc(Status(st.code(), "WriteRef: HEAD was not changed: " + st.message()));
+  }
+  auto run = RunGit(deps_->git, path, {"symbolic-ref", "HEAD", target});
+  if (!run.ok()) return ToGrpc(run.status());
+  if (run->exit_code != 0) return ToGrpc(Internal("WriteRef: error when running symbolic-ref: " + run->err));
+  if (tx != nullptr) {
+    if (Status st = tx->VoteOn(content, gitaly::VoteTransactionRequest::COMMITTED_PHASE); !st.ok())
+      return ToGrpc(Status(st.code(), "WriteRef: HEAD was changed but not committed: " + st.message()));
+  }
   return grpc::Status::OK;
 }
 

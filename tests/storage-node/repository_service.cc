@@ -7,6 +7,7 @@
 
 #include "fs_util.h"
 #include "log/log.h"
+#include "transactional_git.h"
 
 namespace praefect::storagenode {
 
@@ -54,6 +55,8 @@ grpc::Status RepositoryServiceImpl::CreateRepository(grpc::ServerContext* ctx,
     return ToGrpc(Status(StatusCode::kAlreadyExists, "creating repository: repository exists already"));
   auto storage = deps_->locator->StoragePath(req->repository().storage_name());
   if (!storage.ok()) return ToGrpc(storage.status());
+  auto tx = BeginTransaction(deps_->transactions, *ctx);
+  if (!tx.ok()) return ToGrpc(tx.status());
   // Initialise in the storage's scratch directory and rename into place: a
   // crash leaves either no repository or a complete one.
   auto tmp = MakeTempDir(*storage, "create");
@@ -64,7 +67,8 @@ grpc::Status RepositoryServiceImpl::CreateRepository(grpc::ServerContext* ctx,
     (void)RemoveTree(*tmp);
     return ToGrpc(Internal("creating repository: git init: " + (init.ok() ? init->err : init.status().message())));
   }
-  Status moved = MoveIntoPlace(staged, *path, "creating repository", "creating repository: repository exists already");
+  Status moved = PublishRepository(*deps_, tx->get(), staged, *path, "creating repository",
+                                   "creating repository: repository exists already");
   (void)RemoveTree(*tmp);
   return ToGrpc(moved);
 }

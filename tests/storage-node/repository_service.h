@@ -7,6 +7,8 @@
 
 namespace praefect::storagenode {
 
+class CallTransaction;
+
 // gitaly.RepositoryService over bare repositories on the node's storages.
 // RemoveRepository and ReplicateRepository are newer than the packaged
 // protos: the constructor adds them as a hand-built method of this same service (as the generated code adds
@@ -53,6 +55,9 @@ class RepositoryServiceImpl final : public gitaly::RepositoryService::Service {
   // Runs a maintenance git command in an existing repository.
   grpc::Status Maintain(grpc::ServerContext* ctx, const gitaly::Repository* repo, bool has_repo,
                         const std::vector<std::string>& args, const char* rpc);
+
+  // WriteRef of HEAD; `tx` may be null.
+  grpc::Status WriteHead(const std::string& path, const std::string& target, CallTransaction* tx);
 
   // ReplicateRepository's fetch into an existing repository.
   Status PullFrom(const std::string& repo_path, const gitaly::Repository& source, const ServerAddress& server);

@@ -6,6 +6,7 @@
 
 #include "fs_util.h"
 #include "repository_service.h"
+#include "transactional_git.h"
 
 namespace praefect::storagenode {
 
@@ -62,6 +63,8 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromSnapshot(grpc::ServerCon
                                   url + "\""));
   auto storage = deps_->locator->StoragePath(req->repository().storage_name());
   if (!storage.ok()) return ToGrpc(storage.status());
+  auto tx = BeginTransaction(deps_->transactions, *ctx);
+  if (!tx.ok()) return ToGrpc(tx.status());
   auto tmp = MakeTempDir(*storage, "snapshot");
   if (!tmp.ok()) return ToGrpc(tmp.status());
   const std::string archive = *tmp + "/snapshot.tar";
@@ -110,8 +113,8 @@ grpc::Status RepositoryServiceImpl::CreateRepositoryFromSnapshot(grpc::ServerCon
   auto init = RunProgram(deps_->git, {deps_->git.git_binary, "init", "--bare", "--quiet", staged});
   if (!init.ok()) return fail(init.status());
   if (init->exit_code != 0) return fail(Internal("CreateRepositoryFromSnapshot: git init: " + TrimTrailing(init->err)));
-  if (Status st = MoveIntoPlace(staged, *path, "CreateRepositoryFromSnapshot",
-                                "CreateRepositoryFromSnapshot: destination directory exists");
+  if (Status st = PublishRepository(*deps_, tx->get(), staged, *path, "CreateRepositoryFromSnapshot",
+                                    "CreateRepositoryFromSnapshot: destination directory exists");
       !st.ok())
     return fail(st);
   (void)RemoveTree(*tmp);

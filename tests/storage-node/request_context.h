@@ -11,6 +11,8 @@
 
 namespace praefect::storagenode {
 
+class NodeTransactions;
+
 inline grpc::Status ToGrpc(const Status& st) {
   if (st.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()), st.message());
@@ -23,6 +25,9 @@ struct NodeDeps {
   GitEnv git;
   std::string auth_token;
   bool auth_transitioning = false;
+  // Reference transactions (call_transaction.h); null: calls that carry a
+  // transaction are refused.
+  const NodeTransactions* transactions = nullptr;
 };
 
 // Checks the v2 token of a call (a no-op without [auth] token; in

@@ -7,6 +7,7 @@
 
 #include "ssh_git_process.h"
 #include "ssh_stream_pump.h"
+#include "transactional_git.h"
 
 namespace praefect::storagenode {
 namespace {
@@ -131,15 +132,24 @@ grpc::Status SmartHttpServiceImpl::PostReceivePack(
   }
   auto path = LocateExistingRepo(*deps_, &first.repository(), first.has_repository());
   if (!path.ok()) return ToGrpc(path.status());
+  auto tx = BeginTransaction(deps_->transactions, *ctx);
+  if (!tx.ok()) return ToGrpc(tx.status());
   // The hooks (GitLab's, or a test's) read who pushes from these.
   std::vector<std::string> env = PackCommandEnv(options_, first.git_protocol());
   env.push_back("GL_ID=" + first.gl_id());
   env.push_back("GL_REPOSITORY=" + first.gl_repository());
   env.push_back("GL_USERNAME=" + first.gl_username());
   env.push_back("GL_PROTOCOL=http");
-  return RunPost(ctx, stream, options_,
-                 PackCommandArgv(options_, first.git_config_options(), "receive-pack", {"--stateless-rpc"}, *path),
-                 env, kMethod);
+  std::vector<std::string> forced;
+  if (*tx != nullptr) {
+    forced = (*tx)->GitConfig();
+    for (std::string& entry : (*tx)->HookEnv(*path)) env.push_back(std::move(entry));
+  }
+  grpc::Status pushed = RunPost(
+      ctx, stream, options_,
+      PackCommandArgv(options_, first.git_config_options(), "receive-pack", {"--stateless-rpc"}, *path, forced), env,
+      kMethod);
+  return FinishReceivePack(tx->get(), pushed, kMethod);
 }
 
 }  // namespace praefect::storagenode

@@ -22,7 +22,8 @@ namespace praefect::storagenode {
 //   message.
 //
 // git_config_options become `git -c` arguments, git_protocol "version=2"
-// becomes GIT_PROTOCOL. Every call is authorized before git starts. Nothing
+// becomes GIT_PROTOCOL. PostReceivePack takes part in the reference
+// transaction a call carries (transactional_git.h), as Gitaly's. Every call is authorized before git starts. Nothing
 // is buffered beyond one chunk. Each bidi stream holds a server thread and
 // one thread of its own for stdin.
 //

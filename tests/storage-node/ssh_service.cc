@@ -8,13 +8,10 @@
 
 #include "ssh_git_process.h"
 #include "ssh_stream_pump.h"
+#include "transactional_git.h"
 
 namespace praefect::storagenode {
 namespace {
-
-grpc::Status ToGrpc(const Status& status) {
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
-}
 
 std::string Describe(const gitaly::Repository& repo) {
   return "repository \"" + repo.relative_path() + "\" on storage \"" + repo.storage_name() + "\"";
@@ -80,14 +77,23 @@ grpc::Status SshService::SSHReceivePack(
   StatusOr<std::string> path =
       RepoPathOf(locator_, first.has_repository(), first.repository(), !first.stdin().empty(), kMethod);
   if (!path.ok()) return ToGrpc(path.status());
+  auto tx = BeginTransaction(options_.transactions, *context);
+  if (!tx.ok()) return ToGrpc(tx.status());
   // The hooks (GitLab's, or a test's) read who pushes from these.
   std::vector<std::string> env = PackCommandEnv(options_, first.git_protocol());
   env.push_back("GL_ID=" + first.gl_id());
   env.push_back("GL_REPOSITORY=" + first.gl_repository());
   env.push_back("GL_USERNAME=" + first.gl_username());
   env.push_back("GL_PROTOCOL=ssh");
-  return Run(context, stream, PackCommandArgv(options_, first.git_config_options(), "receive-pack", {}, *path), env,
-             kMethod, options_.drain_timeout);
+  std::vector<std::string> forced;
+  if (*tx != nullptr) {
+    forced = (*tx)->GitConfig();
+    for (std::string& entry : (*tx)->HookEnv(*path)) env.push_back(std::move(entry));
+  }
+  grpc::Status pushed =
+      Run(context, stream, PackCommandArgv(options_, first.git_config_options(), "receive-pack", {}, *path, forced),
+          env, kMethod, options_.drain_timeout);
+  return FinishReceivePack(tx->get(), pushed, kMethod);
 }
 
 grpc::Status SshService::SSHUploadArchive(

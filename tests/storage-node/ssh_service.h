@@ -22,6 +22,8 @@ using SshServiceOptions = PackCommandOptions;
 // the repository (and for receive-pack gl_id, gl_repository, gl_username) and
 // no stdin; git_config_options become `git -c` arguments; git_protocol
 // "version=2" becomes GIT_PROTOCOL. SSHUploadArchive is UNIMPLEMENTED.
+// SSHReceivePack takes part in the reference transaction a call carries
+// (options.transactions; transactional_git.h), as Gitaly's.
 //
 // Thread-safe. `locator` must outlive the service.
 class SshService : public gitaly::SSHService::Service {

@@ -78,6 +78,11 @@ void test_decisions_of_section_8(void**) {
   r = DecideReplicas(Made(1, {{"g1", VoterState::kCanceled}, {"g2", VoterState::kStopped}}, false), "g1",
                      Status::Ok(), ok2, targets);
   expect_that(!r.record, "nothing recorded when the primary never voted, got " + Describe(r));
+  // Stopped before anyone voted (the primary's pre-receive hook refused):
+  // nothing changed, although the primary's call is OK.
+  r = DecideReplicas(Made(0, {{"g1", VoterState::kStopped}, {"g2", VoterState::kStopped}}), "g1", Status::Ok(), ok2,
+                     targets);
+  expect_that(!r.record, "nothing recorded for a transaction stopped before any vote, got " + Describe(r));
   // No votes at all, primary OK: every secondary replicated.
   r = DecideReplicas(Made(0, {}), "g1", Status::Ok(), ok2, targets);
   expect_that(Describe(r) == "record updated: outdated:g4=outdated,g2=no-votes,g3=no-votes,", Describe(r));
