@@ -193,10 +193,12 @@ struct RepositoriesCleanup {
 
 // [backchannel] (praefect's own): node connections as Praefect v16 dials
 // Gitaly: yamux over the connection, praefect's calls on its first stream,
-// and the nodes' votes (RefTransaction) on the streams they open back.
-// Off until every node speaks it (Gitaly v14 and newer do); [yamux] applies.
+// and the nodes' votes (RefTransaction) on the streams they open back; with
+// it, transactional writes are strongly consistent. On by default, as in
+// Praefect (Gitaly v14 and newer speak it); off only for older nodes.
+// [yamux] applies.
 struct Backchannel {
-  bool enabled = false;
+  bool enabled = true;
 
   friend bool operator==(const Backchannel&, const Backchannel&) = default;
 };

@@ -128,7 +128,10 @@ bool Transaction::Stop() {
 
 void Transaction::Cancel() {
   for (Subtransaction& sub : subtransactions_) sub.CancelAll();
-  state_ = State::kCanceled;
+  // A stopped transaction stays stopped: its outcome says so (the
+  // coordinator records nothing for a transaction stopped before the
+  // primary committed anything).
+  if (state_ != State::kStopped) state_ = State::kCanceled;
 }
 
 Outcome Transaction::outcome() const {

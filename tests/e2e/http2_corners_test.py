@@ -379,6 +379,8 @@ class Http2CornersTest(unittest.TestCase):
         config = os.path.join(cls.root, name + ".toml")
         write_praefect_config(config, "127.0.0.1:%d" % port, CLIENT_TOKEN,
                               [("default", [("go-1", cls.gonode.address, NODE_TOKEN)])])
+        with open(config, "a") as f:
+            f.write("[backchannel]\nenabled = false\n")  # interop-gonode runs without -backchannel
         log = open(os.path.join(cls.root, name + ".log"), "w+")
         proc = subprocess.Popen([os.path.join(BIN, "praefect"), "-config", config], stdout=log,
                                 stderr=subprocess.STDOUT)

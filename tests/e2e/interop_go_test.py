@@ -69,12 +69,12 @@ _ids = itertools.count(1)
 
 
 def praefect_config(path, listen, virtual_storages, top=""):
-    """The tests' memory-mode praefect config; with BACKCHANNEL, node
-    connections with a backchannel."""
+    """The tests' memory-mode praefect config; node connections with a
+    backchannel with BACKCHANNEL only (interop-gonode speaks it only with
+    -backchannel; [backchannel] is on by default)."""
     write_praefect_config(path, listen, CLIENT_TOKEN, virtual_storages, top=top)
-    if BACKCHANNEL:
-        with open(path, "a") as f:
-            f.write("[backchannel]\nenabled = true\n")
+    with open(path, "a") as f:
+        f.write("[backchannel]\nenabled = %s\n" % ("true" if BACKCHANNEL else "false"))
 
 
 def new_id(prefix="c"):

@@ -146,6 +146,21 @@ void test_call_against_the_manager(void**) {
   expect_that(Describe(again) == Describe(r), "a second Finish to return the first one's answer");
 }
 
+void test_stopped_before_any_vote_records_nothing(void**) {
+  // The primary's pre-receive hook refused the push and stopped the
+  // transaction before anyone voted; receive-pack still ends OK.
+  Manager manager(nullptr);
+  auto call = TransactionCall::Register(&manager, nullptr, "default", 3, "g1", {"g2", "g3"}, {});
+  assert_status_ok(call.status());
+  assert_status_ok(manager.Stop((*call)->id()));
+  auto late = manager.Vote((*call)->id(), "g2", kHashA, Phase::kSynchronized);
+  expect_that(late.ok() && *late == VoteAnswer::kStop, "a vote after the stop to get STOP");
+  (*call)->SecondaryFinished(0, Status::Ok());
+  (*call)->SecondaryFinished(1, Status::Ok());
+  Replicas r = (*call)->Finish(Status::Ok(), "corr");
+  expect_that(!r.record, "nothing recorded, got " + Describe(r));
+}
+
 void test_abandoned_call_cancels_its_votes(void**) {
   Manager manager(nullptr);
   uint64_t id = 0;
@@ -177,6 +192,7 @@ int main() {
       cmocka_unit_test(test_transactional_methods),
       cmocka_unit_test(test_decisions_of_section_8),
       cmocka_unit_test(test_call_against_the_manager),
+      cmocka_unit_test(test_stopped_before_any_vote_records_nothing),
       cmocka_unit_test(test_abandoned_call_cancels_its_votes),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
