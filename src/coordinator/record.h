@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 #include <string_view>
 
 #include "common/status.h"
@@ -28,13 +29,13 @@ Status NotRecorded(const Status& st);
 // `node_status`) and answers `done`. When the record fails (the database is
 // unreachable, it refuses the row, or another call registered the same
 // relative path first), the replica the call created is removed from the
-// primary again, so that no unregistered copy stays on its disk, and the
+// primary and from the transaction's `voters` again, so that no unregistered copy stays on its disk, and the
 // client is told what was created, what was removed, and whether to retry.
 // Blocks (datastore, node call): run it off gRPC's threads. `invalidate`
 // drops the cache entry of the path.
 // REQUIRES: `store` and `primary` outlive the call.
 void CommitCreation(datastore::Datastore* store, const datastore::NewRepository& repo, const nodes::Node& primary,
-                    const std::function<void()>& invalidate, const Status& node_status,
-                    http2::Route::CommitDone done);
+                    const std::vector<const nodes::Node*>& voters, const std::function<void()>& invalidate,
+                    const Status& node_status, http2::Route::CommitDone done);
 
 }  // namespace praefect::coordinator

@@ -169,7 +169,7 @@ class ProxyCall final {
   const ProxyOptions* const options_;
   UpstreamPool* const pool_;
   std::unique_ptr<DownListener> down_listener_;
-  std::unique_ptr<UpListener> up_listener_;
+  std::unique_ptr<Stream::Listener> up_listener_;  // an UpListener
   Stream* down_ = nullptr;
   Stream* up_ = nullptr;
   int refs_ = 1;  // the downstream stream's

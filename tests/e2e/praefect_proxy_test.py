@@ -303,9 +303,12 @@ class PraefectProxyTest(unittest.TestCase):
         for want in ('level=info', 'msg="finished unary call with code OK"', "grpc.code=OK",
                      "grpc.method=RefExists", "grpc.service=gitaly.RefService",
                      "grpc.request.fullMethod=/gitaly.RefService/RefExists", "grpc.meta.client_name=e2e",
-                     "virtual_storage=default", "relative_path=e2e/access.git", "storage=gitaly-1",
+                     "virtual_storage=default", "relative_path=e2e/access.git",
                      "grpc.request.deadline=", "grpc.start_time=", "span.kind=server", "system=grpc"):
             self.assertIn(want, line)
+        # The read went to one of the replicas (all three are up to date
+        # from the creation on: they voted on it).
+        self.assertRegex(line, r" storage=gitaly-[123] ")
         self.assertRegex(line, r" grpc\.time_ms=[0-9]+(\.[0-9]+)? ")
         # A streaming call, and a refused one: the client's error, at info.
         list(blob_pb2_grpc.BlobServiceStub(self.channel).GetBlob(
@@ -348,12 +351,17 @@ class PraefectProxyTest(unittest.TestCase):
             if i % 5 == 0:
                 self.git("tag", "v%d" % i, cwd=work)
         url = "gitaly://127.0.0.1:%d/default/e2e/git.git" % self.port
-        # HEAD on main before the push, so that replication copies it too.
-        self.git("--git-dir=" + path, "symbolic-ref", "HEAD", "refs/heads/main")
+        # HEAD on main before the push, on every replica: the push's
+        # reference updates include HEAD where it points to main, and the
+        # replicas vote on them (a HEAD set on the primary alone would make
+        # the secondaries vote differently and the push fail).
+        replica = os.path.relpath(path, self.nodes[0]["storage"])
+        for node in self.nodes:
+            self.git("--git-dir=" + os.path.join(node["storage"], replica), "symbolic-ref", "HEAD", "refs/heads/main")
         self.git("push", "-q", url, "main", "--tags", cwd=work)
         acknowledged = time.monotonic()
-        # Replication: both secondaries converge to the primary's checksum.
-        replica = os.path.relpath(path, self.nodes[0]["storage"])
+        # Both secondaries hold the primary's checksum (they voted on the
+        # push: at once).
         want_sum = self.node_checksum(1, replica)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

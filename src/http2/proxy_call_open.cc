@@ -1,12 +1,87 @@
-// ProxyCall's secondaries (Route::secondaries): the nodes that take the same
-// request stream as the upstream in a transaction, whose answers nobody
-// reads. The rest of the call is proxy_call.cc.
+// ProxyCall's upstream streams: opening the upstream and the secondaries
+// (Route::secondaries: the nodes that take the same request stream in a
+// transaction, whose answers nobody reads), and CallAbort. The rest of the
+// call is proxy_call.cc and proxy_call_end.cc.
 #include <algorithm>
 #include <cstdint>
 
+#include "common/base64.h"
+#include "http2/metadata.h"
 #include "http2/proxy_call.h"
 
 namespace praefect::http2 {
+
+void ProxyCall::OpenUpstream() {
+  for (const auto& [key, value] : route_.set_metadata) {
+    if (Status st = CheckSettable(key, value, method_); !st.ok()) return Fail(st);
+  }
+  for (const Route::Secondary& secondary : route_.secondaries) {
+    for (const auto& [key, value] : secondary.set_metadata) {
+      if (Status st = CheckSettable(key, value, method_); !st.ok()) return Fail(st);
+    }
+  }
+  phase_ = Phase::kOpening;
+  // Before the upstream's open, which may answer inline and start moving
+  // request bytes: they must wait for the secondaries' streams.
+  secondaries_.resize(route_.secondaries.size());
+  secondaries_running_ = secondary_opens_pending_ = secondaries_.size();
+  std::string timeout;
+  std::vector<std::string> encoded;
+  HeaderRefs headers = UpstreamHeaders(*route_.upstream, route_.set_metadata, &timeout, &encoded);
+  Ref();  // released when the pool answers (or the open is cancelled)
+  opening_ = true;
+  const uint64_t ticket = pool_->Open(route_.upstream, headers, false, up_listener_.get(),
+                                      [this](StatusOr<Stream*> stream) {
+                                        opening_ = false;
+                                        open_ticket_ = 0;
+                                        OnUpstreamOpened(std::move(stream));
+                                        Unref();
+                                      });
+  // The pool may have answered already (a connection was ready): only a
+  // pending open has a ticket to cancel.
+  if (opening_) open_ticket_ = ticket;
+  if (!route_.secondaries.empty()) OpenSecondaries();
+}
+
+HeaderRefs ProxyCall::UpstreamHeaders(const Upstream& upstream,
+                                      const std::vector<std::pair<std::string, std::string>>& set_metadata,
+                                      std::string* timeout, std::vector<std::string>* encoded) {
+  // By reference to the strings this call holds: nghttp2 copies them when
+  // the stream opens (and the pool when the open has to wait).
+  HeaderRefs headers;
+  headers.reserve(7 + metadata_.size() + set_metadata.size());
+  headers.push_back({":method", "POST"});
+  headers.push_back({":scheme", upstream.tls() ? "https" : "http"});
+  headers.push_back({":path", method_});
+  headers.push_back({":authority", upstream.authority});
+  headers.push_back({"content-type", content_type_});
+  headers.push_back({"te", "trailers"});
+  if (deadline_) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - EventLoop::Clock::now());
+    *timeout = rpc::FormatTimeout(left);
+    headers.push_back({"grpc-timeout", *timeout});
+  }
+  auto edited = [&](const std::string& name) {
+    for (const auto& d : route_.drop_metadata)
+      if (d == name) return true;
+    for (const auto& [k, v] : set_metadata)
+      if (k == name) return true;
+    return false;
+  };
+  for (const HeaderField& f : metadata_) {
+    if (!IsTransportHeader(f.name) && !edited(f.name)) headers.push_back({f.name, f.value});
+  }
+  encoded->reserve(set_metadata.size());  // -bin values, base64 on the wire; no reallocation: the views stay valid
+  for (const auto& [k, v] : set_metadata) {
+    if (k.ends_with("-bin")) {
+      encoded->push_back(Base64Encode(v));
+      headers.push_back({k, encoded->back()});
+    } else {
+      headers.push_back({k, v});
+    }
+  }
+  return headers;
+}
 
 class ProxyCall::SecondaryListener final : public Stream::Listener {
  public:
