@@ -1,15 +1,19 @@
 // grpc_load: a small Gitaly load generator for bench/run.
 //
 //   grpc_load --target HOST:PORT --storage NAME --path REL [--token SECRET]
-//             --mode exists|ref|blob|create [--concurrency N] [--duration S]
-//             [--warmup S] [--calls C] [--oid OID] [--ref REF] [--repeat R]
-//             [--ca PEM]
+//             --mode exists|ref|writeref|blob|create [--concurrency N]
+//             [--duration S] [--warmup S] [--calls C] [--oid OID] [--oid2 OID]
+//             [--ref REF] [--repeat R] [--ca PEM]
 //
 // exists: RepositoryService/RepositoryExists, N calls in flight for S
 //         seconds (callback API, one channel) → calls/s, p50/p99 latency.
 //         With --calls C: exactly C calls (no warm-up, no deadline), for a
 //         fixed workload under callgrind.
 // ref:    the same with RefService/RefExists.
+// writeref: the same with RepositoryService/WriteRef, a mutator (a
+//         reference transaction through praefect): each of the N slots
+//         moves its own ref (REF-<slot>) to OID, then OID2, then OID... so
+//         that every call changes a ref.
 // create: one RepositoryService/CreateRepository of PATH.
 // blob:   BlobService/GetBlob of OID, R times, N streams at once →
 //         MiB/s; every byte is counted and the total checked against the
@@ -47,7 +51,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::string target, storage, path, token, mode;
   std::string ca;  // TLS root certificates (a file); empty: plaintext
-  std::string oid, ref = "refs/heads/main";
+  std::string oid, oid2, ref = "refs/heads/main";
   int concurrency = 16;
   double duration = 5, warmup = 0.5;
   int repeat = 1;
@@ -57,8 +61,8 @@ struct Options {
 int Usage(const char* why) {
   std::fprintf(stderr,
                "grpc_load: %s\nusage: grpc_load --target HOST:PORT --storage NAME --path REL "
-               "--mode exists|ref|blob|create [--token SECRET] [--concurrency N] [--duration S] "
-               "[--warmup S] [--calls C] [--oid OID] [--ref REF] [--repeat R] [--ca PEM]\n",
+               "--mode exists|ref|writeref|blob|create [--token SECRET] [--concurrency N] [--duration S] "
+               "[--warmup S] [--calls C] [--oid OID] [--oid2 OID] [--ref REF] [--repeat R] [--ca PEM]\n",
                why);
   return 2;
 }
@@ -77,6 +81,7 @@ bool Parse(int argc, char** argv, Options* o) {
   take("--token", &o->token);
   take("--mode", &o->mode);
   take("--oid", &o->oid);
+  take("--oid2", &o->oid2);
   take("--ref", &o->ref);
   take("--concurrency", &n);
   take("--duration", &d);
@@ -94,8 +99,9 @@ bool Parse(int argc, char** argv, Options* o) {
   if (o->target.rfind("tcp://", 0) == 0) o->target = o->target.substr(6);
   return !o->target.empty() && !o->storage.empty() && !o->path.empty() && o->concurrency > 0 &&
          o->duration > 0 && o->repeat > 0 && o->calls >= 0 &&
-         (o->mode == "exists" || o->mode == "ref" || o->mode == "blob" || o->mode == "create") &&
-         (o->mode != "blob" || !o->oid.empty());
+         (o->mode == "exists" || o->mode == "ref" || o->mode == "writeref" || o->mode == "blob" ||
+          o->mode == "create") &&
+         ((o->mode != "blob" && o->mode != "writeref") || !o->oid.empty());
 }
 
 double CpuSeconds() {
@@ -174,6 +180,10 @@ class UnaryLoad {
     gitaly::RepositoryExistsResponse exists_resp;
     gitaly::RefExistsRequest ref_req;
     gitaly::RefExistsResponse ref_resp;
+    gitaly::WriteRefRequest write_req;
+    gitaly::WriteRefResponse write_resp;
+    std::string own_ref;
+    uint64_t writes = 0;
     Clock::time_point started;
     std::vector<uint32_t> latencies_us;
     long errors = 0;
@@ -195,6 +205,12 @@ class UnaryLoad {
     if (o_.mode == "exists") {
       FillRepository(o_, s->exists_req.mutable_repository());
       repo_stub_->async()->RepositoryExists(s->ctx.get(), &s->exists_req, &s->exists_resp, done);
+    } else if (o_.mode == "writeref") {
+      if (s->own_ref.empty()) s->own_ref = o_.ref + "-" + std::to_string(s - slots_.data());
+      FillRepository(o_, s->write_req.mutable_repository());
+      s->write_req.set_ref(s->own_ref);
+      s->write_req.set_revision(s->writes++ % 2 == 1 && !o_.oid2.empty() ? o_.oid2 : o_.oid);
+      repo_stub_->async()->WriteRef(s->ctx.get(), &s->write_req, &s->write_resp, done);
     } else {
       FillRepository(o_, s->ref_req.mutable_repository());
       s->ref_req.set_ref(o_.ref);
@@ -205,7 +221,9 @@ class UnaryLoad {
   void Finished(Slot* s, const grpc::Status& st) {
     auto now = Clock::now();
     ++all_calls_;
-    bool ok = st.ok() && (o_.mode == "exists" ? s->exists_resp.exists() : s->ref_resp.value());
+    bool ok = st.ok() && (o_.mode == "exists"     ? s->exists_resp.exists()
+                          : o_.mode == "writeref" ? true
+                                                  : s->ref_resp.value());
     if (s->started >= measure_from_ && now <= end_) {
       if (ok) {
         s->latencies_us.push_back(static_cast<uint32_t>(
