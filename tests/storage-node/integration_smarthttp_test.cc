@@ -21,24 +21,7 @@ namespace {
 
 const std::string kZeroOid(40, '0');
 
-std::string PktLine(const std::string& data) {
-  char length[5];
-  std::snprintf(length, sizeof length, "%04zx", data.size() + 4);
-  return length + data;
-}
 
-// Deterministic, poorly compressible bytes, so that packs span messages.
-std::string NoiseBytes(size_t size, uint64_t seed) {
-  std::string data(size, '\0');
-  uint64_t x = seed | 1;
-  for (size_t i = 0; i < size; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    data[i] = static_cast<char>(x);
-  }
-  return data;
-}
 
 // Adds a commit holding a blob of `blob` on top of `parent` to the object
 // database of `git_dir` (no ref moves); returns its oid.

@@ -21,24 +21,7 @@ using Phase = gitaly::VoteTransactionRequest;
 
 namespace {
 
-std::string PktLine(const std::string& data) {
-  char length[5];
-  std::snprintf(length, sizeof length, "%04zx", data.size() + 4);
-  return length + data;
-}
 
-// Deterministic, incompressible bytes.
-std::string Noise(size_t size, uint64_t seed) {
-  std::string data(size, '\0');
-  uint64_t x = seed | 1;
-  for (size_t i = 0; i < size; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    data[i] = static_cast<char>(x);
-  }
-  return data;
-}
 
 // A push of one new commit on main: the commit is made in a scratch copy
 // of `bare`, and the request carries the command and the pack.
@@ -286,7 +269,7 @@ void LargeTransfersOverBackchannel(void**) {
   // 18 MiB: more than the node's 16 MiB receive window and much more than
   // the fake praefect's 256 KiB one, so both directions wait for windows.
   std::string bare = CreateTxRepo("tx/large.git", 1);
-  Push push = MakePush(bare, "large", Noise(18 << 20, 5));
+  Push push = MakePush(bare, "large", NoiseBytes(18 << 20, 5));
   auto tx = Tx(108);
   Pushed pushed = HttpPush(Praefect().Channel(), "tx/large.git", push.data, &tx);
   ExpectOk(pushed, "an 18 MiB push over the backchannel");

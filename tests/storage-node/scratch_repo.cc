@@ -109,4 +109,22 @@ std::string ReferenceChecksum(const std::string& bare) {
   return hex;
 }
 
+std::string PktLine(const std::string& data) {
+  char length[5];
+  std::snprintf(length, sizeof length, "%04zx", data.size() + 4);
+  return length + data;
+}
+
+std::string NoiseBytes(size_t size, uint64_t seed) {
+  std::string data(size, '\0');
+  uint64_t x = seed | 1;
+  for (size_t i = 0; i < size; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    data[i] = static_cast<char>(x);
+  }
+  return data;
+}
+
 }  // namespace praefect::storagenode::testing

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,5 +27,12 @@ std::string PushCommits(const std::string& bare, const std::string& work, const 
 // "<oid> <ref>" for HEAD and every ref under refs/heads and refs/tags as
 // `git for-each-ref` lists them, printed as Go's big.Int bytes.
 std::string ReferenceChecksum(const std::string& bare);
+
+// `data` as one pkt-line (4 hex digits of length, then the bytes).
+std::string PktLine(const std::string& data);
+
+// `size` deterministic, poorly compressible bytes (xorshift from `seed`), so
+// that packs span several messages.
+std::string NoiseBytes(size_t size, uint64_t seed);
 
 }  // namespace praefect::storagenode::testing

@@ -82,6 +82,13 @@ struct Secondaries {
     return route;
   }
 
+  // Points secondary 1 at the hung node of HungNode(f.dir() + "/hung.sock").
+  void SendToHungNode(Fixture& f, Route* route) {
+    auto to_hung = std::make_shared<Upstream>(*route->secondaries[1].upstream);
+    to_hung->target.path = f.dir() + "/hung.sock";
+    route->secondaries[1].upstream = to_hung;
+  }
+
   std::vector<std::unique_ptr<Backend>> backends;
   std::vector<std::shared_ptr<const Upstream>> upstreams;
   std::mutex mu;
@@ -203,9 +210,7 @@ void test_a_secondary_that_never_ends_is_cut_after_the_grace(void**) {
   const int hung = HungNode(f.dir() + "/hung.sock");
   f.director.set_decide([&](const TestDirector::Seen& seen) -> StatusOr<Route> {
     Route route = s.Make(f, seen);
-    auto to_hung = std::make_shared<Upstream>(*route.secondaries[1].upstream);
-    to_hung->target.path = f.dir() + "/hung.sock";
-    route.secondaries[1].upstream = to_hung;
+    s.SendToHungNode(f, &route);
     route.secondary_grace = std::chrono::milliseconds(300);
     return route;
   });
@@ -229,9 +234,7 @@ void test_unwanted_secondary_is_cut_at_once(void**) {
   const int hung = HungNode(f.dir() + "/hung.sock");
   f.director.set_decide([&](const TestDirector::Seen& seen) -> StatusOr<Route> {
     Route route = s.Make(f, seen);
-    auto to_hung = std::make_shared<Upstream>(*route.secondaries[1].upstream);
-    to_hung->target.path = f.dir() + "/hung.sock";
-    route.secondaries[1].upstream = to_hung;
+    s.SendToHungNode(f, &route);
     route.secondary_grace = std::chrono::seconds(60);
     route.wait_for_secondary = [](size_t index) { return index == 0; };
     return route;
@@ -251,9 +254,7 @@ void test_a_secondary_that_stops_reading_is_cut(void**) {
   const int hung = HungNode(f.dir() + "/hung.sock");
   f.director.set_decide([&](const TestDirector::Seen& seen) -> StatusOr<Route> {
     Route route = s.Make(f, seen);
-    auto to_hung = std::make_shared<Upstream>(*route.secondaries[1].upstream);
-    to_hung->target.path = f.dir() + "/hung.sock";
-    route.secondaries[1].upstream = to_hung;
+    s.SendToHungNode(f, &route);
     route.secondary_stall = std::chrono::milliseconds(300);
     route.secondary_grace = std::chrono::milliseconds(300);
     return route;
