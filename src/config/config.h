@@ -194,11 +194,12 @@ struct RepositoriesCleanup {
 // [backchannel] (praefect's own): node connections as Praefect v16 dials
 // Gitaly: yamux over the connection, praefect's calls on its first stream,
 // and the nodes' votes (RefTransaction) on the streams they open back; with
-// it, transactional writes are strongly consistent. On by default, as in
-// Praefect (Gitaly v14 and newer speak it); off only for older nodes.
+// it, transactional writes are strongly consistent. Off by default for now:
+// the backchannel's layer copies every byte of the data path twice
+// (bench/README.md, "Reference transactions"); Praefect always does it.
 // [yamux] applies.
 struct Backchannel {
-  bool enabled = true;
+  bool enabled = false;
 
   friend bool operator==(const Backchannel&, const Backchannel&) = default;
 };
