@@ -351,13 +351,17 @@ class PraefectProxyTest(unittest.TestCase):
             if i % 5 == 0:
                 self.git("tag", "v%d" % i, cwd=work)
         url = "gitaly://127.0.0.1:%d/default/e2e/git.git" % self.port
-        # HEAD on main before the push, on every replica: the push's
-        # reference updates include HEAD where it points to main, and the
-        # replicas vote on them (a HEAD set on the primary alone would make
-        # the secondaries vote differently and the push fail).
+        # HEAD on main before the push, on the primary (replication copies
+        # it) and on every replica that exists already: with transactions
+        # the push's reference updates include HEAD where it points to main
+        # and the replicas vote on them, so it must agree everywhere; without
+        # them a secondary may not exist yet (its creation is replicated).
         replica = os.path.relpath(path, self.nodes[0]["storage"])
-        for node in self.nodes:
-            self.git("--git-dir=" + os.path.join(node["storage"], replica), "symbolic-ref", "HEAD", "refs/heads/main")
+        self.git("--git-dir=" + path, "symbolic-ref", "HEAD", "refs/heads/main")
+        for node in self.nodes[1:]:
+            git_dir = os.path.join(node["storage"], replica)
+            if os.path.isdir(git_dir):
+                self.git("--git-dir=" + git_dir, "symbolic-ref", "HEAD", "refs/heads/main", check=False)
         self.git("push", "-q", url, "main", "--tags", cwd=work)
         acknowledged = time.monotonic()
         # Both secondaries hold the primary's checksum (they voted on the
