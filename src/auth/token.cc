@@ -105,6 +105,27 @@ Status Verify(std::string_view authorization, std::chrono::system_clock::time_po
   return Status::Ok();
 }
 
+}  // namespace
+
+std::string_view V2ErrorLabel(std::string_view authorization, const Status& failure,
+                              std::chrono::system_clock::time_point now) {
+  if (failure.ok()) return "";
+  // By the messages above (after Unauthenticated's and Denied's prefixes).
+  const std::string& m = failure.message();
+  if (m.find("token timestamp is not") != std::string::npos) return "cannot parse timestamp";
+  if (m.find("token signature does not match") != std::string::npos) return "wrong hmac signature";
+  if (m.find("token timestamp is ") != std::string::npos) {
+    std::string_view ts = authorization.substr(authorization.rfind('.') + 1);
+    int64_t seconds = 0;
+    std::from_chars(ts.data(), ts.data() + ts.size(), seconds);
+    int64_t now_seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    return seconds < now_seconds ? "timestamp too old" : "timestamp too new";
+  }
+  return "";
+}
+
+namespace {
+
 int64_t Seconds(std::chrono::system_clock::time_point now) {
   return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
 }

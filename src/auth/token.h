@@ -33,6 +33,13 @@ std::string BearerV2(std::string_view secret, std::chrono::system_clock::time_po
 [[nodiscard]] Status VerifyV2(std::string_view authorization, std::string_view secret,
                               std::chrono::system_clock::time_point now);
 
+// Gitaly's gitaly_authentication_errors_total{version="v2",error} label of
+// a VerifyV2 failure on `authorization` at `now`: "cannot parse timestamp",
+// "timestamp too old", "timestamp too new" or "wrong hmac signature"; ""
+// for failures Gitaly does not count there (no token, not a v2 token).
+std::string_view V2ErrorLabel(std::string_view authorization, const Status& failure,
+                              std::chrono::system_clock::time_point now);
+
 // A secret that signs and verifies v2 tokens, remembering the signature of
 // each recent timestamp: every call within a second is signed with, and
 // every client's token within a second carries, the same timestamp, so one

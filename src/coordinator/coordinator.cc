@@ -112,7 +112,13 @@ Status Coordinator::Authenticate(const http2::HeaderList& metadata) {
   Status st = auth->key.VerifyV2(value, Now());
   const bool enforced = !auth->transitioning;
   const char* outcome = st.ok() ? "ok" : st.code() == StatusCode::kUnauthenticated ? "unauthenticated" : "denied";
-  if (metrics_ != nullptr) metrics_->Authentications(enforced, outcome).Increment();
+  if (metrics_ != nullptr) {
+    metrics_->Authentications(enforced, outcome).Increment();
+    if (!st.ok()) {
+      if (std::string_view error = auth::V2ErrorLabel(value, st, Now()); !error.empty())
+        metrics_->AuthenticationErrors("v2", error).Increment();
+    }
+  }
   if (!st.ok() && !enforced) return Status::Ok();
   return st;
 }

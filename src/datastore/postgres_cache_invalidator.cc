@@ -74,6 +74,7 @@ void PostgresCacheInvalidator::Up(bool reconnected) {
   }
   ever_up_ = true;
   down_logged_ = false;
+  if (options_.on_transition && (!was_up || reconnected)) options_.on_transition(true);
 }
 
 void PostgresCacheInvalidator::Down(const Status& why) {
@@ -85,6 +86,7 @@ void PostgresCacheInvalidator::Down(const Status& why) {
               {{"error", why.message()}});
   }
   down_logged_ = true;
+  if (was_up && options_.on_transition) options_.on_transition(false);
 }
 
 }  // namespace praefect::datastore

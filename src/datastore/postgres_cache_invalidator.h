@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -34,6 +35,9 @@ class PostgresCacheInvalidator {
     std::chrono::milliseconds poll{200};
     // Bound on the first LISTEN (dial included).
     std::chrono::milliseconds listen_timeout{5000};
+    // Called from the invalidator's thread on each transition of the LISTEN
+    // connection: true when it is (again) up, false when it went down.
+    std::function<void(bool connected)> on_transition;
   };
 
   // `cache` must outlive this object. `listener` is typically

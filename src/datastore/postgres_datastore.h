@@ -13,6 +13,7 @@
 #include "datastore/postgres/pool.h"
 #include "datastore/cleanup_store.h"
 #include "datastore/content_verification_store.h"
+#include "datastore/gauges_store.h"
 #include "datastore/reconciliation_store.h"
 #include "datastore/tracking_store.h"
 #include "datastore/verification_store.h"
@@ -45,7 +46,8 @@ class PostgresDatastore final : public Datastore,
                                 public ReconciliationStore,
                                 public ContentVerificationStore,
                                 public VerificationStore,
-                                public StorageCleanupStore {
+                                public StorageCleanupStore,
+                                public GaugesStore {
  public:
   PostgresDatastore(std::unique_ptr<postgres::Pool> pool, std::unique_ptr<postgres::Listener> listener,
                     std::chrono::milliseconds call_timeout = std::chrono::seconds(10));
@@ -127,6 +129,9 @@ class PostgresDatastore final : public Datastore,
                                                     bool delete_invalid) override;
   StatusOr<std::vector<VerificationJob>> ReleaseStaleVerificationLeases(std::chrono::milliseconds expired_for,
                                                                         int limit) override;
+
+  // GaugesStore (postgres_gauges.cc): what /db_metrics reports.
+  StatusOr<DatabaseGauges> QueryGauges(const GaugesQuery& query) override;
 
   // How many repositories each of ForEachDataloss's statements reads
   // (50,000; tests make it small to cross pages).

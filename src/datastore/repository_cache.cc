@@ -23,7 +23,7 @@ size_t RepositoryCache::KeyHash::operator()(const KeyView& k) const {
   return Mix(h ^ (std::hash<std::string_view>()(k.relative_path) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)));
 }
 
-RepositoryCache::RepositoryCache(Options options) {
+RepositoryCache::RepositoryCache(Options options) : on_access_(std::move(options.on_access)) {
   size_t max_entries = std::max<size_t>(options.max_entries, 1);
   // Fewer shards than kShards for tiny caches, so the bound holds exactly.
   shard_count_ = max_entries >= kShards ? kShards : 1;
@@ -45,14 +45,20 @@ StatusOr<std::optional<RepositoryMetadata>> RepositoryCache::Get(std::string_vie
   Shard& shard = ShardFor(hash);
   if (!enabled()) {
     shard.misses.fetch_add(1, std::memory_order_relaxed);
+    Observe(virtual_storage, Access::kMiss);
     return load();
   }
   {
-    std::shared_lock lock(shard.mu);
-    auto it = shard.entries.find(key);
-    if (it != shard.entries.end() && it->second.loading == 0) {
+    std::optional<RepositoryMetadata> hit;
+    {
+      std::shared_lock lock(shard.mu);
+      auto it = shard.entries.find(key);
+      if (it != shard.entries.end() && it->second.loading == 0) hit = it->second.meta;
+    }
+    if (hit.has_value()) {
       shard.hits.fetch_add(1, std::memory_order_relaxed);
-      return it->second.meta;
+      Observe(virtual_storage, Access::kHit);
+      return hit;
     }
   }
 
@@ -70,24 +76,33 @@ StatusOr<std::optional<RepositoryMetadata>> RepositoryCache::Get(std::string_vie
         shard.entries.emplace(Key{std::string(virtual_storage), std::string(relative_path)}, Entry{token, {}});
       } else if (it->second.loading == 0) {  // filled since the shared lock was dropped
         shard.hits.fetch_add(1, std::memory_order_relaxed);
-        return it->second.meta;
+        std::optional<RepositoryMetadata> hit = it->second.meta;
+        lock.unlock();
+        Observe(virtual_storage, Access::kHit);
+        return hit;
       }
     }
   }
 
   shard.misses.fetch_add(1, std::memory_order_relaxed);
+  Observe(virtual_storage, Access::kMiss);
   auto result = load();
   if (token == 0) return result;
 
-  std::unique_lock lock(shard.mu);
-  auto it = shard.entries.find(key);
-  if (it == shard.entries.end() || it->second.loading != token) return result;  // invalidated meanwhile
-  if (result.ok() && result->has_value()) {
-    it->second.loading = 0;
-    it->second.meta = *result;
-  } else {
-    shard.entries.erase(it);
+  bool populated = false;
+  {
+    std::unique_lock lock(shard.mu);
+    auto it = shard.entries.find(key);
+    if (it == shard.entries.end() || it->second.loading != token) return result;  // invalidated meanwhile
+    if (result.ok() && result->has_value()) {
+      it->second.loading = 0;
+      it->second.meta = *result;
+      populated = true;
+    } else {
+      shard.entries.erase(it);
+    }
   }
+  if (populated) Observe(virtual_storage, Access::kPopulate);
   return result;
 }
 
@@ -96,11 +111,16 @@ std::optional<RepositoryMetadata> RepositoryCache::Peek(std::string_view virtual
   if (!enabled()) return std::nullopt;
   const KeyView key{virtual_storage, relative_path};
   Shard& shard = ShardFor(KeyHash()(key));
-  std::shared_lock lock(shard.mu);
-  auto it = shard.entries.find(key);
-  if (it == shard.entries.end() || it->second.loading != 0 || !it->second.meta.has_value()) return std::nullopt;
+  std::optional<RepositoryMetadata> hit;
+  {
+    std::shared_lock lock(shard.mu);
+    auto it = shard.entries.find(key);
+    if (it == shard.entries.end() || it->second.loading != 0 || !it->second.meta.has_value()) return std::nullopt;
+    hit = it->second.meta;
+  }
   shard.hits.fetch_add(1, std::memory_order_relaxed);
-  return it->second.meta;
+  Observe(virtual_storage, Access::kHit);
+  return hit;
 }
 
 void RepositoryCache::EvictOne(Shard& shard) {
@@ -114,6 +134,7 @@ void RepositoryCache::EvictOne(Shard& shard) {
   size_t b = shard.rng % buckets;
   while (m.bucket_size(b) == 0) b = (b + 1) % buckets;
   auto victim = m.find(m.begin(b)->first);
+  if (victim->second.loading == 0) Observe(victim->first.virtual_storage, Access::kEvict);
   m.erase(victim);
   evictions_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -123,9 +144,16 @@ void RepositoryCache::Invalidate(std::string_view virtual_storage, std::string_v
   const size_t hash = KeyHash()(key);
   Shard& shard = ShardFor(hash);
   invalidations_.fetch_add(1, std::memory_order_relaxed);
-  std::unique_lock lock(shard.mu);
-  auto it = shard.entries.find(key);
-  if (it != shard.entries.end()) shard.entries.erase(it);
+  bool evicted = false;
+  {
+    std::unique_lock lock(shard.mu);
+    auto it = shard.entries.find(key);
+    if (it != shard.entries.end()) {
+      evicted = it->second.loading == 0;
+      shard.entries.erase(it);
+    }
+  }
+  if (evicted) Observe(virtual_storage, Access::kEvict);
 }
 
 void RepositoryCache::ClearAll() {

@@ -77,9 +77,20 @@ namespace praefect::datastore {
 // meant to hold the working set, so what it evicts matters little.
 class RepositoryCache {
  public:
+  // What an access did, for metrics (Praefect's
+  // gitaly_praefect_uptodate_storages_cache_access_total types): a lookup
+  // served from the cache, a lookup that loaded, a load stored, an entry
+  // removed (evicted for room or invalidated; flushes are not counted).
+  enum class Access { kHit, kMiss, kPopulate, kEvict };
+  using AccessObserver = std::function<void(std::string_view virtual_storage, Access access)>;
+
   struct Options {
     size_t max_entries = 100000;
     uint64_t seed = 0x5eed;  // for the choice of evicted entries
+    // Called on every access, from the accessing thread, without the
+    // cache's locks held but for kEvict of a full shard (under its lock):
+    // it must be cheap and must not call back into the cache. May be empty.
+    AccessObserver on_access;
   };
 
   using Loader = std::function<StatusOr<std::optional<RepositoryMetadata>>()>;
@@ -157,7 +168,11 @@ class RepositoryCache {
   // REQUIRES: shard.mu held exclusively, shard full.
   void EvictOne(Shard& shard);
   void ClearAll();
+  void Observe(std::string_view virtual_storage, Access access) const {
+    if (on_access_) on_access_(virtual_storage, access);
+  }
 
+  AccessObserver on_access_;
   size_t shard_count_;
   size_t per_shard_max_;
   std::unique_ptr<Shard[]> shards_;

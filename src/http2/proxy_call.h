@@ -31,10 +31,15 @@ class CallObserver {
     uint64_t messages_received = 0;
     uint64_t messages_sent = 0;
     std::string_view upstream;  // the Route's label, "" when answered here or refused
+    bool upstream_called = false;  // a stream to the Route's upstream was opened (OnUpstreamCall)
     // The Route's log_fields; empty when the call was refused before routing.
     const std::vector<std::pair<std::string, std::string>>* route_fields = nullptr;
   };
   virtual void OnStarted(std::string_view method) = 0;
+  // The call opens its stream to the Route's upstream (the node): praefect
+  // as a client of the node (grpc_client_*). Not for a transaction's
+  // secondaries' streams.
+  virtual void OnUpstreamCall(std::string_view method) { (void)method; }
   virtual void OnFinished(const Finished& call) = 0;
 };
 
@@ -199,6 +204,7 @@ class ProxyCall final {
   bool trailers_sent_ = false;
   bool upstream_end_sent_ = false;
   bool observed_ = false;
+  bool upstream_called_ = false;  // OnUpstreamCall reported
   std::optional<rpc::CallStatus> final_status_;  // waits for held response bytes
   bool opening_ = false;     // the pool has not answered Open yet
   uint64_t open_ticket_ = 0;  // its ticket, while opening_

@@ -108,6 +108,7 @@ void ProxyCall::Observe(StatusCode code, std::string_view message) {
   f.messages_received = messages_received_;
   f.messages_sent = messages_sent_;
   f.upstream = route_.label;
+  f.upstream_called = upstream_called_;
   f.route_fields = &route_.log_fields;
   options_->observer->OnFinished(f);
 }

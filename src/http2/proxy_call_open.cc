@@ -21,6 +21,10 @@ void ProxyCall::OpenUpstream() {
     }
   }
   phase_ = Phase::kOpening;
+  if (options_->observer != nullptr) {
+    upstream_called_ = true;
+    options_->observer->OnUpstreamCall(method_);
+  }
   // Before the upstream's open, which may answer inline and start moving
   // request bytes: they must wait for the secondaries' streams.
   secondaries_.resize(route_.secondaries.size());

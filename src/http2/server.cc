@@ -144,9 +144,10 @@ Server::~Server() {
   resolver_.reset();
 }
 
-Status Server::AddListener(int fd, std::string name, MakeSecure make_secure) {
+Status Server::AddListener(int fd, std::string name, MakeSecure make_secure, std::function<void()> on_accept) {
   auto listener = std::make_unique<Listener>(
-      fd, name, [this, make_secure, name](EventLoop& loop, int conn_fd, std::string peer) {
+      fd, name, [this, make_secure, name, on_accept](EventLoop& loop, int conn_fd, std::string peer) {
+        if (on_accept) on_accept();
         PerLoop* p = nullptr;
         for (auto& candidate : per_loop_) {
           if (candidate->loop == &loop) p = candidate.get();

@@ -43,8 +43,10 @@ class Server {
   ~Server();  // Stop(0) if still running
 
   // Serves on `fd` (listening; from ListenTcp/ListenUnix or systemd).
-  // `name` names it in logs; `make_secure` non-null for TLS listeners.
-  [[nodiscard]] Status AddListener(int fd, std::string name, MakeSecure make_secure = nullptr);
+  // `name` names it in logs; `make_secure` non-null for TLS listeners;
+  // `on_accept`, when set, is called on a loop for each accepted connection.
+  [[nodiscard]] Status AddListener(int fd, std::string name, MakeSecure make_secure = nullptr,
+                                   std::function<void()> on_accept = nullptr);
 
   // Stops accepting, sends GOAWAY to every client, lets the calls in flight
   // finish for at most `grace`, then closes what is left.

@@ -33,41 +33,65 @@ std::pair<std::string, std::string> SplitMethodName(std::string_view full_method
   return {std::string(full_method.substr(0, slash)), std::string(full_method.substr(slash + 1))};
 }
 
+// go-grpc-prometheus' names and help texts, which GitLab's dashboards query.
+struct SideNames {
+  const char* started;
+  const char* started_help;
+  const char* handled;
+  const char* handled_help;
+  const char* received;
+  const char* received_help;
+  const char* sent;
+  const char* sent_help;
+  const char* handling;
+  const char* handling_help;
+};
+
+namespace {
+
+const SideNames kServerNames = {
+    "grpc_server_started_total", "Total number of RPCs started on the server.",
+    "grpc_server_handled_total", "Total number of RPCs completed on the server, regardless of success or failure.",
+    "grpc_server_msg_received_total", "Total number of RPC stream messages received on the server.",
+    "grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.",
+    "grpc_server_handling_seconds",
+    "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server."};
+
+const SideNames kClientNames = {
+    "grpc_client_started_total", "Total number of RPCs started on the client.",
+    "grpc_client_handled_total", "Total number of RPCs completed by the client, regardless of success or failure.",
+    "grpc_client_msg_received_total", "Total number of RPC stream messages received by the client.",
+    "grpc_client_msg_sent_total", "Total number of gRPC stream messages sent by the client.",
+    "grpc_client_handling_seconds",
+    "Histogram of response latency (seconds) of the gRPC until it is finished by the application."};
+
+}  // namespace
+
 GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry, std::vector<double> buckets,
-                                     GrpcTypeLookup lookup)
-    // Names and help texts of go-grpc-prometheus, which GitLab's dashboards query.
-    : started_(prometheus::BuildCounter()
-                   .Name("grpc_server_started_total")
-                   .Help("Total number of RPCs started on the server.")
-                   .Register(registry)),
-      handled_(prometheus::BuildCounter()
-                   .Name("grpc_server_handled_total")
-                   .Help("Total number of RPCs completed on the server, regardless of success or failure.")
-                   .Register(registry)),
-      received_(prometheus::BuildCounter()
-                    .Name("grpc_server_msg_received_total")
-                    .Help("Total number of RPC stream messages received on the server.")
-                    .Register(registry)),
-      sent_(prometheus::BuildCounter()
-                .Name("grpc_server_msg_sent_total")
-                .Help("Total number of gRPC stream messages sent by the server.")
-                .Register(registry)),
-      handling_(buckets.empty() ? nullptr
-                                : &prometheus::BuildHistogram()
-                                       .Name("grpc_server_handling_seconds")
-                                       .Help("Histogram of response latency (seconds) of gRPC that had been "
-                                             "application-level handled by the server.")
-                                       .Register(registry)),
+                                     GrpcTypeLookup lookup, Side side)
+    : GrpcServerMetrics(registry, std::move(buckets), std::move(lookup),
+                        side == Side::kServer ? kServerNames : kClientNames) {}
+
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry, std::vector<double> buckets,
+                                     GrpcTypeLookup lookup, const SideNames& names)
+    : started_(prometheus::BuildCounter().Name(names.started).Help(names.started_help).Register(registry)),
+      handled_(prometheus::BuildCounter().Name(names.handled).Help(names.handled_help).Register(registry)),
+      received_(prometheus::BuildCounter().Name(names.received).Help(names.received_help).Register(registry)),
+      sent_(prometheus::BuildCounter().Name(names.sent).Help(names.sent_help).Register(registry)),
+      handling_(buckets.empty()
+                    ? nullptr
+                    : &prometheus::BuildHistogram().Name(names.handling).Help(names.handling_help).Register(registry)),
       buckets_(std::move(buckets)),
       lookup_(std::move(lookup)) {}
 
 GrpcServerMetrics::Method& GrpcServerMetrics::ForMethod(std::string_view full_method) {
-  std::string key(full_method);
   {
+    // By string_view: a known method costs no allocation.
     std::shared_lock lock(mu_);
-    auto it = methods_.find(key);
+    auto it = methods_.find(full_method);
     if (it != methods_.end()) return *it->second;
   }
+  std::string key(full_method);
   // Outside the lock: the lookup is the caller's code.
   std::optional<GrpcType> known = lookup_ ? lookup_(full_method) : std::optional<GrpcType>(GrpcType::kBidiStream);
   if (!known) {

@@ -3,6 +3,7 @@
 // Internal to src/metrics/: includes prometheus-cpp.
 
 #include <array>
+#include <functional>
 #include <atomic>
 #include <memory>
 #include <shared_mutex>
@@ -20,6 +21,8 @@
 #include "metrics/metrics.h"
 
 namespace praefect::metrics {
+
+struct SideNames;
 
 // "/pkg.Service/Method" -> {"pkg.Service", "Method"}; {"unknown", "unknown"}
 // without a second slash, as go-grpc-prometheus' splitMethodName.
@@ -42,8 +45,12 @@ class GrpcServerMetrics {
     std::array<std::atomic<prometheus::Counter*>, 17> handled{};
   };
 
-  // REQUIRES: `registry` outlives this object.
-  GrpcServerMetrics(prometheus::Registry& registry, std::vector<double> buckets, GrpcTypeLookup lookup);
+  enum class Side { kServer, kClient };
+
+  // REQUIRES: `registry` outlives this object. kServer: grpc_server_*, the
+  // calls praefect serves; kClient: grpc_client_*, the calls it makes.
+  GrpcServerMetrics(prometheus::Registry& registry, std::vector<double> buckets, GrpcTypeLookup lookup,
+                    Side side = Side::kServer);
 
   // The series of `full_method`, created on first use.
   Method& ForMethod(std::string_view full_method);
@@ -57,6 +64,9 @@ class GrpcServerMetrics {
   uint64_t handled_calls() const { return handled_calls_.load(std::memory_order_relaxed); }
 
  private:
+  GrpcServerMetrics(prometheus::Registry& registry, std::vector<double> buckets, GrpcTypeLookup lookup,
+                    const SideNames& names);
+
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Counter>& received_;
@@ -70,7 +80,11 @@ class GrpcServerMetrics {
   std::shared_mutex mu_;
   // Keyed by full method name; entries are never removed, so references
   // handed out stay valid. GUARDED_BY(mu_)
-  std::unordered_map<std::string, std::unique_ptr<Method>> methods_;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const { return std::hash<std::string_view>()(name); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Method>, NameHash, std::equal_to<>> methods_;
 };
 
 }  // namespace praefect::metrics

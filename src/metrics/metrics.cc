@@ -74,7 +74,9 @@ struct Metrics::Impl {
   explicit Impl(Options options)
       : node_latency_buckets(options.grpc_latency_buckets.empty() ? kDefBuckets
                                                                   : SortedBuckets(options.grpc_latency_buckets)),
-        grpc_server(registry, SortedBuckets(std::move(options.grpc_latency_buckets)), std::move(options.grpc_type)),
+        grpc_server(registry, SortedBuckets(options.grpc_latency_buckets), options.grpc_type),
+        grpc_client(registry, SortedBuckets(options.grpc_latency_buckets), options.grpc_type,
+                    GrpcServerMetrics::Side::kClient),
         // Praefect declares these without help texts; these say what they count.
         method_types(prometheus::BuildCounter()
                          .Name("gitaly_praefect_method_types")
@@ -159,11 +161,48 @@ struct Metrics::Impl {
         tx_replications(prometheus::BuildCounter()
                             .Name("gitaly_praefect_tx_replications_total")
                             .Help("The number of replication jobs scheduled after transactions, by reason")
-                            .Register(registry)) {}
+                            .Register(registry)),
+        authentication_errors(prometheus::BuildCounter()
+                                  .Name("gitaly_authentication_errors_total")
+                                  .Help("Counts of Gitaly request authentication errors")
+                                  .Register(registry)),
+        connections(prometheus::BuildCounter()
+                        .Name("gitaly_praefect_connections_total")
+                        .Help("Client connections accepted, by listener type (tcp, tls, unix).")
+                        .Register(registry)),
+        node_healthy(prometheus::BuildGauge()
+                         .Name("gitaly_praefect_node_healthy")
+                         .Help("1 while this praefect's health checks see the storage node healthy, else 0.")
+                         .Register(registry)),
+        primary_elections(prometheus::BuildCounter()
+                              .Name("gitaly_praefect_primary_elections_total")
+                              .Help("Repository primaries this praefect elected, by the storage elected (none: "
+                                    "the repository was left without a primary).")
+                              .Register(registry)),
+        replication_dead_jobs(prometheus::BuildCounter()
+                                  .Name("gitaly_praefect_replication_dead_jobs_total")
+                                  .Help("Replication jobs given up after their last attempt; the replica stays "
+                                        "outdated until the next write or reconciliation.")
+                                  .Register(registry)),
+        tls_expiry(prometheus::BuildGauge()
+                       .Name("gitaly_praefect_tls_certificate_expiry_timestamp_seconds")
+                       .Help("When the certificate of praefect's TLS listeners expires, in seconds since the "
+                             "Unix epoch.")
+                       .Register(registry)),
+        notifications_reconnects(prometheus::BuildCounter()
+                                     .Name("gitaly_praefect_notifications_reconnects_total")
+                                     .Help("Number of reconnects to the notification channel (LISTEN) of the "
+                                           "read cache, by state.")
+                                     .Register(registry)),
+        cache_access(prometheus::BuildCounter()
+                         .Name("gitaly_praefect_uptodate_storages_cache_access_total")
+                         .Help("Accesses of the read distribution cache, by virtual storage and type.")
+                         .Register(registry)) {}
 
   const std::vector<double> node_latency_buckets;
   prometheus::Registry registry;
   GrpcServerMetrics grpc_server;
+  GrpcServerMetrics grpc_client;
   prometheus::Family<prometheus::Counter>& method_types;
   prometheus::Family<prometheus::Histogram>& node_latency;
   prometheus::Family<prometheus::Counter>& authentications;
@@ -184,6 +223,16 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Histogram>& subtransactions;
   prometheus::Family<prometheus::Histogram>& voters_per_transaction;
   prometheus::Family<prometheus::Counter>& tx_replications;
+  prometheus::Family<prometheus::Counter>& authentication_errors;
+  prometheus::Family<prometheus::Counter>& connections;
+  prometheus::Family<prometheus::Gauge>& node_healthy;
+  prometheus::Family<prometheus::Counter>& primary_elections;
+  prometheus::Family<prometheus::Counter>& replication_dead_jobs;
+  prometheus::Family<prometheus::Gauge>& tls_expiry;
+  prometheus::Family<prometheus::Counter>& notifications_reconnects;
+  prometheus::Family<prometheus::Counter>& cache_access;
+  std::mutex renderers_mu;
+  std::vector<std::function<std::string()>> renderers;  // GUARDED_BY(renderers_mu)
   CounterMemo method_types_memo{method_types};
   CounterMemo authentications_memo{authentications};
   CounterMemo read_distribution_memo{read_distribution};
@@ -193,9 +242,25 @@ Metrics::Metrics(Options options) : impl_(std::make_unique<Impl>(std::move(optio
 
 Metrics::~Metrics() = default;
 
-std::unique_ptr<http2::CallObserver> NewGrpcServerObserver(GrpcServerMetrics& metrics);  // call_observer.cc
+std::unique_ptr<http2::CallObserver> NewGrpcServerObserver(GrpcServerMetrics& server,
+                                                          GrpcServerMetrics& client);  // call_observer.cc
 
-std::unique_ptr<http2::CallObserver> Metrics::NewCallObserver() { return NewGrpcServerObserver(impl_->grpc_server); }
+std::unique_ptr<http2::CallObserver> Metrics::NewCallObserver() {
+  return NewGrpcServerObserver(impl_->grpc_server, impl_->grpc_client);
+}
+
+void Metrics::ClientCallStarted(std::string_view full_method) {
+  impl_->grpc_client.ForMethod(full_method).started->Increment();
+}
+
+void Metrics::ClientCallFinished(std::string_view full_method, int code, std::chrono::nanoseconds duration,
+                                 uint64_t messages_sent, uint64_t messages_received) {
+  GrpcServerMetrics::Method& m = impl_->grpc_client.ForMethod(full_method);
+  if (messages_sent > 0) m.sent->Increment(static_cast<double>(messages_sent));
+  if (messages_received > 0) m.received->Increment(static_cast<double>(messages_received));
+  impl_->grpc_client.Handled(m, code).Increment();
+  if (m.handling != nullptr) m.handling->Observe(std::chrono::duration<double>(duration).count());
+}
 
 void Metrics::PreregisterMethod(std::string_view full_method) {
   GrpcServerMetrics::Method& method = impl_->grpc_server.ForMethod(full_method);
@@ -293,11 +358,58 @@ Counter Metrics::TxReplications(std::string_view reason) {
   return Counter(&impl_->tx_replications.Add({{"reason", std::string(reason)}}));
 }
 
+Counter Metrics::AuthenticationErrors(std::string_view version, std::string_view error) {
+  return Counter(&impl_->authentication_errors.Add({{"version", std::string(version)}, {"error", std::string(error)}}));
+}
+
+Counter Metrics::Connections(std::string_view type) {
+  return Counter(&impl_->connections.Add({{"type", std::string(type)}}));
+}
+
+Gauge Metrics::NodeHealthy(std::string_view virtual_storage, std::string_view storage) {
+  return Gauge(&impl_->node_healthy.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"storage", std::string(storage)}}));
+}
+
+Counter Metrics::PrimaryElections(std::string_view virtual_storage, std::string_view storage) {
+  return Counter(&impl_->primary_elections.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"storage", std::string(storage)}}));
+}
+
+Counter Metrics::ReplicationDeadJobs(std::string_view virtual_storage, std::string_view storage,
+                                     std::string_view change_type) {
+  return Counter(&impl_->replication_dead_jobs.Add({{"virtual_storage", std::string(virtual_storage)},
+                                                    {"gitaly_storage", std::string(storage)},
+                                                    {"change_type", std::string(change_type)}}));
+}
+
+Gauge Metrics::TlsCertificateExpiry() { return Gauge(&impl_->tls_expiry.Add({})); }
+
+Counter Metrics::NotificationsReconnects(std::string_view state) {
+  return Counter(&impl_->notifications_reconnects.Add({{"state", std::string(state)}}));
+}
+
+Counter Metrics::CacheAccess(std::string_view virtual_storage, std::string_view type) {
+  return Counter(&impl_->cache_access.Add(
+      {{"virtual_storage", std::string(virtual_storage)}, {"type", std::string(type)}}));
+}
+
+void Metrics::AddRenderer(std::function<std::string()> render) {
+  std::lock_guard lock(impl_->renderers_mu);
+  impl_->renderers.push_back(std::move(render));
+}
+
 uint64_t Metrics::HandledCalls() const { return impl_->grpc_server.handled_calls(); }
 
 std::string Metrics::Render() const {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, impl_->registry.Collect());
+  std::vector<std::function<std::string()>> renderers;
+  {
+    std::lock_guard lock(impl_->renderers_mu);
+    renderers = impl_->renderers;
+  }
+  for (const auto& render : renderers) out << render();
   return out.str();
 }
 

@@ -122,6 +122,14 @@ class Metrics {
   // REQUIRES: this Metrics outlives the observer.
   std::unique_ptr<http2::CallObserver> NewCallObserver();
 
+  // grpc_client_* of the calls praefect makes to the nodes itself (health
+  // checks, replication, verification; see client_interceptor.h): started,
+  // then finished with its code, time and messages each way. The proxied
+  // calls' streams are counted by NewCallObserver. Thread-safe.
+  void ClientCallStarted(std::string_view full_method);
+  void ClientCallFinished(std::string_view full_method, int code, std::chrono::nanoseconds duration,
+                          uint64_t messages_sent, uint64_t messages_received);
+
   // Creates the zero-valued series of a method (every grpc_code included), as
   // go-grpc-prometheus does for registered services, so that rate() works from
   // the first call on.
@@ -139,6 +147,10 @@ class Metrics {
   // "unauthenticated" (no token) or "denied" (a wrong token). With
   // auth.transitioning, enforced="false" counts the calls let through.
   Counter Authentications(bool enforced, std::string_view status);
+
+  // gitaly_authentication_errors_total{version,error}: v2 tokens refused,
+  // by Gitaly's error label ("wrong hmac signature", ...).
+  Counter AuthenticationErrors(std::string_view version, std::string_view error);
 
   // gitaly_praefect_replication_latency{type}: seconds from a replication
   // job's start to its end; type is the change type ("update", ...).
@@ -207,6 +219,40 @@ class Metrics {
   // "missing-tx-state", "primary-not-committed", "node-error-status",
   // "node-not-committed".
   Counter TxReplications(std::string_view reason);
+
+  // gitaly_praefect_connections_total{type}: client connections accepted,
+  // type "tcp", "tls" or "unix" (the listener's kind).
+  Counter Connections(std::string_view type);
+  // gitaly_praefect_node_healthy{virtual_storage,storage}: 1 while this
+  // praefect's own health checks see the node healthy, else 0
+  // (praefect's own series).
+  Gauge NodeHealthy(std::string_view virtual_storage, std::string_view storage);
+  // gitaly_praefect_primary_elections_total{virtual_storage,storage}:
+  // primaries this praefect elected, by the storage elected ("none" when a
+  // repository was left without one; praefect's own series).
+  Counter PrimaryElections(std::string_view virtual_storage, std::string_view storage);
+  // gitaly_praefect_replication_dead_jobs_total{virtual_storage,gitaly_storage,
+  // change_type}: replication jobs given up after their last attempt
+  // (praefect's own series).
+  Counter ReplicationDeadJobs(std::string_view virtual_storage, std::string_view storage,
+                              std::string_view change_type);
+  // gitaly_praefect_tls_certificate_expiry_timestamp_seconds: when the
+  // certificate of the TLS listeners expires, Unix time (praefect's own
+  // series; exists only with a TLS listener).
+  Gauge TlsCertificateExpiry();
+  // gitaly_praefect_notifications_reconnects_total{state}: the LISTEN
+  // connection of the read cache's invalidations, "connected" or
+  // "disconnected".
+  Counter NotificationsReconnects(std::string_view state);
+  // gitaly_praefect_uptodate_storages_cache_access_total{virtual_storage,type}:
+  // the read cache: "hit", "miss", "populate", "evict".
+  Counter CacheAccess(std::string_view virtual_storage, std::string_view type);
+
+  // Text in the exposition format appended to every Render(), produced at
+  // scrape time (process_* series, ...). Called from the scraping thread,
+  // possibly from several at once: must be thread-safe. Register before
+  // the first Render().
+  void AddRenderer(std::function<std::string()> render);
 
   // Calls the data plane handled since start (the sum of
   // grpc_server_handled_total), read without walking the registry.

@@ -45,11 +45,14 @@ StatusOr<DialTarget> ResolveAddress(std::string_view address) {
   return out;
 }
 
-StatusOr<std::shared_ptr<grpc::Channel>> Dial(std::string_view address, const grpc::ChannelArguments& args) {
+StatusOr<std::shared_ptr<grpc::Channel>> Dial(std::string_view address, const grpc::ChannelArguments& args,
+                                              const MakeInterceptors& interceptors) {
   auto target = ResolveAddress(address);
   if (!target.ok()) return target.status();
   std::shared_ptr<grpc::ChannelCredentials> creds =
       target->tls ? grpc::SslCredentials(grpc::SslCredentialsOptions()) : grpc::InsecureChannelCredentials();
+  if (interceptors)
+    return grpc::experimental::CreateCustomChannelWithInterceptors(target->target, creds, args, interceptors());
   return grpc::CreateCustomChannel(target->target, creds, args);
 }
 
@@ -166,7 +169,8 @@ Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, std::chrono::m
 StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
                                                    const grpc::ChannelArguments& args,
                                                    const MakeClientTls& make_tls,
-                                                   const MakeBackchannel& make_backchannel) {
+                                                   const MakeBackchannel& make_backchannel,
+                                                   const MakeInterceptors& interceptors) {
   std::unique_ptr<NodeSet> set(new NodeSet());
   for (const auto& vs_config : config.virtual_storages) {
     VirtualStorage vs;
@@ -179,7 +183,7 @@ StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
       node->storage = n.storage;
       node->address = n.address;
       node->SetToken(n.token);
-      auto channel = Dial(n.address, args);
+      auto channel = Dial(n.address, args, interceptors);
       if (!channel.ok())
         return InvalidArgument(node->Label() + ": address \"" + n.address + "\": " + channel.status().message());
       node->channel = std::move(*channel);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
 
 #include <atomic>
 #include <chrono>
@@ -77,9 +78,16 @@ struct DialTarget {
 };
 [[nodiscard]] StatusOr<DialTarget> ResolveAddress(std::string_view address);
 
-// A channel for `address`; connects lazily (the first call dials).
+// Interceptors of praefect's own calls to the nodes (metrics); one set per
+// channel.
+using MakeInterceptors =
+    std::function<std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>()>;
+
+// A channel for `address`; connects lazily (the first call dials). Its
+// calls pass through `interceptors` when given.
 [[nodiscard]] StatusOr<std::shared_ptr<grpc::Channel>> Dial(std::string_view address,
-                                                            const grpc::ChannelArguments& args);
+                                                            const grpc::ChannelArguments& args,
+                                                            const MakeInterceptors& interceptors = nullptr);
 
 // One grpc.health.v1.Health/Check of `channel` ("" service), bounded by
 // `timeout`: OK when the node answers SERVING, else what went wrong.
@@ -109,11 +117,13 @@ class NodeSet {
   // there are none; a tls:// node then fails to start with why).
   // `make_backchannel` (may be empty) gives the connections to the nodes
   // that are not tls:// a backchannel ([backchannel] enabled): their Node's
-  // `backchannel` is set.
+  // `backchannel` is set. `interceptors` (may be empty) see praefect's own
+  // calls on the nodes' channels (health checks, replication, ...).
   [[nodiscard]] static StatusOr<std::unique_ptr<NodeSet>> Create(const config::Config& config,
                                                                  const grpc::ChannelArguments& args,
                                                                  const MakeClientTls& make_tls = nullptr,
-                                                                 const MakeBackchannel& make_backchannel = nullptr);
+                                                                 const MakeBackchannel& make_backchannel = nullptr,
+                                                                 const MakeInterceptors& interceptors = nullptr);
   ~NodeSet();
   NodeSet(const NodeSet&) = delete;
   NodeSet& operator=(const NodeSet&) = delete;

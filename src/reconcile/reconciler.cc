@@ -34,7 +34,14 @@ Reconciler::Reconciler(datastore::ReconciliationStore* store, const nodes::NodeS
 Reconciler::~Reconciler() { Stop(); }
 
 void Reconciler::Start() {
-  if (metrics_ != nullptr) (void)metrics_->ReconciliationScheduling();
+  if (metrics_ != nullptr) {
+    (void)metrics_->ReconciliationScheduling();
+    // The jobs' series at 0 from the start, so that rate() has data.
+    for (const auto& vs : nodes_->virtual_storages()) {
+      for (auto change : {datastore::ChangeType::kUpdate, datastore::ChangeType::kDeleteReplica})
+        (void)metrics_->ReconciliationJobs(vs.name, datastore::ChangeTypeName(change));
+    }
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 

@@ -30,7 +30,13 @@ RepositoryCleaner::RepositoryCleaner(datastore::StorageCleanupStore* turns, data
 
 RepositoryCleaner::~RepositoryCleaner() { Stop(); }
 
-void RepositoryCleaner::Start() { thread_ = std::thread([this] { Loop(); }); }
+void RepositoryCleaner::Start() {
+  // Every storage's series at 0 from the start, so that increase() has data.
+  if (metrics_ != nullptr) {
+    for (const auto& [vs, storage] : storages_) (void)metrics_->UntrackedRepositories(vs, storage);
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void RepositoryCleaner::Stop() {
   {

@@ -42,7 +42,24 @@ struct Replicator::Worker {
 
 Replicator::Replicator(datastore::Datastore* store, const nodes::NodeSet* nodes, metrics::Metrics* metrics,
                        Options options)
-    : store_(store), nodes_(nodes), metrics_(metrics), options_(options) {}
+    : store_(store), nodes_(nodes), metrics_(metrics), options_(options) {
+  if (metrics_ == nullptr) return;
+  // The series exist from the start (0), as Praefect's, so that rate() and
+  // increase() have data before the first job: delay and latency for
+  // Praefect's four change types, jobs in progress and dead jobs per node
+  // for updates (the change type that dies).
+  for (std::string_view type : {"update", "create", "delete", "delete_replica"}) {
+    (void)metrics_->ReplicationDelay(type);
+    (void)metrics_->ReplicationLatency(type);
+  }
+  for (const auto& vs : nodes_->virtual_storages()) {
+    for (const auto& node : vs.nodes) {
+      const std::string_view update = datastore::ChangeTypeName(datastore::ChangeType::kUpdate);
+      (void)metrics_->ReplicationDeadJobs(vs.name, node->storage, update);
+      (void)metrics_->ReplicationJobs(vs.name, node->storage, update);
+    }
+  }
+}
 
 Replicator::~Replicator() { Stop(); }
 
@@ -216,12 +233,16 @@ datastore::JobState Replicator::Process(const datastore::ReplicationEvent& event
   Status st = job.change == datastore::ChangeType::kUpdate ? Update(job) : DeleteReplica(job);
   if (metrics_ != nullptr) {
     in_progress->Decrement();
-    metrics_->ReplicationLatency(type).Observe(
-        std::chrono::duration<double>(std::chrono::system_clock::now() - started).count());
+    // As Praefect: the latency of successful jobs only.
+    if (st.ok())
+      metrics_->ReplicationLatency(type).Observe(
+          std::chrono::duration<double>(std::chrono::system_clock::now() - started).count());
   }
   if (st.ok()) return datastore::JobState::kCompleted;
   // delete_replica jobs never die (Dequeue spends none of their attempts).
   const bool dies = job.change == datastore::ChangeType::kUpdate && event.attempts_left <= 0;
+  if (dies && metrics_ != nullptr)
+    metrics_->ReplicationDeadJobs(job.virtual_storage, job.target_node_storage, type).Increment();
   log::Warn(dies ? "replication job died: its replica stays outdated until the reconciler schedules it again"
                  : "replication job failed",
             {{"job_id", static_cast<long long>(event.id)},

@@ -48,6 +48,7 @@ StatusOr<const nodes::Node*> RepositoryRouter::RouteWrite(const nodes::VirtualSt
     return Unavailable(Describe(vs, repo) + ": cannot look up its primary: " + election.status().message());
   }
   if (election->changed) {
+    if (options_.on_election) options_.on_election(vs.name, election->primary);
     if (election->primary.empty()) {
       log::Warn("repository has no primary: no valid candidate", {{"virtual_storage", vs.name},
                                                                   {"relative_path", repo.relative_path},

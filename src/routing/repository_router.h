@@ -1,7 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status_or.h"
@@ -26,6 +28,10 @@ struct Options {
   // recorded when they are not (HealthManager::AwaitRecorded): after a
   // database outage, the first writes wait for the round instead of failing.
   std::chrono::milliseconds await_health = std::chrono::seconds(2);
+  // Called after each election this praefect made that changed a
+  // repository's primary: the virtual storage and the storage elected (""
+  // when the repository was left without a primary). May be empty.
+  std::function<void(std::string_view virtual_storage, std::string_view storage)> on_election;
 };
 
 // Where a new repository goes.

@@ -20,6 +20,10 @@ class AccessObserver final : public http2::CallObserver {
     for (http2::CallObserver* o : observers_) o->OnStarted(method);
   }
 
+  void OnUpstreamCall(std::string_view method) override {
+    for (http2::CallObserver* o : observers_) o->OnUpstreamCall(method);
+  }
+
   void OnFinished(const Finished& call) override {
     for (http2::CallObserver* o : observers_) o->OnFinished(call);
     const auto end = std::chrono::system_clock::now();

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -22,8 +24,10 @@
 #include "http2/sockets.h"
 #include "http2/tls_layer.h"
 #include "log/log.h"
+#include "metrics/client_interceptor.h"
 #include "metrics/exposer.h"
 #include "metrics/metrics.h"
+#include "metrics/process_metrics.h"
 #include "nodes/channel_args.h"
 #include "nodes/health_manager.h"
 #include "nodes/node_set.h"
@@ -36,6 +40,7 @@
 #include "routing/repository_router.h"
 #include "server/access_observer.h"
 #include "server/certificate_expiry.h"
+#include "server/db_metrics.h"
 #include "server/listen.h"
 #include "server/reload.h"
 #include "server/serving_tls.h"
@@ -109,6 +114,21 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   auto registry = protoregistry::Registry::Create(specs);
   if (!registry.ok()) return Fail(err, registry.status().message());
 
+  metrics::Options metrics_options;
+  metrics_options.grpc_latency_buckets = config.prometheus.grpc_latency_buckets;
+  metrics_options.reconciliation_buckets = config.reconciliation.histogram_buckets;
+  const protoregistry::Registry* reg = registry->get();
+  metrics_options.grpc_type = [reg](std::string_view method) -> std::optional<metrics::GrpcType> {
+    // The health service is not in the registry of proxied methods.
+    if (method == "/grpc.health.v1.Health/Check") return metrics::GrpcType::kUnary;
+    if (method == "/grpc.health.v1.Health/Watch") return metrics::GrpcType::kServerStream;
+    const protoregistry::MethodInfo* info = reg->Lookup(method);
+    if (info == nullptr) return std::nullopt;
+    return ToGrpcType(info->shape);
+  };
+  metrics::Metrics metrics(std::move(metrics_options));
+  metrics.AddRenderer(metrics::ProcessMetricsText);
+
   // tls:// nodes: the data plane verifies them against the system's CAs.
   std::shared_ptr<const http2::TlsContext> node_tls;
   nodes::MakeClientTls make_node_tls;
@@ -137,22 +157,16 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
       return std::unique_ptr<http2::SecureLayer>(std::move(*layer));
     };
   }
-  auto nodes = nodes::NodeSet::Create(config, nodes::NodeChannelArguments(), make_node_tls, make_backchannel);
+  // praefect's own calls to the nodes are counted (grpc_client_*).
+  nodes::MakeInterceptors count_calls = [&metrics] {
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> out;
+    out.push_back(metrics::NewClientInterceptorFactory(&metrics));
+    return out;
+  };
+  auto nodes = nodes::NodeSet::Create(config, nodes::NodeChannelArguments(), make_node_tls, make_backchannel,
+                                      count_calls);
   if (!nodes.ok()) return Fail(err, nodes.status().message());
 
-  metrics::Options metrics_options;
-  metrics_options.grpc_latency_buckets = config.prometheus.grpc_latency_buckets;
-  metrics_options.reconciliation_buckets = config.reconciliation.histogram_buckets;
-  const protoregistry::Registry* reg = registry->get();
-  metrics_options.grpc_type = [reg](std::string_view method) -> std::optional<metrics::GrpcType> {
-    // The health service is not in the registry of proxied methods.
-    if (method == "/grpc.health.v1.Health/Check") return metrics::GrpcType::kUnary;
-    if (method == "/grpc.health.v1.Health/Watch") return metrics::GrpcType::kServerStream;
-    const protoregistry::MethodInfo* info = reg->Lookup(method);
-    if (info == nullptr) return std::nullopt;
-    return ToGrpcType(info->shape);
-  };
-  metrics::Metrics metrics(std::move(metrics_options));
 
   // The datastore: PostgreSQL when [database] names one (the schema was
   // checked before Run), else memory, as Praefect's memory_queue_enabled.
@@ -167,6 +181,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   datastore::ContentVerificationStore* content_store = nullptr;
   datastore::VerificationStore* verification_store = nullptr;
   datastore::PostgresDatastore* cleanup_store = nullptr;
+  datastore::GaugesStore* gauges_store = nullptr;
   if (!config.database.host.empty() || !config.database.dbname.empty()) {
     auto postgres_store = std::make_unique<datastore::PostgresDatastore>(
         datastore::postgres::NewPool(config.database), datastore::postgres::NewListener(config.database));
@@ -175,15 +190,44 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     content_store = postgres_store.get();
     verification_store = postgres_store.get();
     cleanup_store = postgres_store.get();
+    gauges_store = postgres_store.get();
     store_owner = std::move(postgres_store);
     log::Info("repository metadata and replication jobs are kept in PostgreSQL",
               {{"database", config.database.dbname}, {"host", config.database.host}});
     const config::Database& db = config.database;
     if (!db.session_pooled.host.empty() || db.session_pooled.port != 0 || !db.session_pooled.dbname.empty() ||
         !db.host_no_proxy.empty() || db.port_no_proxy != 0) {
-      cache = std::make_unique<datastore::RepositoryCache>();
-      invalidator = std::make_unique<datastore::PostgresCacheInvalidator>(cache.get(),
-                                                                          datastore::postgres::NewListener(db));
+      // gitaly_praefect_uptodate_storages_cache_access_total per configured
+      // virtual storage, resolved once: a hit costs a short scan and an
+      // atomic add, no lookup in the registry.
+      struct CacheCounters {
+        std::string virtual_storage;
+        std::vector<metrics::Counter> by_access;  // indexed by RepositoryCache::Access
+      };
+      auto counters = std::make_shared<std::vector<CacheCounters>>();
+      for (const auto& vs : (*nodes)->virtual_storages()) {
+        CacheCounters c{vs.name, {}};
+        for (const char* type : {"hit", "miss", "populate", "evict"})
+          c.by_access.push_back(metrics.CacheAccess(vs.name, type));
+        counters->push_back(std::move(c));
+      }
+      datastore::RepositoryCache::Options cache_options;
+      cache_options.on_access = [counters](std::string_view vs, datastore::RepositoryCache::Access access) {
+        for (CacheCounters& c : *counters) {
+          if (c.virtual_storage == vs) {
+            c.by_access[static_cast<size_t>(access)].Increment();
+            return;
+          }
+        }
+      };
+      cache = std::make_unique<datastore::RepositoryCache>(std::move(cache_options));
+      datastore::PostgresCacheInvalidator::Options invalidator_options;
+      for (const char* state : {"connected", "disconnected"}) (void)metrics.NotificationsReconnects(state);
+      invalidator_options.on_transition = [&metrics](bool connected) {
+        metrics.NotificationsReconnects(connected ? "connected" : "disconnected").Increment();
+      };
+      invalidator = std::make_unique<datastore::PostgresCacheInvalidator>(
+          cache.get(), datastore::postgres::NewListener(db), std::move(invalidator_options));
     } else {
       log::Info("reads distribution caching is disabled: every read looks its repository up in the database. "
                 "Configure [database.session_pooled] (a direct or session-pooled connection) to enable it");
@@ -213,6 +257,12 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   routing::Options routing_options;
   routing_options.per_repository = config.failover.enabled;
   routing_options.window = health_options.window;
+  for (const auto& vs : (*nodes)->virtual_storages()) {
+    for (const auto& node : vs.nodes) (void)metrics.PrimaryElections(vs.name, node->storage);
+  }
+  routing_options.on_election = [&metrics](std::string_view vs, std::string_view storage) {
+    metrics.PrimaryElections(vs, storage.empty() ? "none" : storage).Increment();
+  };
   routing::RepositoryRouter repository_router(&store, &health, routing_options);
   if (config.failover.enabled) {
     log::Info("failover: per-repository primaries, elected by the praefects' quorum view of node health",
@@ -272,10 +322,14 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   // Every listener: the configured addresses, and the sockets systemd passed.
   int tcp_port = 0;
   int tls_port = 0;
+  // gitaly_praefect_connections_total{type}: tcp, tls or unix.
   auto serve = [&](StatusOr<int> fd, const std::string& name, bool tls, int* port) -> Status {
     if (!fd.ok()) return fd.status();
     if (port != nullptr) *port = http2::BoundPort(*fd);
-    return server.AddListener(*fd, name, tls ? serving_tls->ForListener() : nullptr);
+    const bool unix_socket = !tls && http2::BoundPort(*fd) == 0;
+    metrics::Counter accepted = metrics.Connections(tls ? "tls" : unix_socket ? "unix" : "tcp");
+    return server.AddListener(*fd, name, tls ? serving_tls->ForListener() : nullptr,
+                              [accepted]() mutable { accepted.Increment(); });
   };
   if (!listen.listen_addr.empty()) {
     if (Status st = serve(http2::ListenTcp(listen.listen_addr, "listen_addr"), "listen_addr", false, &tcp_port); !st.ok())
@@ -297,20 +351,56 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     if (Status st = serve(fd, name, tls, nullptr); !st.ok()) return Fail(err, st.message());
   }
 
+  if (!config.prometheus_exclude_database_from_default_metrics)
+    log::Info("prometheus_exclude_database_from_default_metrics = false changes nothing (Praefect dropped it in "
+              "15.x): the database gauges are served on /db_metrics only, queried at each scrape of it; scrape "
+              "/db_metrics as a job of its own and remove the key");
+  // /db_metrics: the database gauges, queried at scrape time.
+  DatabaseMetrics::Configured db_configured;
+  for (const auto& vs : (*nodes)->virtual_storages()) {
+    db_configured.virtual_storages.push_back(vs.name);
+    for (const auto& node : vs.nodes) db_configured.storages.emplace_back(vs.name, node->storage);
+  }
+  const bool verification_on = config.background_verification.verification_interval.count() > 0;
+  db_configured.verification = verification_on;
+  datastore::GaugesQuery gauges_query;
+  gauges_query.health_window = health_options.window;
+  if (verification_on)
+    gauges_query.verification_interval =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.background_verification.verification_interval);
+  gauges_query.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.prometheus.scrape_timeout);
+  if (gauges_query.timeout.count() <= 0) gauges_query.timeout = std::chrono::seconds(10);
+  DatabaseMetrics db_metrics(db_configured, [gauges_store, gauges_query]() -> StatusOr<datastore::DatabaseGauges> {
+    if (gauges_store == nullptr) return datastore::DatabaseGauges{};
+    return gauges_store->QueryGauges(gauges_query);
+  });
+  std::vector<metrics::Exposer::Endpoint> endpoints = {
+      metrics::MetricsEndpoint(metrics),
+      {"/db_metrics", [&db_metrics, gauges_store]() -> std::string {
+         if (gauges_store == nullptr) return "# no [database] configured: praefect keeps no database gauges\n";
+         return db_metrics.Render();
+       }}};
   std::unique_ptr<metrics::Exposer> exposer;
   if (int fd = (*activation)->TakeMetricsFd(); fd >= 0) {
-    auto adopted = metrics::Exposer::Adopt(fd, {metrics::MetricsEndpoint(metrics)});
+    auto adopted = metrics::Exposer::Adopt(fd, endpoints);
     if (!adopted.ok()) return Fail(err, adopted.status().message());
     exposer = std::move(*adopted);
   } else if (!listen.prometheus_listen_addr.empty()) {
-    auto listening = metrics::Exposer::Listen(listen.prometheus_listen_addr, {metrics::MetricsEndpoint(metrics)});
+    auto listening = metrics::Exposer::Listen(listen.prometheus_listen_addr, endpoints);
     if (!listening.ok()) return Fail(err, listening.status().message());
     exposer = std::move(*listening);
   }
 
-  (*nodes)->SetHealthObserver([&metrics](const nodes::Node& node, std::chrono::nanoseconds latency, bool) {
-    metrics.NodeLatency(node.storage).ObserveDuration(latency);
-  });
+  // gitaly_praefect_node_healthy, resolved once per node.
+  std::map<const nodes::Node*, metrics::Gauge> node_healthy;
+  for (const auto& vs : (*nodes)->virtual_storages()) {
+    for (const auto& node : vs.nodes) node_healthy.emplace(node.get(), metrics.NodeHealthy(vs.name, node->storage));
+  }
+  (*nodes)->SetHealthObserver(
+      [&metrics, &node_healthy](const nodes::Node& node, std::chrono::nanoseconds latency, bool healthy) {
+        metrics.NodeLatency(node.storage).ObserveDuration(latency);
+        if (auto it = node_healthy.find(&node); it != node_healthy.end()) it->second.Set(healthy ? 1 : 0);
+      });
   // A first verdict on every node before the periodic checks, recorded
   // for the quorum.
   (*nodes)->CheckAll(std::chrono::seconds(1));
@@ -431,6 +521,16 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     systemd::NotifyReady();
   }
 
+  // gitaly_praefect_tls_certificate_expiry_timestamp_seconds, kept with
+  // the certificate served (renewed in place or reloaded).
+  std::optional<metrics::Gauge> tls_expiry;
+  if (serving_tls) tls_expiry = metrics.TlsCertificateExpiry();
+  auto record_expiry = [&] {
+    if (tls_expiry)
+      tls_expiry->Set(static_cast<double>(
+          std::chrono::duration_cast<std::chrono::seconds>(serving_tls->NotAfter().time_since_epoch()).count()));
+  };
+  record_expiry();
   config::Config running = config;
   // The certificate's expiry, once a day from 14 days before it.
   ExpiryWarnings expiry_warnings;
@@ -448,6 +548,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     const timespec second{1, 0};
     sig = sigtimedwait(&signals, nullptr, &second);
     if (sig < 0) {
+      record_expiry();
       warn_of_expiry();
       if (serving_tls) {
         if (auto reloaded = serving_tls->ReloadIfChanged(running.tls)) {

@@ -3,9 +3,10 @@
 # .debs of build_debs.sh (ctest fixture "debs"):
 #
 #   1. the .deb holds the bash completion
-#      (/usr/share/bash-completion/completions/praefect); lintian on the
-#      .changes of the build: no error and no warning but the first-upload
-#      notice;
+#      (/usr/share/bash-completion/completions/praefect), the Grafana
+#      dashboard and the Prometheus alerting rules (/usr/share/praefect);
+#      lintian on the .changes of the build: no error and no warning but the
+#      first-upload notice;
 #   2. dpkg -i with the packaged config.toml (no [database]): postinst says
 #      what to do and succeeds; the user praefect, the generated secrets file
 #      (0640 root:praefect) and a configuration that validates without a
@@ -100,6 +101,13 @@ awk '{print $1, $2, $6}' <<<"$contents"
 # The bash completion, where bash-completion loads it by the command's name.
 grep -Eq '^-rw-r--r-- root/root .* \./usr/share/bash-completion/completions/praefect$' <<<"$contents" ||
   fail "the .deb to contain /usr/share/bash-completion/completions/praefect (0644 root:root)"
+# The dashboard and the alerting rules (monitoring/README.md).
+for f in praefect-dashboard.json praefect-alerts.yml; do
+  grep -Eq "^-rw-r--r-- root/root .* \./usr/share/praefect/${f//./\\.}\$" <<<"$contents" ||
+    fail "the .deb to contain /usr/share/praefect/$f (0644 root:root)"
+done
+grep -Eq '\./usr/share/man/man7/praefect-metrics\.7\.gz$' <<<"$contents" ||
+  fail "the .deb to contain praefect-metrics(7)"
 
 step "lintian"
 lintian_out=$(lintian --info --display-info "$debs"/v1/praefect_*.changes 2>&1) || true

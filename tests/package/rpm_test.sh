@@ -39,11 +39,13 @@ for f in /usr/sbin/praefect /usr/lib/systemd/system/praefect.service /usr/lib/sy
   /usr/lib/systemd/system/praefect-tls.socket /usr/lib/systemd/system/praefect-metrics.socket \
   /usr/lib/systemd/system/praefect-maintenance.service /usr/lib/systemd/system/praefect-maintenance.timer \
   /usr/lib/sysusers.d/praefect.conf /etc/praefect/config.toml /usr/libexec/praefect/package-setup \
-  /usr/share/bash-completion/completions/praefect; do
+  /usr/share/bash-completion/completions/praefect /usr/share/praefect/praefect-dashboard.json \
+  /usr/share/praefect/praefect-alerts.yml; do
   grep -qx "$f" <<<"$files" || fail "the package to contain $f"
 done
 grep -q '^/usr/share/man/man8/praefect.8' <<<"$files" || fail "the package to contain praefect(8)"
 grep -q '^/usr/share/man/man5/praefect.toml.5' <<<"$files" || fail "the package to contain praefect.toml(5)"
+grep -q '^/usr/share/man/man7/praefect-metrics.7' <<<"$files" || fail "the package to contain praefect-metrics(7)"
 # (Here-strings, not pipes: grep -q would end rpm with SIGPIPE under pipefail.)
 flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm")
 grep -q '^/etc/praefect/config.toml cn$' <<<"$flags" || fail "config.toml to be %config(noreplace)"

@@ -14,7 +14,7 @@ src=$1 binary=$2 man_dir=$3
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/units" "$tmp/man/man5" "$tmp/man/man8"
+mkdir -p "$tmp/units" "$tmp/man/man5" "$tmp/man/man7" "$tmp/man/man8"
 cp "$src"/systemd/*.service "$src"/systemd/*.socket "$src"/systemd/*.timer "$tmp/units/"
 sed -i "s#/usr/sbin/praefect#$binary#g" "$tmp"/units/*.service
 for page in "$man_dir"/*.[0-9]; do

@@ -197,6 +197,22 @@ static void test_signing_key_threads(void**) {
   assert_int_equal(failures.load(), 0);
 }
 
+// Gitaly's gitaly_authentication_errors_total labels of each refusal.
+static void test_v2_error_labels(void**) {
+  using praefect::auth::V2ErrorLabel;
+  auto label = [](const std::string& header, std::chrono::system_clock::time_point now) {
+    return std::string(V2ErrorLabel(header, VerifyV2(header, "secret", now), now));
+  };
+  std::string good = BearerV2("secret", kNow);
+  expect_that(label(good, kNow).empty(), "no label for an accepted token");
+  expect_that(label(BearerV2("other", kNow), kNow) == "wrong hmac signature", label(BearerV2("other", kNow), kNow));
+  expect_that(label(good, kNow + 31s) == "timestamp too old", label(good, kNow + 31s));
+  expect_that(label(good, kNow - 31s) == "timestamp too new", label(good, kNow - 31s));
+  expect_that(label("Bearer v2.abcd.yesterday", kNow) == "cannot parse timestamp", "unparsable timestamp");
+  expect_that(label("", kNow).empty() && label("Bearer secret", kNow).empty(),
+              "no label for a missing or malformed token (Gitaly counts those as unauthenticated only)");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_known_answer),
@@ -209,6 +225,7 @@ int main(void) {
       cmocka_unit_test(test_window_edges),
       cmocka_unit_test(test_signing_key_agrees),
       cmocka_unit_test(test_signing_key_threads),
+      cmocka_unit_test(test_v2_error_labels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

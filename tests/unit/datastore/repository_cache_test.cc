@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -196,7 +197,7 @@ void ConcurrentLoadOfOneKey(void**) {
 
 void Bounded(void**) {
   for (size_t max : {size_t{1}, size_t{10}, size_t{100}}) {
-    RepositoryCache cache(RepositoryCache::Options{max, 42});
+    RepositoryCache cache(RepositoryCache::Options{max, 42, {}});
     Source src;
     for (int i = 0; i < 1000; ++i) {
       std::string rel = "r" + std::to_string(i) + ".git";
@@ -228,7 +229,7 @@ void Bounded(void**) {
 // Threads reading, invalidating and flushing: no crash, no data race (the
 // sanitizer build), and every answer is one a loader gave for that key.
 void ManyThreads(void**) {
-  RepositoryCache cache(RepositoryCache::Options{64, 1});
+  RepositoryCache cache(RepositoryCache::Options{64, 1, {}});
   std::atomic<bool> stop{false};
   std::atomic<int64_t> wrong{0};
   std::atomic<int64_t> gets{0};
@@ -272,9 +273,39 @@ void ManyThreads(void**) {
 
 }  // namespace
 
+// What metrics see (gitaly_praefect_uptodate_storages_cache_access_total):
+// per virtual storage, a miss and a populate on the first read, hits after,
+// an evict for an invalidated or a displaced entry, nothing for a failed load.
+void AccessesObserved(void**) {
+  std::map<std::string, int> seen;
+  RepositoryCache::Options options{1, 7, {}};
+  options.on_access = [&seen](std::string_view vs, RepositoryCache::Access access) {
+    static const char* const kNames[] = {"hit", "miss", "populate", "evict"};
+    seen[std::string(vs) + "/" + kNames[static_cast<int>(access)]]++;
+  };
+  RepositoryCache cache(std::move(options));
+  Source src;
+  src.next = std::optional(Meta("a.git", 1));
+  (void)cache.Get("vs1", "a.git", src.Loader());
+  (void)cache.Get("vs1", "a.git", src.Loader());
+  (void)cache.Peek("vs1", "a.git");
+  expect_that(seen["vs1/miss"] == 1 && seen["vs1/populate"] == 1 && seen["vs1/hit"] == 2,
+              "1 miss, 1 populate, 2 hits");
+  cache.Invalidate("vs1", "a.git");
+  expect_that(seen["vs1/evict"] == 1, "the invalidation evicts");
+  cache.Invalidate("vs1", "a.git");
+  expect_that(seen["vs1/evict"] == 1, "nothing left to evict");
+  (void)cache.Get("vs1", "a.git", src.Loader());
+  (void)cache.Get("vs2", "b.git", src.Loader());  // the cache holds one entry: a.git makes room
+  expect_that(seen["vs1/evict"] == 2 && seen["vs2/populate"] == 1, "displaced for room");
+  src.next = Status(StatusCode::kUnavailable, "database down");
+  (void)cache.Get("vs2", "c.git", src.Loader());
+  expect_that(seen["vs2/miss"] == 2 && seen["vs2/populate"] == 1, "a failed load is a miss, not stored");
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(HitAfterMiss),          cmocka_unit_test(InvalidateReloads),
+      cmocka_unit_test(AccessesObserved),      cmocka_unit_test(HitAfterMiss),          cmocka_unit_test(InvalidateReloads),
       cmocka_unit_test(DisabledAlwaysLoads),   cmocka_unit_test(NotFoundIsNotCached),
       cmocka_unit_test(ErrorsAreNotCached),    cmocka_unit_test(InvalidatedLoadDoesNotStore),
       cmocka_unit_test(ConcurrentLoadOfOneKey), cmocka_unit_test(Bounded),

@@ -140,7 +140,7 @@ void ChangesByAnotherPraefectInvalidate(void**) {
   auto writer = db.Store();  // the other praefect
   Reader reader;
   reader.store = db.Store();
-  PostgresCacheInvalidator invalidator(&reader.cache, db.Listener(), {milliseconds(100), milliseconds(5000)});
+  PostgresCacheInvalidator invalidator(&reader.cache, db.Listener(), {milliseconds(100), milliseconds(5000), {}});
   expect_that(PollUntil([&] { return invalidator.listening() && reader.cache.enabled(); }, milliseconds(10000)),
               "the invalidator to LISTEN and enable the cache");
 
@@ -216,11 +216,16 @@ void OutageDisablesTheCache(void**) {
   Reader reader;
   reader.store = db.Store();
   assert_status_ok(writer->CreateRepository(Repo(1, "a.git")));
-  auto invalidator = std::make_unique<PostgresCacheInvalidator>(
-      &reader.cache, db.Listener(), PostgresCacheInvalidator::Options{milliseconds(100), milliseconds(5000)});
+  // gitaly_praefect_notifications_reconnects_total's events.
+  std::atomic<int> connected{0}, disconnected{0};
+  PostgresCacheInvalidator::Options options{milliseconds(100), milliseconds(5000), {}};
+  options.on_transition = [&](bool up) { (up ? connected : disconnected)++; };
+  auto invalidator = std::make_unique<PostgresCacheInvalidator>(&reader.cache, db.Listener(), std::move(options));
   expect_that(PollUntil([&] { return reader.cache.enabled(); }, milliseconds(10000)), "the cache enabled");
   reader.Cached("a.git");
   assert_int_equal(capture->Count("info: reads distribution caching is enabled by configuration"), 1);
+  assert_int_equal(connected.load(), 1);
+  assert_int_equal(disconnected.load(), 0);
 
   assert_true(PgServer::Shared().Stop());
   auto down_at = Clock::now();
@@ -258,6 +263,8 @@ void OutageDisablesTheCache(void**) {
   assert_int_equal((*reader.Get("a.git"))->generation, 1);
 
   invalidator.reset();  // stops its thread
+  assert_int_equal(connected.load(), 2);
+  assert_int_equal(disconnected.load(), 1);
   assert_int_equal(capture->Count("info: reads distribution caching is enabled by configuration"), 1);
   assert_int_equal(capture->Count("warning: reads distribution cache disabled"), 1);
   assert_int_equal(capture->Count("info: reads distribution cache enabled again"), 1);
@@ -270,7 +277,7 @@ void StartsWhileDown(void**) {
   Db db;
   RepositoryCache cache;
   assert_true(PgServer::Shared().Stop());
-  PostgresCacheInvalidator invalidator(&cache, db.Listener(), {milliseconds(100), milliseconds(1000)});
+  PostgresCacheInvalidator invalidator(&cache, db.Listener(), {milliseconds(100), milliseconds(1000), {}});
   assert_false(cache.enabled());
   int loads = 0;
   for (int i = 0; i < 2; ++i) {
