@@ -120,7 +120,7 @@ class ProxyCall final {
   void OnUpstreamClosed(uint32_t error_code);
 
   void Direct();
-  void OnDirected(StatusOr<Route> route);
+  void OnDirected(StatusOr<Route>&& route);
   void OpenUpstream();
   // The request headers for `upstream` with `set_metadata` (the route's
   // drop_metadata applied); the views point into this call, `timeout` and

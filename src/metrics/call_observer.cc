@@ -22,14 +22,14 @@ class CallObserver final : public http2::CallObserver {
   void OnUpstreamCall(std::string_view method) override { client_.ForMethod(method).started->Increment(); }
 
   void OnFinished(const Finished& call) override {
+    GrpcServerMetrics::Method& m = metrics_.ForMethod(call.method);
     if (call.upstream_called) {
-      GrpcServerMetrics::Method& c = client_.ForMethod(call.method);
+      GrpcServerMetrics::Method& c = GrpcServerMetrics::Peer(m, client_);
       if (call.messages_received > 0) c.sent->Increment(static_cast<double>(call.messages_received));
       if (call.messages_sent > 0) c.received->Increment(static_cast<double>(call.messages_sent));
       client_.Handled(c, static_cast<int>(call.code)).Increment();
       if (c.handling != nullptr) c.handling->Observe(std::chrono::duration<double>(call.duration).count());
     }
-    GrpcServerMetrics::Method& m = metrics_.ForMethod(call.method);
     if (call.messages_received > 0) m.received->Increment(static_cast<double>(call.messages_received));
     if (call.messages_sent > 0) m.sent->Increment(static_cast<double>(call.messages_sent));
     metrics_.Handled(m, static_cast<int>(call.code)).Increment();

@@ -109,6 +109,7 @@ GrpcServerMetrics::Method& GrpcServerMetrics::ForMethod(std::string_view full_me
   auto it = methods_.find(key);
   if (it != methods_.end()) return *it->second;
   auto m = std::make_unique<Method>();
+  m->full_method = key;
   m->labels = {{"grpc_method", method}, {"grpc_service", service}, {"grpc_type", std::string(GrpcTypeName(type))}};
   m->started = &started_.Add(m->labels);
   m->received = &received_.Add(m->labels);
@@ -117,6 +118,16 @@ GrpcServerMetrics::Method& GrpcServerMetrics::ForMethod(std::string_view full_me
   Method& added = *m;
   methods_.emplace(std::move(key), std::move(m));
   return added;
+}
+
+GrpcServerMetrics::Method& GrpcServerMetrics::Peer(Method& method, GrpcServerMetrics& other) {
+  Method* peer = method.peer.load(std::memory_order_acquire);
+  if (peer == nullptr) {
+    // Racing threads find the same Method: other's entries are never removed.
+    peer = &other.ForMethod(method.full_method);
+    method.peer.store(peer, std::memory_order_release);
+  }
+  return *peer;
 }
 
 prometheus::Counter& GrpcServerMetrics::Handled(Method& method, int code) {

@@ -41,8 +41,12 @@ class GrpcServerMetrics {
     prometheus::Counter* sent = nullptr;
     prometheus::Histogram* handling = nullptr;  // nullptr: histogram disabled
     prometheus::Labels labels;                  // without grpc_code
+    std::string full_method;                    // the key it is found by ("unknown" for unknown ones)
     // grpc_server_handled_total by code, created on first use.
     std::array<std::atomic<prometheus::Counter*>, 17> handled{};
+    // The same method's series in another GrpcServerMetrics (the client
+    // side's), remembered by Peer() so that a call's end costs one lookup.
+    std::atomic<Method*> peer{nullptr};
   };
 
   enum class Side { kServer, kClient };
@@ -54,6 +58,9 @@ class GrpcServerMetrics {
 
   // The series of `full_method`, created on first use.
   Method& ForMethod(std::string_view full_method);
+
+  // `method`'s series in `other` (the same method name), cached in `method`.
+  static Method& Peer(Method& method, GrpcServerMetrics& other);
 
   // grpc_server_handled_total of `method` for `code` (a grpc::StatusCode).
   prometheus::Counter& Handled(Method& method, int code);

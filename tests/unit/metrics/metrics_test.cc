@@ -1,5 +1,6 @@
 #include "metrics/metrics.h"
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -144,6 +145,65 @@ static void test_preregister_creates_zero_series(void**) {
              "grpc_server_started_total{grpc_method=\"unknown\",grpc_service=\"unknown\",grpc_type=\"bidi_stream\"} 0");
 }
 
+// grpc_client_*: the proxied call's stream to the node, counted as
+// go-grpc-prometheus' client interceptors count (started when it opens,
+// handled with the call's code, messages each way), and praefect's own
+// calls through ClientCallStarted/Finished. A call answered by praefect
+// itself opens no stream and has no client series.
+static void test_client_series(void**) {
+  Options options;
+  options.grpc_latency_buckets = {0.1, 1};
+  Metrics metrics(options);
+  auto observer = metrics.NewCallObserver();
+  const std::string method = "/gitaly.RefService/RefExists";
+  observer->OnStarted(method);
+  observer->OnUpstreamCall(method);
+  praefect::http2::CallObserver::Finished f;
+  f.method = method;
+  f.code = praefect::StatusCode::kNotFound;
+  f.messages_received = 1;  // from the client: sent to the node
+  f.messages_sent = 3;      // to the client: received from the node
+  f.upstream = "gitaly-1";
+  f.upstream_called = true;
+  f.duration = std::chrono::milliseconds(50);
+  observer->OnFinished(f);
+  // Answered here: no stream to a node.
+  observer->OnStarted("/gitaly.RepositoryService/RepositoryExists");
+  praefect::http2::CallObserver::Finished local;
+  local.method = "/gitaly.RepositoryService/RepositoryExists";
+  observer->OnFinished(local);
+  metrics.ClientCallStarted("/grpc.health.v1.Health/Check");
+  metrics.ClientCallFinished("/grpc.health.v1.Health/Check", 14, std::chrono::milliseconds(2), 1, 0);
+
+  std::string text = metrics.Render();
+  const std::string labels = "grpc_method=\"RefExists\",grpc_service=\"gitaly.RefService\",grpc_type=\"bidi_stream\"";
+  ExpectLine(text, "grpc_client_started_total{" + labels + "} 1");
+  ExpectLine(text, "grpc_client_handled_total{grpc_code=\"NotFound\"," + labels + "} 1");
+  ExpectLine(text, "grpc_client_msg_sent_total{" + labels + "} 1");
+  ExpectLine(text, "grpc_client_msg_received_total{" + labels + "} 3");
+  ExpectLine(text, "grpc_client_handling_seconds_count{" + labels + "} 1");
+  ExpectNoText(text, "grpc_client_started_total{grpc_method=\"RepositoryExists\"");
+  ExpectLine(text, "grpc_client_handled_total{grpc_code=\"Unavailable\",grpc_method=\"Check\","
+                   "grpc_service=\"grpc.health.v1.Health\",grpc_type=\"bidi_stream\"} 1");
+  // The server side of the same calls is unchanged.
+  ExpectLine(text, "grpc_server_handled_total{grpc_code=\"NotFound\"," + labels + "} 1");
+}
+
+// Text registered with AddRenderer follows the registry's, at each scrape.
+static void test_renderers_appended(void**) {
+  Metrics metrics(Options{});
+  int calls = 0;
+  metrics.AddRenderer([&calls] {
+    ++calls;
+    return std::string("# TYPE extra_series gauge\nextra_series ") + std::to_string(calls) + "\n";
+  });
+  metrics.Connections("tls").Increment();
+  std::string text = metrics.Render();
+  ExpectLine(text, "extra_series 1");
+  ExpectLine(text, "gitaly_praefect_connections_total{type=\"tls\"} 1");
+  ExpectLine(metrics.Render(), "extra_series 2");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_code_names_are_go_names),
@@ -154,6 +214,8 @@ int main(void) {
       cmocka_unit_test(test_transaction_series),
       cmocka_unit_test(test_without_buckets_no_handling_histogram),
       cmocka_unit_test(test_preregister_creates_zero_series),
+      cmocka_unit_test(test_client_series),
+      cmocka_unit_test(test_renderers_appended),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
