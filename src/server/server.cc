@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -24,7 +23,6 @@
 #include "http2/sockets.h"
 #include "http2/tls_layer.h"
 #include "log/log.h"
-#include "metrics/client_interceptor.h"
 #include "metrics/exposer.h"
 #include "metrics/metrics.h"
 #include "metrics/process_metrics.h"
@@ -41,6 +39,7 @@
 #include "server/access_observer.h"
 #include "server/certificate_expiry.h"
 #include "server/db_metrics.h"
+#include "server/observability.h"
 #include "server/listen.h"
 #include "server/reload.h"
 #include "server/serving_tls.h"
@@ -158,13 +157,8 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     };
   }
   // praefect's own calls to the nodes are counted (grpc_client_*).
-  nodes::MakeInterceptors count_calls = [&metrics] {
-    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> out;
-    out.push_back(metrics::NewClientInterceptorFactory(&metrics));
-    return out;
-  };
   auto nodes = nodes::NodeSet::Create(config, nodes::NodeChannelArguments(), make_node_tls, make_backchannel,
-                                      count_calls);
+                                      CountNodeCalls(&metrics));
   if (!nodes.ok()) return Fail(err, nodes.status().message());
 
 
@@ -197,29 +191,8 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     const config::Database& db = config.database;
     if (!db.session_pooled.host.empty() || db.session_pooled.port != 0 || !db.session_pooled.dbname.empty() ||
         !db.host_no_proxy.empty() || db.port_no_proxy != 0) {
-      // gitaly_praefect_uptodate_storages_cache_access_total per configured
-      // virtual storage, resolved once: a hit costs a short scan and an
-      // atomic add, no lookup in the registry.
-      struct CacheCounters {
-        std::string virtual_storage;
-        std::vector<metrics::Counter> by_access;  // indexed by RepositoryCache::Access
-      };
-      auto counters = std::make_shared<std::vector<CacheCounters>>();
-      for (const auto& vs : (*nodes)->virtual_storages()) {
-        CacheCounters c{vs.name, {}};
-        for (const char* type : {"hit", "miss", "populate", "evict"})
-          c.by_access.push_back(metrics.CacheAccess(vs.name, type));
-        counters->push_back(std::move(c));
-      }
       datastore::RepositoryCache::Options cache_options;
-      cache_options.on_access = [counters](std::string_view vs, datastore::RepositoryCache::Access access) {
-        for (CacheCounters& c : *counters) {
-          if (c.virtual_storage == vs) {
-            c.by_access[static_cast<size_t>(access)].Increment();
-            return;
-          }
-        }
-      };
+      cache_options.on_access = CacheAccessCounters(metrics, **nodes);
       cache = std::make_unique<datastore::RepositoryCache>(std::move(cache_options));
       datastore::PostgresCacheInvalidator::Options invalidator_options;
       for (const char* state : {"connected", "disconnected"}) (void)metrics.NotificationsReconnects(state);
@@ -257,9 +230,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   routing::Options routing_options;
   routing_options.per_repository = config.failover.enabled;
   routing_options.window = health_options.window;
-  for (const auto& vs : (*nodes)->virtual_storages()) {
-    for (const auto& node : vs.nodes) (void)metrics.PrimaryElections(vs.name, node->storage);
-  }
+  PreregisterElections(metrics, **nodes);
   routing_options.on_election = [&metrics](std::string_view vs, std::string_view storage) {
     metrics.PrimaryElections(vs, storage.empty() ? "none" : storage).Increment();
   };
@@ -356,30 +327,9 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
               "15.x): the database gauges are served on /db_metrics only, queried at each scrape of it; scrape "
               "/db_metrics as a job of its own and remove the key");
   // /db_metrics: the database gauges, queried at scrape time.
-  DatabaseMetrics::Configured db_configured;
-  for (const auto& vs : (*nodes)->virtual_storages()) {
-    db_configured.virtual_storages.push_back(vs.name);
-    for (const auto& node : vs.nodes) db_configured.storages.emplace_back(vs.name, node->storage);
-  }
-  const bool verification_on = config.background_verification.verification_interval.count() > 0;
-  db_configured.verification = verification_on;
-  datastore::GaugesQuery gauges_query;
-  gauges_query.health_window = health_options.window;
-  if (verification_on)
-    gauges_query.verification_interval =
-        std::chrono::duration_cast<std::chrono::milliseconds>(config.background_verification.verification_interval);
-  gauges_query.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.prometheus.scrape_timeout);
-  if (gauges_query.timeout.count() <= 0) gauges_query.timeout = std::chrono::seconds(10);
-  DatabaseMetrics db_metrics(db_configured, [gauges_store, gauges_query]() -> StatusOr<datastore::DatabaseGauges> {
-    if (gauges_store == nullptr) return datastore::DatabaseGauges{};
-    return gauges_store->QueryGauges(gauges_query);
-  });
-  std::vector<metrics::Exposer::Endpoint> endpoints = {
-      metrics::MetricsEndpoint(metrics),
-      {"/db_metrics", [&db_metrics, gauges_store]() -> std::string {
-         if (gauges_store == nullptr) return "# no [database] configured: praefect keeps no database gauges\n";
-         return db_metrics.Render();
-       }}};
+  std::unique_ptr<DatabaseMetrics> db_metrics =
+      NewDatabaseMetrics(config, **nodes, gauges_store, health_options.window);
+  const std::vector<metrics::Exposer::Endpoint> endpoints = MetricsEndpoints(metrics, db_metrics.get());
   std::unique_ptr<metrics::Exposer> exposer;
   if (int fd = (*activation)->TakeMetricsFd(); fd >= 0) {
     auto adopted = metrics::Exposer::Adopt(fd, endpoints);
@@ -391,16 +341,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     exposer = std::move(*listening);
   }
 
-  // gitaly_praefect_node_healthy, resolved once per node.
-  std::map<const nodes::Node*, metrics::Gauge> node_healthy;
-  for (const auto& vs : (*nodes)->virtual_storages()) {
-    for (const auto& node : vs.nodes) node_healthy.emplace(node.get(), metrics.NodeHealthy(vs.name, node->storage));
-  }
-  (*nodes)->SetHealthObserver(
-      [&metrics, &node_healthy](const nodes::Node& node, std::chrono::nanoseconds latency, bool healthy) {
-        metrics.NodeLatency(node.storage).ObserveDuration(latency);
-        if (auto it = node_healthy.find(&node); it != node_healthy.end()) it->second.Set(healthy ? 1 : 0);
-      });
+  (*nodes)->SetHealthObserver(NodeHealthMetrics(metrics, **nodes));
   // A first verdict on every node before the periodic checks, recorded
   // for the quorum.
   (*nodes)->CheckAll(std::chrono::seconds(1));
