@@ -18,7 +18,9 @@ reads and kills a node.
      of the shipped Grafana dashboard, evaluated through Prometheus's HTTP
      API, returns data;
   4. the metrics server refuses what is not a GET of a known path and
-     serves concurrent scrapes while a client holds a connection open.
+     serves concurrent scrapes while a client holds a connection open;
+  and prometheus_exclude_database_from_default_metrics = false (praefect-2)
+  is accepted, logged as changing nothing, and changes nothing.
 
 usage: observability_test.py BIN_DIR PROTO_DIR WORK_DIR
 """
@@ -118,11 +120,14 @@ class ObservabilityTest(SelfHealingCluster):
                                  "[background_verification]\nverification_interval = \"10s\"\n"
                                  + ('[tls]\ncertificate_path = "%s"\nkey_path = "%s"\n' % (cls.cert, cls.key)
                                     if i == 0 else ""))
-            if i == 0:
-                with open(p.config) as f:
-                    text = f.read()
-                with open(p.config, "w") as f:
-                    f.write('tls_listen_addr = "127.0.0.1:%d"\n' % cls.tls_port + text)
+            # praefect-1 serves TLS too; praefect-2 has the key Praefect
+            # dropped in 15.x set to false (accepted, explained, no effect).
+            top = ('tls_listen_addr = "127.0.0.1:%d"\n' % cls.tls_port if i == 0
+                   else "prometheus_exclude_database_from_default_metrics = false\n")
+            with open(p.config) as f:
+                text = f.read()
+            with open(p.config, "w") as f:
+                f.write(top + text)
 
     @classmethod
     def setUpClass(cls):
@@ -292,6 +297,12 @@ class ObservabilityTest(SelfHealingCluster):
         self.assertEqual(sorted(documented - exported), [], "documented series that are not exported")
         undocumented = {n for n in exported if n not in documented}
         self.assertEqual(sorted(undocumented), [], "exported series praefect-metrics(7) does not describe")
+        # The dropped key changes nothing (both serve the same families)
+        # and says so.
+        queue = {"gitaly_praefect_replication_queue_depth"}  # once a scrape saw jobs
+        self.assertEqual(families(texts["/db_metrics"][0]) - queue, families(texts["/db_metrics"][1]) - queue)
+        self.assertIn("prometheus_exclude_database_from_default_metrics = false changes nothing",
+                      self.praefects[1].log())
         # /db_metrics holds only the database gauges (the queue's only once
         # a job was queued).
         db = set()
