@@ -156,14 +156,41 @@ Status ClientLayer::ReceiveCiphertext(std::string_view bytes) {
   return error_;
 }
 
+Status ClientLayer::ReceiveSlices(const http2::Slice& bytes, std::vector<http2::Slice>* plain) {
+  if (!error_.ok()) return error_;
+  in_place_ = &bytes;
+  in_place_out_ = plain;
+  if (Status st = session_->Receive(bytes.view()); !st.ok() && error_.ok()) error_ = st;
+  in_place_ = nullptr;
+  in_place_out_ = nullptr;
+  Pump();
+  return error_;
+}
+
 Status ClientLayer::ReadPlaintext(std::string* out) {
-  out->append(plain_);
+  // The Connection asks with an empty string: it takes the buffer whole.
+  if (out->empty()) {
+    out->swap(plain_);
+  } else {
+    out->append(plain_);
+  }
   plain_.clear();
   return error_;
 }
 
 Status ClientLayer::SendPlaintext(std::string_view bytes) {
   if (!error_.ok()) return error_;
+  if (pending_.empty()) {
+    // Straight into a Data frame as far as the stream's window goes; only
+    // what it cannot take yet waits in pending_.
+    auto took = session_->Write(main_, bytes);
+    if (!took.ok()) {
+      if (error_.ok()) error_ = took.status();
+      return error_;
+    }
+    bytes.remove_prefix(*took);
+    if (bytes.empty()) return error_;
+  }
   pending_.append(bytes);
   Pump();
   return error_;
@@ -243,7 +270,14 @@ void ClientLayer::OnStreamOpened(uint32_t id) {
 
 void ClientLayer::OnData(uint32_t id, std::string_view bytes) {
   if (id == main_) {
-    plain_.append(bytes);
+    // yamux parses in place: a Data frame's payload is a part of the bytes
+    // ReceiveSlices was given, so it goes on by reference.
+    if (in_place_ != nullptr && bytes.data() >= in_place_->data() &&
+        bytes.data() + bytes.size() <= in_place_->data() + in_place_->size()) {
+      in_place_out_->push_back(http2::Slice(in_place_->block(), bytes.data(), bytes.size()));
+    } else {
+      plain_.append(bytes);
+    }
     (void)session_->Consume(id, bytes.size());
     return;
   }

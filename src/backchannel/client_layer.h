@@ -5,8 +5,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backchannel/server.h"
+#include "http2/buffer.h"
 #include "http2/connection.h"
 #include "yamux/session.h"
 
@@ -43,6 +45,10 @@ class ClientLayer final : public http2::SecureLayer, private yamux::SessionListe
   bool handshake_done() const override { return true; }
   std::string_view alpn() const override { return "h2"; }
   void Attach(http2::Connection* connection) override { connection_ = connection; }
+  // The first stream's bytes are handed on as parts of the block they were
+  // read into: no copy (yamux frames them, it does not transform them).
+  bool passes_slices() const override { return true; }
+  Status ReceiveSlices(const http2::Slice& bytes, std::vector<http2::Slice>* plain) override;
 
   // For the bridges (client_layer.cc): bytes from the backchannel server
   // for stream `id` (how many the stream took: the rest waits for its
@@ -77,6 +83,10 @@ class ClientLayer final : public http2::SecureLayer, private yamux::SessionListe
   bool magic_sent_ = false;
   bool main_closed_ = false;
   std::string plain_;       // received on the first stream, not yet read
+  // During ReceiveSlices: the bytes being parsed and where their plaintext
+  // parts go.
+  const http2::Slice* in_place_ = nullptr;
+  std::vector<http2::Slice>* in_place_out_ = nullptr;
   std::string pending_;     // for the first stream, beyond its window
   Status error_;
   std::map<uint32_t, std::unique_ptr<Bridge>> bridges_;

@@ -238,6 +238,24 @@ void Connection::ReadBlocks() {
     block->Commit(static_cast<size_t>(n));
     if (secure_ == nullptr) {
       handler_->OnReceived(got);
+    } else if (secure_->passes_slices()) {
+      // The plaintext is parts of `block`: handed on by reference.
+      plain_slices_.clear();
+      Status st = secure_->ReceiveSlices(got, &plain_slices_);
+      TakeCiphertext();
+      if (!st.ok()) {
+        Flush();
+        Close(st);
+        return;
+      }
+      for (const Slice& part : plain_slices_) {
+        handler_->OnReceived(part);
+        if (closed()) return;
+      }
+      if (secure_->peer_closed()) {
+        Close(Status::Ok());
+        return;
+      }
     } else {
       if (Status st = secure_->ReceiveCiphertext(got.view()); !st.ok()) {
         Close(st);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "http2/buffer.h"
@@ -40,6 +41,17 @@ class SecureLayer {
   // output outside the connection's own calls (a backchannel's streams)
   // flushes it through this.
   virtual void Attach(class Connection* connection) { (void)connection; }
+  // A layer that frames rather than transforms (the yamux backchannel) can
+  // hand the plaintext through without a copy: ReceiveSlices takes the
+  // bytes read (in a block the handler may keep references to) and appends
+  // the plaintext in it, in order, as parts of that block. Only called when
+  // passes_slices(); such a layer still answers ReadPlaintext (empty).
+  virtual bool passes_slices() const { return false; }
+  [[nodiscard]] virtual Status ReceiveSlices(const class Slice& bytes, std::vector<class Slice>* plain) {
+    (void)bytes;
+    (void)plain;
+    return Status::Ok();
+  }
 };
 
 // One connected stream socket (TCP or unix), non-blocking, driven by one
@@ -131,6 +143,7 @@ class Connection final : public IoHandler {
   uint32_t interest_ = 0;
   EventLoop::TimerId linger_timer_ = 0;
   std::string plain_;        // scratch for decrypted input
+  std::vector<Slice> plain_slices_;  // scratch for a layer's in-place plaintext
 };
 
 }  // namespace praefect::http2
