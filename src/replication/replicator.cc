@@ -243,6 +243,7 @@ datastore::JobState Replicator::Process(const datastore::ReplicationEvent& event
   const bool dies = job.change == datastore::ChangeType::kUpdate && event.attempts_left <= 0;
   if (dies && metrics_ != nullptr)
     metrics_->ReplicationDeadJobs(job.virtual_storage, job.target_node_storage, type).Increment();
+  if (dies && options_.on_dead) options_.on_dead(job);
   log::Warn(dies ? "replication job died: its replica stays outdated until the reconciler schedules it again"
                  : "replication job failed",
             {{"job_id", static_cast<long long>(event.id)},

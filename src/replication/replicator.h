@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -42,6 +43,10 @@ struct Options {
   // heartbeat is older than stale_after (a worker that died) are retried.
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::seconds stale_after{10};
+  // Called (from a worker) when a job dies, its attempts spent: its replica
+  // stays outdated until a reconciliation round schedules it again. May be
+  // empty.
+  std::function<void(const datastore::ReplicationJob& job)> on_dead;
 };
 
 // Thread-safe. The pointees must outlive the Replicator; `metrics` may be

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -219,6 +220,32 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   replication::Options replication_options;
   replication_options.batch_size = static_cast<int>(config.replication.batch_size);
   replication_options.workers_per_storage = static_cast<int>(config.replication.parallel_storage_processing_workers);
+  // A job that dies on a node that is healthy (it failed just after the
+  // node's return, e.g. on references the interrupted write still held)
+  // leaves its replica outdated until the next round: ask for one now, at
+  // most once a minute (a replica that can never be repaired would
+  // otherwise loop). The reconciler is made below; set before it starts.
+  // (Declared here, outliving the replicator; the workers see it through
+  // the atomic, set once it runs.)
+  std::unique_ptr<reconcile::Reconciler> reconciler;
+  std::atomic<reconcile::Reconciler*> reconciler_running{nullptr};
+  auto last_dead_round = std::make_shared<std::atomic<int64_t>>(0);
+  replication_options.on_dead = [&reconciler_running, node_set = nodes->get(),
+                                 last_dead_round](const datastore::ReplicationJob& job) {
+    const nodes::VirtualStorage* vs = node_set->Find(job.virtual_storage);
+    const nodes::Node* target = vs == nullptr ? nullptr : vs->FindNode(job.target_node_storage);
+    reconcile::Reconciler* running = reconciler_running.load();
+    if (running == nullptr || target == nullptr || !target->healthy.load()) return;
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    int64_t last = last_dead_round->load();
+    if (now - last < 60 || !last_dead_round->compare_exchange_strong(last, now)) return;
+    log::Info("a replication job died on a healthy node: reconciling now",
+              {{"virtual_storage", job.virtual_storage},
+               {"storage", job.target_node_storage},
+               {"relative_path", job.relative_path}});
+    running->RequestRound();
+  };
   replication::Replicator replicator(&store, nodes->get(), &metrics, replication_options);
   // Blocking datastore calls run on a small pool, off gRPC's threads.
   WorkPool work_pool(8);
@@ -351,7 +378,6 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   (*nodes)->StartHealthChecks(std::chrono::seconds(1), std::chrono::seconds(1));
   replicator.Start();
   // Automatic reconciliation (PostgreSQL only, as in Praefect).
-  std::unique_ptr<reconcile::Reconciler> reconciler;
   if (config.reconciliation.scheduling_interval.count() <= 0) {
     log::Info("automatic reconciliation is disabled: [reconciliation] scheduling_interval is 0");
   } else if (reconciliation_store == nullptr) {
@@ -367,6 +393,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
     reconciler = std::make_unique<reconcile::Reconciler>(reconciliation_store, nodes->get(), &metrics,
                                                          reconcile_options);
     reconciler->Start();
+    reconciler_running.store(reconciler.get());
   }
   // Content verification (praefect's own; PostgreSQL only).
   std::unique_ptr<reconcile::ContentVerifier> content_verifier;

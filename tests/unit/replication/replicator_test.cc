@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <vector>
 #include <thread>
 
 #include "config/load.h"
@@ -112,6 +113,15 @@ void LastFailureDiesAndDeletionsNeverDo(void**) {
   assert_status_ok(f.store.DeleteRepository("default", "d.git", "gitaly-1", "corr-d").status());
   praefect::replication::Options options;
   options.max_idle_wait = milliseconds(50);
+  // The hook `praefect serve` asks for a reconciliation round with: called
+  // once, for the update that died, never for the deletion.
+  std::mutex dead_mu;
+  std::vector<std::string> dead;
+  options.on_dead = [&](const ReplicationJob& job) {
+    std::lock_guard lock(dead_mu);
+    dead.push_back(std::string(ChangeTypeName(job.change)) + " " + job.relative_path + " -> " +
+                   job.target_node_storage);
+  };
   Replicator replicator(&f.store, f.nodes.get(), nullptr, options);
   replicator.Start();
   // Four failures of the deletion take 0.5 + 1 + 2 s of pauses; the update
@@ -122,6 +132,8 @@ void LastFailureDiesAndDeletionsNeverDo(void**) {
     std::this_thread::sleep_for(milliseconds(20));
   replicator.Stop();
   praefect::log::Default().SetSink(nullptr);
+  expect_that(dead.size() == 1 && dead[0] == "update r.git -> gitaly-2",
+              "on_dead called once, for the update: got " + std::to_string(dead.size()));
   const std::string log = captured->All();
   expect_that(captured->Count("replication job died: its replica stays outdated until the reconciler schedules it "
                               "again attempts_left=0 change=update correlation_id=corr-w error=") == 1,
