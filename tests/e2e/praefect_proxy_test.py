@@ -514,32 +514,58 @@ class PraefectProxyTest(unittest.TestCase):
             yield ssh_pb2.SSHUploadPackRequest(repository=self.repo("e2e/cancel.git"))
             pending.get()  # hold the stream open, as a slow client would
 
-        def git_children():
-            # upload-packs of this repository on the node: this call's, and
-            # those of the replication fetches the creation queued.
-            out = subprocess.run(["pgrep", "-P", str(node_pid), "-f", "upload-pack.*" + re.escape(replica)],
-                                 stdout=subprocess.PIPE)
-            return set(out.stdout.split())
+        def node_children():
+            """{pid: argv} of the node's child processes, read from /proc."""
+            children = {}
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/stat" % entry) as f:
+                        stat = f.read()
+                    with open("/proc/%s/cmdline" % entry, "rb") as f:
+                        argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+                except OSError:
+                    continue  # exited while we looked
+                # the fields after the command name, which may hold spaces or ")"
+                if int(stat[stat.rindex(")") + 2:].split()[1]) == node_pid:
+                    children[int(entry)] = argv
+            return children
+
+        def upload_packs():
+            # git upload-pack of exactly this replica: this call's, and those
+            # of the replication fetches the creation queued.
+            return {pid for pid, argv in node_children().items()
+                    if "upload-pack" in argv and argv and argv[-1] == replica}
+
+        def wait_until(condition, seconds):
+            deadline = time.time() + seconds
+            while not condition() and time.time() < deadline:
+                time.sleep(0.05)
+            return condition()
 
         # The creation's replication fetches run upload-pack of the same
         # repository on this node: let them end first (on a loaded machine
         # one outlived the 10 s below and was taken for this call's).
-        deadline = time.time() + 60
-        while git_children() and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertFalse(git_children(), "the replication fetches of the new repository end")
+        self.assertTrue(wait_until(lambda: not upload_packs(), 60),
+                        "the replication fetches of the new repository end: %r" % node_children())
 
         call = ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPack(requests(), metadata=auth_primary(),
                                                                        timeout=60)
-        next(call)  # the advertisement: git upload-pack runs on the node
-        mine = git_children()
-        self.assertTrue(mine, "git upload-pack runs on the node while the call is open")
+        first = next(call)  # the advertisement: git upload-pack runs on the node
+        mine = set()
+
+        def found():
+            mine.update(upload_packs())
+            return bool(mine)
+        self.assertTrue(wait_until(found, 5),
+                        "git upload-pack of %s runs on the node (pid %d) while the call is open; the node's children: "
+                        "%r; the call's first response: %r; the call done: %s"
+                        % (replica, node_pid, node_children(), first, call.done()))
         call.cancel()
         pending.put(None)
-        deadline = time.time() + 10
-        while mine & git_children() and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertFalse(mine & git_children(), "the node's git upload-pack ends when the client cancels")
+        self.assertTrue(wait_until(lambda: not (mine & upload_packs()), 10),
+                        "the node's git upload-pack ends when the client cancels: %r" % node_children())
 
     def test_auth_transitioning(self):
         import repository_service_pb2 as rs
