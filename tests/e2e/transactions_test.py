@@ -321,6 +321,12 @@ class TransactionsTest(SelfHealingCluster):
                         self.all_latest(rel, [n.name for n in self.nodes]), 60,
                         lambda: "the resumed node converges: %r %r" % (self.generations(rel), self.jobs(rel)))
         self.check_acknowledged_on(rel, victim, acked)
+        # The writes cancelled when the primary hung held reference locks
+        # on the secondaries; none may be left (a stale refs/heads/x.lock
+        # fails every later write of that ref, replication included).
+        stale = [os.path.join(d, f) for n in self.nodes for d, _, files in os.walk(self.replica_dir(n, rel))
+                 for f in files if f.endswith(".lock")]
+        self.assertEqual(stale, [], "no lock file left in any replica")
         print("transactions: the resumed node converged %.2f s after SIGCONT" % (time.monotonic() - resumed),
               file=sys.stderr)
 

@@ -1,6 +1,8 @@
 #include "ssh_git_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -118,15 +120,38 @@ void SshGitProcess::CloseStdin() {
 
 void SshGitProcess::Kill() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!reaped_) kill(-pid_, SIGKILL);
+  if (reaped_ || terminated_at_ != std::chrono::steady_clock::time_point{}) return;
+  kill(-pid_, SIGTERM);
+  terminated_at_ = std::chrono::steady_clock::now();
 }
 
 int SshGitProcess::Wait() {
   // Wait without reaping first, so that the pid stays ours while Kill may
-  // still signal it; reap under the lock.
-  siginfo_t info;
-  while (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+  // still signal it; reap under the lock. A pidfd wakes us when the child
+  // exits; the timeout lets us escalate a SIGTERM the child outlives.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  for (;;) {
+    siginfo_t info;
+    info.si_pid = 0;
+    int r = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT | WNOHANG);
+    if (r != 0 && errno == EINTR) continue;
+    if (r != 0 || info.si_pid != 0) break;  // exited (or not our child any more)
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!killed_ && terminated_at_ != std::chrono::steady_clock::time_point{} &&
+          std::chrono::steady_clock::now() - terminated_at_ >= kTerminateGrace) {
+        kill(-pid_, SIGKILL);
+        killed_ = true;
+      }
+    }
+    if (pidfd >= 0) {
+      pollfd pfd = {pidfd, POLLIN, 0};
+      (void)poll(&pfd, 1, 100);
+    } else {
+      usleep(10 * 1000);  // no pidfd (kernel before 5.3): poll the child
+    }
   }
+  if (pidfd >= 0) close(pidfd);
   std::lock_guard<std::mutex> lock(mu_);
   int status = 0;
   pid_t r;

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,12 +42,20 @@ class SshGitProcess {
   int stdout_fd() const { return stdout_fd_; }
   int stderr_fd() const { return stderr_fd_; }
 
-  // SIGKILL to the child's process group. Safe to call more than once.
+  // Ends the child's process group: SIGTERM, then SIGKILL if the child has
+  // not exited kTerminateGrace later (Wait sends it). SIGTERM first because
+  // git removes its lock files on SIGTERM and leaves them on SIGKILL: a
+  // receive-pack cancelled while it holds reference locks (waiting for its
+  // transaction's vote) would otherwise leave refs/heads/x.lock behind, and
+  // every later write of that ref, replication included, fails on it. Safe
+  // to call more than once.
   void Kill();
   // Waits for the child and reaps it. Returns its exit code, or -1 when a
   // signal ended it (what Gitaly's ExitStatus reports for a signalled git).
   // REQUIRES: called once, by one thread.
   int Wait();
+
+  static constexpr std::chrono::milliseconds kTerminateGrace{2000};
 
  private:
   SshGitProcess(pid_t pid, int in_fd, int out_fd, int err_fd)
@@ -58,6 +67,9 @@ class SshGitProcess {
   const int stderr_fd_;
   std::mutex mu_;
   bool reaped_ = false;  // GUARDED_BY(mu_)
+  // When Kill sent SIGTERM (zero: not yet), and whether SIGKILL followed.
+  std::chrono::steady_clock::time_point terminated_at_{};  // GUARDED_BY(mu_)
+  bool killed_ = false;                                    // GUARDED_BY(mu_)
 };
 
 }  // namespace praefect::storagenode
