@@ -383,8 +383,15 @@ class ObservabilityTest(SelfHealingCluster):
             if answer.get("status") != "success":
                 failed.append((title, expr, answer.get("error")))
             elif not answer["data"]["result"]:
-                empty.append((title, expr))
+                empty.append((title, expr, query))
         self.assertEqual(failed, [], "dashboard queries Prometheus refuses")
+        # A rate needs two scrapes of its series: one still empty gets 30 s
+        # (30 scrapes) more.
+        deadline = time.monotonic() + 30
+        while empty and time.monotonic() < deadline:
+            time.sleep(1)
+            empty = [e for e in empty if not self.api("query", query=e[2])["data"]["result"]]
+        empty = [(title, expr) for title, expr, _ in empty]
         self.assertEqual(empty, [], "dashboard queries without data")
         print("observability: %d dashboard queries over %d panels, each with data" % (len(exprs), len(panels)),
               file=sys.stderr)

@@ -113,6 +113,11 @@ void ADifferingSecondaryIsMarkedFromThePrimary(void**) {
   options.batch = 2;
   ContentVerifier verifier(&store, nodes.get(), &metrics, options,
                            [&sums](const praefect::nodes::Node& n, const std::string& p) { return sums(n, p); });
+  // Every series exists at 0 before the first verification.
+  const std::string before = metrics.Render();
+  expect_that(before.find("gitaly_praefect_content_verification_replicas_total{result=\"mismatch\",storage=\"gitaly-3\","
+                          "virtual_storage=\"default\"} 0") != std::string::npos,
+              "the mismatch series at 0 from the start:\n" + before);
   auto result = verifier.Run(std::chrono::seconds(10), 0);
   assert_status_ok(result.status());
   expect_that(result->pass_completed && result->repositories == 3, "one pass over the three repositories");
