@@ -35,6 +35,8 @@ StatusOr<std::shared_ptr<TransactionCall>> Coordinator::StartTransaction(
                                       names, targets);
   if (!tx.ok()) return tx.status();
   const uint64_t id = (*tx)->id();
+  // The primary votes too: its call goes over its backchannel connection.
+  route->upstream = primary.voting_upstream;
   route->set_metadata.emplace_back(std::string(kReferenceTransactionKey),
                                    ReferenceTransactionMetadata(id, primary.storage, true));
   // Each secondary gets its own token; a client's never reaches any node.
@@ -42,7 +44,7 @@ StatusOr<std::shared_ptr<TransactionCall>> Coordinator::StartTransaction(
   route->drop_metadata.push_back(auth_key);
   for (const nodes::Node* node : voters) {
     http2::Route::Secondary secondary;
-    secondary.upstream = node->upstream;
+    secondary.upstream = node->voting_upstream;
     secondary.label = node->Label();
     auto first = rewrite_for(node->storage);
     if (!first.ok()) return first.status();

@@ -191,11 +191,13 @@ StatusOr<std::unique_ptr<NodeSet>> NodeSet::Create(const config::Config& config,
       if (!upstream.ok())
         return InvalidArgument(node->Label() + ": address \"" + n.address + "\": " + upstream.status().message());
       if (make_backchannel && !(*upstream)->tls()) {
+        // A second pool entry (the pool keys connections by Upstream): the
+        // same address, dialled with the backchannel.
         auto with_backchannel = std::make_shared<http2::Upstream>(**upstream);
         with_backchannel->make_secure = [make_backchannel, peer = (*upstream)->target.Describe()] {
           return make_backchannel(peer);
         };
-        *upstream = std::move(with_backchannel);
+        node->voting_upstream = std::move(with_backchannel);
         node->backchannel = true;
       }
       node->upstream = std::move(*upstream);

@@ -47,9 +47,14 @@ struct Node {
   // proxied calls through the data plane's connections to `upstream`.
   std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<const http2::Upstream> upstream;
+  // With [backchannel] enabled (and not a tls:// node): the data plane's
+  // connections that carry a backchannel, over which the node votes. Only
+  // transactional writes take them; every other proxied call takes the
+  // plain `upstream`, which costs a read nothing for the votes it never
+  // casts. Null otherwise.
+  std::shared_ptr<const http2::Upstream> voting_upstream;
   std::atomic<bool> healthy{false};
-  // The data plane's connections to the node carry a backchannel: the node
-  // can vote in transactions.
+  // voting_upstream is set: the node can vote in transactions.
   bool backchannel = false;
   // "virtual storage \"default\", node \"gitaly-1\"" for messages.
   std::string Label() const;

@@ -44,10 +44,11 @@ GOCLIENT = os.path.join(PEER_BIN, "interop-goclient")
 CLIENT_TOKEN = "interop-client-secret"
 NODE_TOKEN = "interop-node-secret"
 SANITIZED = os.environ.get("PRAEFECT_SANITIZED") == "1"
-# INTEROP_BACKCHANNEL=1 (ctest e2e/interop-go-backchannel): every call runs
-# over backchannel connections ([backchannel] enabled, interop-gonode
-# -backchannel), as Praefect v16 dials Gitaly; the grpc++ storage node, which
-# has no backchannel, is left out.
+# INTEROP_BACKCHANNEL=1 (ctest e2e/interop-go-backchannel): [backchannel]
+# enabled and interop-gonode -backchannel, as Praefect v16 dials Gitaly; the
+# unary and bidi shapes use transactional writes, which run over the
+# backchannel connections (reads run over plain ones); the grpc++ storage
+# node, which has no backchannel, is left out.
 BACKCHANNEL = os.environ.get("INTEROP_BACKCHANNEL") == "1"
 
 from harness import GoNode, StorageNode, bearer, free_port, generate_stubs, rss_kib, write_praefect_config  # noqa: E402
@@ -59,6 +60,14 @@ SERVER = "/gitaly.BlobService/GetBlob"
 CLIENT = "/gitaly.RepositoryService/CreateRepositoryFromBundle"
 BIDI = "/gitaly.SSHService/SSHUploadPack"
 CREATE = "/gitaly.RepositoryService/CreateRepository"
+READ_UNARY = UNARY
+if BACKCHANNEL:
+    # Only transactional writes take the backchannel connections (reads take
+    # plain ones): the shapes that have such a write use it. No
+    # transactional method is server-streaming; GetBlob stays, on a plain
+    # connection.
+    UNARY = "/gitaly.RepositoryService/WriteRef"
+    BIDI = "/gitaly.SSHService/SSHReceivePack"
 METHODS = {"unary": UNARY, "server": SERVER, "client": CLIENT, "bidi": BIDI}
 REPO = "interop/main.git"
 MiB = 1024 * 1024
@@ -615,6 +624,9 @@ class InteropGoTest(unittest.TestCase):
             self.assertEqual(res["message"], "vote: rpc error: code = NotFound desc = transaction not found: 4242", res)
         else:
             self.assertEqual(res["message"], "vote: no backchannel for peer", res)
+        # A read never votes: it takes a plain connection, backchannel or not.
+        res = self.go_static(READ_UNARY, "unary", md=[("x-test-vote", "4242")], repo=REPO)
+        self.assertEqual((res["code_name"], res["message"]), ("FailedPrecondition", "vote: no backchannel for peer"), res)
 
     @unittest.skipIf(BACKCHANNEL, "the grpc++ storage node has no backchannel")
     def test_goclient_to_grpcpp_node(self):

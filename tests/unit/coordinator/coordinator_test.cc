@@ -12,6 +12,7 @@
 #include "namespace.pb.h"
 #include "repository-service.pb.h"
 #include "test_support.h"
+#include "transactions/manager.h"
 
 namespace {
 
@@ -48,8 +49,11 @@ address = "tcp://127.0.0.1:3"
 const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
 
 struct Fixture {
+  // `transactions`: [backchannel] enabled, with this manager (the nodes'
+  // backchannel connections are never dialed here).
   explicit Fixture(bool transitioning = false, praefect::datastore::Datastore* store = nullptr,
-                   bool per_repository = true, praefect::datastore::RepositoryCache* cache = nullptr) {
+                   bool per_repository = true, praefect::datastore::RepositoryCache* cache = nullptr,
+                   praefect::transactions::Manager* transactions = nullptr) {
     auto loaded = praefect::config::LoadString(kConfig, "coordinator_test.toml",
                                                praefect::config::Environment{});
     expect_that(loaded.ok(), "test config loads");
@@ -57,13 +61,21 @@ struct Fixture {
     auto created_registry = praefect::protoregistry::Registry::Create({});
     expect_that(created_registry.ok(), "registry");
     registry = std::move(*created_registry);
-    auto created_nodes = praefect::nodes::NodeSet::Create(config, grpc::ChannelArguments());
+    praefect::nodes::MakeBackchannel make_backchannel;
+    if (transactions != nullptr) {
+      make_backchannel = [](const std::string&) -> praefect::StatusOr<std::unique_ptr<praefect::http2::SecureLayer>> {
+        return praefect::Unavailable("not dialed in this test");
+      };
+    }
+    auto created_nodes =
+        praefect::nodes::NodeSet::Create(config, grpc::ChannelArguments(), nullptr, make_backchannel);
     expect_that(created_nodes.ok(), "node set");
     nodes = std::move(*created_nodes);
     praefect::coordinator::Options options;
     options.auth_token = config.auth.token;
     options.auth_transitioning = transitioning;
     options.now = [] { return kNow; };
+    options.transactions = transactions;
     if (store != nullptr) {
       praefect::routing::Options routing_options;
       routing_options.per_repository = per_repository;
@@ -548,6 +560,48 @@ void ReplicationFactorAssignsNodes(void**) {
   expect_that((*meta)->IsAssigned(jobs[0].job.target_node_storage), "only the assigned secondary gets a job");
 }
 
+
+// With [backchannel]: only a transactional write (and each of its voters)
+// takes the nodes' backchannel connections, the ones over which a node can
+// vote; reads and the calls that do not vote take the plain ones.
+void OnlyTransactionalWritesTakeTheBackchannel(void**) {
+  praefect::datastore::MemoryDatastore store;
+  praefect::transactions::Manager manager(nullptr);
+  Fixture f(false, &store, true, nullptr, &manager);
+  SetHealth(f, store, {"gitaly-1", "gitaly-2", "gitaly-3"});
+  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) {
+    const praefect::nodes::Node& node = f.NodeNamed(n);
+    expect_that(node.backchannel && node.voting_upstream != nullptr, std::string(n) + ": a backchannel upstream");
+    expect_that(node.voting_upstream != node.upstream, std::string(n) + ": a connection pool entry of its own");
+  }
+
+  auto id = store.ReserveRepositoryId();
+  assert_status_ok(id.status());
+  praefect::datastore::NewRepository r{*id, "default", "tx.git", praefect::datastore::DeriveReplicaPath(*id),
+                                       "gitaly-1", {}, "", {}};
+  assert_status_ok(store.CreateRepository(r));
+  assert_status_ok(store.SetGeneration(*id, "gitaly-2", 0));
+  assert_status_ok(store.SetGeneration(*id, "gitaly-3", 0));
+
+  auto route = f.Decide("/gitaly.RepositoryService/WriteRef", Exists("default", "tx.git"));
+  assert_status_ok(route.status());
+  expect_that(route->upstream == f.NodeNamed("gitaly-1").voting_upstream, "the transactional write: backchannel");
+  std::set<const void*> secondaries;
+  for (const auto& secondary : route->secondaries) secondaries.insert(secondary.upstream.get());
+  const std::set<const void*> voting = {f.NodeNamed("gitaly-2").voting_upstream.get(),
+                                        f.NodeNamed("gitaly-3").voting_upstream.get()};
+  expect_that(secondaries == voting, "each voter over its backchannel");
+
+  f.metadata.push_back({"gitaly-route-repository-accessor-policy", "primary-only"});
+  route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "tx.git"));
+  assert_status_ok(route.status());
+  expect_that(route->upstream == f.NodeNamed("gitaly-1").upstream, "a read: the plain connection");
+  expect_that(route->secondaries.empty(), "a read has no voters");
+  route = f.Decide("/gitaly.RepositoryService/RepositorySize", Exists("default", "tx.git"));
+  assert_status_ok(route.status());
+  expect_that(route->upstream == f.NodeNamed("gitaly-1").upstream, "another read: the plain connection");
+}
+
 }  // namespace
 
 int main() {
@@ -565,6 +619,7 @@ int main() {
       cmocka_unit_test(PerRepositoryPrimariesAndReads),
       cmocka_unit_test(ReplicationFactorAssignsNodes),
       cmocka_unit_test(CacheServesReadsWritesInvalidate),
+      cmocka_unit_test(OnlyTransactionalWritesTakeTheBackchannel),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
