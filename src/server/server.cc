@@ -377,7 +377,7 @@ int Run(const config::Config& config, std::ostream& err, const RunOptions& optio
   health.Start();
   // Every 500 ms with a 1 s timeout: a hung node (SIGSTOP, a stuck disk)
   // fails a check at most 1.5 s after it stopped answering, and a write
-  // held on it is cancelled then (see TransactionCall). Two rounds a second
+  // held on it is cancelled then (see PrimaryWatch). Two rounds a second
   // cost each praefect 4 small statements a second on PostgreSQL.
   (*nodes)->StartHealthChecks(std::chrono::milliseconds(500), std::chrono::seconds(1));
   replicator.Start();
