@@ -138,6 +138,14 @@ void ContentVerifier::Verify(const datastore::ContentCandidate& repo, ContentRes
   // A write in flight (applied on the primary, not yet recorded) shows as
   // a difference: the primary's checksum moved meanwhile. Leave it; the
   // write's own replication follows.
+  // A transactional write commits on the voters together: a secondary may
+  // show it before the primary does, and it is recorded (a new generation)
+  // only once the call ended. So the difference must still hold after
+  // `settle`, the primary unchanged, before anything is marked.
+  if (options_.settle.count() > 0) {
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, options_.settle, [this] { return stopping_; })) return;
+  }
   auto again = checksum_(*primary, repo.replica_path);
   if (!again.ok() || *again != *reference) {
     for (const auto& [node, sum] : differing) {

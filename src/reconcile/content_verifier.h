@@ -35,6 +35,11 @@ struct ContentOptions {
   double repositories_per_second = 1;  // the daemon's pace; <= 0: no daemon
   int batch = 10;                      // repositories claimed at a time
   std::chrono::milliseconds call_timeout{std::chrono::seconds(30)};  // per CalculateChecksum
+  // How long a difference must hold, with the primary unchanged, before
+  // the replica is marked: a transactional write commits on a voting
+  // secondary a moment before (or after) the primary, and is recorded only
+  // when the call ends.
+  std::chrono::milliseconds settle{std::chrono::seconds(2)};
 };
 
 // What a run found, per secondary replica compared (a repository counts

@@ -99,6 +99,7 @@ struct Sums {
 ContentVerifier Make(FakeStore* store, NodeSet* nodes, praefect::metrics::Metrics* metrics, Sums* sums) {
   ContentOptions options;
   options.batch = 2;
+  options.settle = std::chrono::milliseconds(0);
   return ContentVerifier(store, nodes, metrics, options,
                          [sums](const praefect::nodes::Node& n, const std::string& p) { return (*sums)(n, p); });
 }
@@ -111,6 +112,7 @@ void ADifferingSecondaryIsMarkedFromThePrimary(void**) {
   praefect::metrics::Metrics metrics({});
   ContentOptions options;
   options.batch = 2;
+  options.settle = std::chrono::milliseconds(200);
   ContentVerifier verifier(&store, nodes.get(), &metrics, options,
                            [&sums](const praefect::nodes::Node& n, const std::string& p) { return sums(n, p); });
   // Every series exists at 0 before the first verification.
@@ -118,8 +120,12 @@ void ADifferingSecondaryIsMarkedFromThePrimary(void**) {
   expect_that(before.find("gitaly_praefect_content_verification_replicas_total{result=\"mismatch\",storage=\"gitaly-3\","
                           "virtual_storage=\"default\"} 0") != std::string::npos,
               "the mismatch series at 0 from the start:\n" + before);
+  const auto started = std::chrono::steady_clock::now();
   auto result = verifier.Run(std::chrono::seconds(10), 0);
   assert_status_ok(result.status());
+  // The difference had to hold for `settle` before it was marked (a
+  // transactional write shows on a voter before it is recorded).
+  expect_that(std::chrono::steady_clock::now() - started >= options.settle, "marked only after the settle time");
   expect_that(result->pass_completed && result->repositories == 3, "one pass over the three repositories");
   expect_that(result->matched == 5 && result->mismatched == 1, "five matches, one mismatch");
   expect_that(store.marks == std::vector<std::string>{"2:gitaly-3@4<gitaly-1"}, "r2 on gitaly-3 marked, from gitaly-1");
