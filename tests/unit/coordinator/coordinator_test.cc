@@ -1,132 +1,11 @@
 // The coordinator's decisions: authentication, classification, routing and
 // the rewrite of storage names, on real request messages from the packaged
 // protos. No network: node channels are created but never dialed.
-#include "coordinator/coordinator.h"
-
-#include <map>
-#include <set>
-
-#include "auth/token.h"
-#include "config/load.h"
-#include "datastore/memory_datastore.h"
-#include "namespace.pb.h"
-#include "repository-service.pb.h"
-#include "test_support.h"
-#include "transactions/manager.h"
+#include "coordinator_fixture.h"
 
 namespace {
 
-using praefect::StatusCode;
-using praefect::coordinator::Coordinator;
-using praefect::coordinator::PrimaryRouter;
-using Metadata = praefect::http2::HeaderList;
-
-constexpr char kConfig[] = R"(
-listen_addr = "127.0.0.1:2305"
-[auth]
-token = "client-secret"
-[[virtual_storage]]
-name = "default"
-[[virtual_storage.node]]
-storage = "gitaly-1"
-address = "tcp://127.0.0.1:1"
-token = "token-1"
-[[virtual_storage.node]]
-storage = "gitaly-2"
-address = "tcp://127.0.0.1:2"
-token = "token-2"
-primary = true
-[[virtual_storage.node]]
-storage = "gitaly-3"
-address = "unix:/nonexistent/gitaly-3.sock"
-[[virtual_storage]]
-name = "other"
-[[virtual_storage.node]]
-storage = "other-1"
-address = "tcp://127.0.0.1:3"
-)";
-
-const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
-
-struct Fixture {
-  // `transactions`: [backchannel] enabled, with this manager (the nodes'
-  // backchannel connections are never dialed here).
-  explicit Fixture(bool transitioning = false, praefect::datastore::Datastore* store = nullptr,
-                   bool per_repository = true, praefect::datastore::RepositoryCache* cache = nullptr,
-                   praefect::transactions::Manager* transactions = nullptr) {
-    auto loaded = praefect::config::LoadString(kConfig, "coordinator_test.toml",
-                                               praefect::config::Environment{});
-    expect_that(loaded.ok(), "test config loads");
-    config = *loaded.config;
-    auto created_registry = praefect::protoregistry::Registry::Create({});
-    expect_that(created_registry.ok(), "registry");
-    registry = std::move(*created_registry);
-    praefect::nodes::MakeBackchannel make_backchannel;
-    if (transactions != nullptr) {
-      make_backchannel = [](const std::string&) -> praefect::StatusOr<std::unique_ptr<praefect::http2::SecureLayer>> {
-        return praefect::Unavailable("not dialed in this test");
-      };
-    }
-    auto created_nodes =
-        praefect::nodes::NodeSet::Create(config, grpc::ChannelArguments(), nullptr, make_backchannel);
-    expect_that(created_nodes.ok(), "node set");
-    nodes = std::move(*created_nodes);
-    praefect::coordinator::Options options;
-    options.auth_token = config.auth.token;
-    options.auth_transitioning = transitioning;
-    options.now = [] { return kNow; };
-    options.transactions = transactions;
-    if (store != nullptr) {
-      praefect::routing::Options routing_options;
-      routing_options.per_repository = per_repository;
-      repository_router =
-          std::make_unique<praefect::routing::RepositoryRouter>(store, nullptr, routing_options);
-      options.repository_router = repository_router.get();
-      options.cache = cache;
-    }
-    coordinator = std::make_unique<Coordinator>(registry.get(), nodes.get(), &router, nullptr, options, store);
-    bearer = praefect::auth::BearerV2("client-secret", kNow);
-    metadata.push_back({"authorization", bearer});
-  }
-
-  praefect::StatusOr<praefect::http2::Route> Decide(const std::string& method, const std::string& message) {
-    praefect::http2::CallInfo call;
-    call.method = method;
-    call.metadata = &metadata;
-    call.first_message = message;
-    return coordinator->Decide(call);
-  }
-
-  praefect::nodes::Node& NodeNamed(const std::string& storage) {
-    for (const auto& vs : nodes->virtual_storages())
-      for (const auto& n : vs.nodes)
-        if (n->storage == storage) return *n;
-    fail_msg("no node %s", storage.c_str());
-    abort();
-  }
-
-  praefect::config::Config config;
-  std::unique_ptr<praefect::protoregistry::Registry> registry;
-  std::unique_ptr<praefect::nodes::NodeSet> nodes;
-  PrimaryRouter router;
-  std::unique_ptr<praefect::routing::RepositoryRouter> repository_router;
-  std::unique_ptr<Coordinator> coordinator;
-  std::string bearer;
-  Metadata metadata;
-};
-
-std::string Exists(const std::string& storage, const std::string& path) {
-  gitaly::RepositoryExistsRequest req;
-  req.mutable_repository()->set_storage_name(storage);
-  req.mutable_repository()->set_relative_path(path);
-  return req.SerializeAsString();
-}
-
-std::string Find(const std::vector<std::pair<std::string, std::string>>& md, const std::string& key) {
-  for (const auto& [k, v] : md)
-    if (k == key) return v;
-  return "";
-}
+using namespace coordinator_test;  // NOLINT: the fixture
 
 void RepositoryCallGoesToThePrimaryRewritten(void**) {
   Fixture f;
@@ -411,19 +290,6 @@ void RegisteredRepositories(void**) {
 
 // Marks `healthy` storages of "default" healthy, the others not, locally and
 // in the store's quorum view (one praefect).
-void SetHealth(Fixture& f, praefect::datastore::MemoryDatastore& store, const std::set<std::string>& healthy) {
-  std::vector<praefect::datastore::NodeHealth> checks;
-  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) {
-    f.NodeNamed(n).healthy = healthy.count(n) > 0;
-    checks.push_back({"default", n, healthy.count(n) > 0});
-  }
-  assert_status_ok(store.RecordHealth("praefect-a", checks));
-}
-
-std::string Primary(praefect::datastore::MemoryDatastore& store, const char* path) {
-  return (*store.GetRepository("default", path))->primary;
-}
-
 // Per-repository primaries: creation on a healthy node, writes to the
 // repository's primary, a new primary elected among up-to-date replicas
 // when it fails, none (UNAVAILABLE, nothing sent) when no replica is up to
@@ -561,47 +427,6 @@ void ReplicationFactorAssignsNodes(void**) {
 }
 
 
-// With [backchannel]: only a transactional write (and each of its voters)
-// takes the nodes' backchannel connections, the ones over which a node can
-// vote; reads and the calls that do not vote take the plain ones.
-void OnlyTransactionalWritesTakeTheBackchannel(void**) {
-  praefect::datastore::MemoryDatastore store;
-  praefect::transactions::Manager manager(nullptr);
-  Fixture f(false, &store, true, nullptr, &manager);
-  SetHealth(f, store, {"gitaly-1", "gitaly-2", "gitaly-3"});
-  for (const char* n : {"gitaly-1", "gitaly-2", "gitaly-3"}) {
-    const praefect::nodes::Node& node = f.NodeNamed(n);
-    expect_that(node.backchannel && node.voting_upstream != nullptr, std::string(n) + ": a backchannel upstream");
-    expect_that(node.voting_upstream != node.upstream, std::string(n) + ": a connection pool entry of its own");
-  }
-
-  auto id = store.ReserveRepositoryId();
-  assert_status_ok(id.status());
-  praefect::datastore::NewRepository r{*id, "default", "tx.git", praefect::datastore::DeriveReplicaPath(*id),
-                                       "gitaly-1", {}, "", {}};
-  assert_status_ok(store.CreateRepository(r));
-  assert_status_ok(store.SetGeneration(*id, "gitaly-2", 0));
-  assert_status_ok(store.SetGeneration(*id, "gitaly-3", 0));
-
-  auto route = f.Decide("/gitaly.RepositoryService/WriteRef", Exists("default", "tx.git"));
-  assert_status_ok(route.status());
-  expect_that(route->upstream == f.NodeNamed("gitaly-1").voting_upstream, "the transactional write: backchannel");
-  std::set<const void*> secondaries;
-  for (const auto& secondary : route->secondaries) secondaries.insert(secondary.upstream.get());
-  const std::set<const void*> voting = {f.NodeNamed("gitaly-2").voting_upstream.get(),
-                                        f.NodeNamed("gitaly-3").voting_upstream.get()};
-  expect_that(secondaries == voting, "each voter over its backchannel");
-
-  f.metadata.push_back({"gitaly-route-repository-accessor-policy", "primary-only"});
-  route = f.Decide("/gitaly.RepositoryService/CalculateChecksum", Exists("default", "tx.git"));
-  assert_status_ok(route.status());
-  expect_that(route->upstream == f.NodeNamed("gitaly-1").upstream, "a read: the plain connection");
-  expect_that(route->secondaries.empty(), "a read has no voters");
-  route = f.Decide("/gitaly.RepositoryService/RepositorySize", Exists("default", "tx.git"));
-  assert_status_ok(route.status());
-  expect_that(route->upstream == f.NodeNamed("gitaly-1").upstream, "another read: the plain connection");
-}
-
 }  // namespace
 
 int main() {
@@ -619,7 +444,6 @@ int main() {
       cmocka_unit_test(PerRepositoryPrimariesAndReads),
       cmocka_unit_test(ReplicationFactorAssignsNodes),
       cmocka_unit_test(CacheServesReadsWritesInvalidate),
-      cmocka_unit_test(OnlyTransactionalWritesTakeTheBackchannel),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
